@@ -1,0 +1,92 @@
+"""``python -m autograder``: grade your mytorch, build fixtures, and (instructors) more.
+
+Run ``python -m autograder --help`` for the commands.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+COMMANDS = {
+    "check": "grade a submission (the default): python -m autograder [check] [--submission PATH]",
+    "fixtures": "regenerate the public fixtures from the reference solution (instructors)",
+}
+
+
+def add_check_arguments(parser):
+    parser.add_argument("--submission", "-s", default=".", metavar="PATH",
+                        help="folder holding your mytorch/ (default: the current folder)")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR",
+                        help="only run tests matching EXPR, as in pytest (e.g. -k linear)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show every failure in full, with what your code printed")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the results in Gradescope's results.json format")
+    parser.add_argument("--fail-under", type=float, metavar="SCORE",
+                        help="exit with status 1 when the score is below SCORE (for scripts)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="wall-time limit of one call into your code (default 10)")
+
+
+def cmd_check(args):
+    from .grading import SubmissionError, grade
+    from .report import render_table, results_json, write_json_atomically
+    from .session import Limits
+
+    limits = Limits()
+    if args.timeout is not None:
+        limits.call_seconds = args.timeout
+    try:
+        result = grade(args.submission, keyword=args.keyword, limits=limits)
+    except SubmissionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(render_table(result, verbose=args.verbose))
+    if args.json:
+        write_json_atomically(results_json(result), args.json)
+    if result.errors:
+        return 3
+    if args.fail_under is not None and result.score < args.fail_under:
+        return 1
+    return 0
+
+
+def cmd_fixtures(args):
+    from .fixture_store import DEFAULT_SEED, FIXTURE_DIR, write_fixtures
+    from .reference import load_reference
+
+    paths = write_fixtures(load_reference(), seed=args.seed, out_dir=args.out)
+    print(f"wrote {len(paths)} fixture files to {args.out} (seed {args.seed})")
+    return 0
+
+
+def build_parser():
+    from .fixture_store import DEFAULT_SEED, FIXTURE_DIR
+
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="The mytorch autograder. With no command it grades the mytorch/ in the "
+                    "current folder.",
+        epilog="commands:\n" + "\n".join(f"  {k:<10} {v}" for k, v in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser("check", help=COMMANDS["check"])
+    add_check_arguments(check)
+    check.set_defaults(func=cmd_check)
+    fixtures = sub.add_parser("fixtures", help=COMMANDS["fixtures"])
+    fixtures.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    fixtures.add_argument("--out", type=Path, default=FIXTURE_DIR)
+    fixtures.set_defaults(func=cmd_fixtures)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "check")
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Graded inputs and the reference's outputs for them.
+
+Each generator draws one case from ``rng`` and runs the reference (``ref``, the ``mytorch`` package)
+on it. ``python -m autograder fixtures`` stores public cases in ``fixtures/<component>.npz``; hidden
+tests call the same generators with a secret seed at grading time. Cases are dicts of float64 arrays
+(and small integers stored as 0-d arrays).
+"""
+import zlib
+
+import numpy as np
+
+ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU", "gelu": "GELU",
+               "softmax": "Softmax"}
+
+
+def _shape(rng, rows=(1, 6), cols=(1, 6)):
+    return int(rng.integers(*rows)), int(rng.integers(*cols))
+
+
+def _away_from_zero(rng, shape, scale=2.0, gap=1e-2):
+    x = rng.uniform(gap, scale, shape)
+    return x * rng.choice([-1.0, 1.0], shape)
+
+
+def linear(rng, ref, bias=True):
+    N, C_in = _shape(rng)
+    C_out = int(rng.integers(1, 6))
+    A, dLdZ = rng.normal(size=(N, C_in)), rng.normal(size=(N, C_out))
+    layer = ref.nn.Linear(C_in, C_out, bias=bias)
+    layer.W = rng.normal(size=(C_out, C_in))
+    case = dict(A=A, W=layer.W.copy(), dLdZ=dLdZ)
+    if bias:
+        layer.b = rng.normal(size=(C_out, 1))
+        case["b"] = layer.b.copy()
+    case["Z"] = layer.forward(A)
+    case["dLdA"] = layer.backward(dLdZ)
+    case["dLdW"] = layer.dLdW
+    if bias:
+        case["dLdb"] = layer.dLdb
+    return case
+
+
+def linear_nobias(rng, ref):
+    return linear(rng, ref, bias=False)
+
+
+def activation(name):
+    def generate(rng, ref):
+        shape = _shape(rng, cols=(2, 6) if name == "softmax" else (1, 6))
+        Z = _away_from_zero(rng, shape, scale=3.0) if name == "relu" else rng.normal(0, 2, shape)
+        dLdA = rng.normal(size=shape)
+        layer = getattr(ref.nn, ACTIVATIONS[name])()
+        return dict(Z=Z, dLdA=dLdA, A=layer.forward(Z), dLdZ=layer.backward(dLdA))
+    generate.__name__ = name
+    return generate
+
+
+def softmax_large(rng, ref):
+    """Inputs in the thousands: a softmax without the max shift overflows."""
+    shape = _shape(rng, rows=(2, 6), cols=(2, 6))
+    Z = rng.uniform(-3000, 3000, shape)
+    layer = ref.nn.Softmax()
+    dLdA = rng.normal(size=shape)
+    return dict(Z=Z, dLdA=dLdA, A=layer.forward(Z), dLdZ=layer.backward(dLdA))
+
+
+def mse(rng, ref):
+    shape = _shape(rng)
+    A, Y = rng.normal(size=shape), rng.normal(size=shape)
+    loss = ref.nn.MSELoss()
+    return dict(A=A, Y=Y, L=np.asarray(loss.forward(A, Y)), dLdA=loss.backward())
+
+
+def cross_entropy(rng, ref):
+    N, C = _shape(rng, cols=(2, 6))
+    A = rng.normal(0, 3, (N, C))
+    Y = np.eye(C)[rng.integers(0, C, N)]
+    loss = ref.nn.CrossEntropyLoss()
+    return dict(A=A, Y=Y, L=np.asarray(loss.forward(A, Y)), dLdA=loss.backward())
+
+
+def batchnorm(rng, ref):
+    N, C = _shape(rng, rows=(2, 7))
+    Z = rng.normal(1.0, 2.0, (N, C))
+    bn = ref.nn.BatchNorm1d(C, alpha=float(rng.choice([0.9, 0.8])))
+    bn.BW, bn.Bb = rng.normal(1, 0.5, (1, C)), rng.normal(0, 0.5, (1, C))
+    bn.running_M, bn.running_V = rng.normal(0, 1, (1, C)), rng.uniform(0.5, 2, (1, C))
+    case = dict(Z=Z, alpha=np.asarray(bn.alpha), BW=bn.BW.copy(), Bb=bn.Bb.copy(),
+                running_M_before=bn.running_M.copy(), running_V_before=bn.running_V.copy(),
+                dLdBZ=rng.normal(size=(N, C)))
+    case["BZ"] = bn.forward(Z).copy()
+    case["NZ"] = bn.NZ.copy()
+    case["running_M"], case["running_V"] = bn.running_M.copy(), bn.running_V.copy()
+    case["dLdZ"] = bn.backward(case["dLdBZ"])
+    case["dLdBW"], case["dLdBb"] = bn.dLdBW, bn.dLdBb
+    Z_eval = rng.normal(1.0, 2.0, (N, C))
+    case["Z_eval"] = Z_eval
+    case["BZ_eval"] = bn.forward(Z_eval, eval=True)
+    case["dLdZ_eval"] = bn.backward(case["dLdBZ"])
+    return case
+
+
+def sgd(rng, ref):
+    """A 2-3-2 MLP (MLP1's shape); several steps with fresh gradients each time."""
+    steps = 3
+    model = ref.models.MLP1()
+    linears = [layer for layer in model.layers if isinstance(layer, ref.nn.Linear)]
+    lr, momentum = float(rng.choice([0.1, 0.05])), float(rng.choice([0.0, 0.9, 0.5]))
+    case = dict(lr=np.asarray(lr), momentum=np.asarray(momentum), steps=np.asarray(steps))
+    for i, layer in enumerate(linears):
+        layer.W, layer.b = rng.normal(size=layer.W.shape), rng.normal(size=layer.b.shape)
+        case[f"W{i}"], case[f"b{i}"] = layer.W.copy(), layer.b.copy()
+    opt = ref.optim.SGD(model, lr=lr, momentum=momentum)
+    for s in range(steps):
+        for i, layer in enumerate(linears):
+            layer.dLdW, layer.dLdb = rng.normal(size=layer.W.shape), rng.normal(size=layer.b.shape)
+            case[f"step{s}_dLdW{i}"], case[f"step{s}_dLdb{i}"] = layer.dLdW, layer.dLdb
+        opt.step()
+        for i, layer in enumerate(linears):
+            case[f"step{s}_W{i}"], case[f"step{s}_b{i}"] = layer.W.copy(), layer.b.copy()
+    return case
+
+
+def mlp(model_name):
+    def generate(rng, ref):
+        model = getattr(ref.models, model_name)()
+        linears = [layer for layer in model.layers if isinstance(layer, ref.nn.Linear)]
+        N = int(rng.integers(1, 6))
+        case = dict(A0=rng.normal(size=(N, 2)))
+        for i, layer in enumerate(linears):
+            layer.W, layer.b = rng.normal(size=layer.W.shape), rng.normal(0.5, 1, layer.b.shape)
+            case[f"W{i}"], case[f"b{i}"] = layer.W.copy(), layer.b.copy()
+        case["out"] = model.forward(case["A0"])
+        case["dLdout"] = rng.normal(size=case["out"].shape)
+        case["dLdA0"] = model.backward(case["dLdout"])
+        for i, layer in enumerate(linears):
+            case[f"dLdW{i}"], case[f"dLdb{i}"] = layer.dLdW, layer.dLdb
+        return case
+    generate.__name__ = model_name.lower()
+    return generate
+
+
+# component -> (generator, number of public cases)
+GENERATORS = {
+    "linear": (linear, 4),
+    "linear_nobias": (linear_nobias, 2),
+    **{name: (activation(name), 3) for name in ACTIVATIONS},
+    "softmax_large": (softmax_large, 2),
+    "mse": (mse, 3),
+    "cross_entropy": (cross_entropy, 3),
+    "batchnorm": (batchnorm, 3),
+    "sgd": (sgd, 3),
+    "mlp0": (mlp("MLP0"), 2),
+    "mlp1": (mlp("MLP1"), 2),
+    "mlp4": (mlp("MLP4"), 2),
+}
+
+
+def generate(component, seed, ref, count=None):
+    """The list of cases for ``component``, a pure function of (component, seed, reference)."""
+    generator, default_count = GENERATORS[component]
+    index = zlib.crc32(component.encode())  # stable per component, whatever else is added
+    return [generator(np.random.default_rng([seed, index, i]), ref)
+            for i in range(default_count if count is None else count)]

@@ -1,0 +1,60 @@
+"""Grade one submission: run the graded suite under pytest with the grader plugin."""
+import io
+import os
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from .hypothesis_profile import load_profile
+from .plugin import GraderPlugin
+from .report import build_grade
+from .rubric import RUBRIC_PATH, load_rubric
+from .session import Limits
+
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+
+
+class SubmissionError(ValueError):
+    """The submission folder cannot be graded at all (it does not exist, or has no mytorch/)."""
+
+
+def check_submission_folder(path):
+    path = Path(path)
+    if not path.is_dir():
+        raise SubmissionError(f"submission folder {path} does not exist")
+    if not (path / "mytorch").is_dir():
+        raise SubmissionError(f"{path} has no mytorch/ folder: run the grader from your handout "
+                              "folder (the one holding mytorch/), or pass --submission PATH")
+    return path.resolve()
+
+
+def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden_cases=None,
+          user=None, pytest_args=()):
+    """Run the suite against ``submission`` and return a ``report.Grade``."""
+    start = time.perf_counter()
+    submission = check_submission_folder(submission)
+    tasks = load_rubric(rubric_path)
+    if hidden_cases is None:
+        tasks = [t for t in tasks if t.visibility == "visible"]
+    load_profile("mytorch-grader")
+    plugin = GraderPlugin(submission, tasks, limits or Limits(), hidden_cases, user)
+    args = [str(SUITE_DIR), "-c", str(SUITE_DIR / "grader.ini"), "--rootdir", str(SUITE_DIR),
+            "-p", "no:cacheprovider", "-p", "no:stepwise", "-q", "--no-header", "-o",
+            "python_files=test_*.py", "--tb=no"]
+    if hidden_cases is None:
+        args += ["--ignore", str(SUITE_DIR / "hidden")]
+    if keyword:
+        args += ["-k", keyword]
+    args += list(pytest_args)
+    log = io.StringIO()
+    with redirect_stdout(log), redirect_stderr(log):
+        code = pytest.main(args, plugins=[plugin])
+    if code not in (0, 1, 5):  # 5: nothing selected
+        plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")
+    result = build_grade(tasks, plugin.state, submission, time.perf_counter() - start)
+    missing = plugin.state.worker_info.get("limits_missing")
+    if missing:
+        result.notes.append("limits not enforced on this platform: " + ", ".join(missing))
+    return result

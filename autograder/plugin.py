@@ -1,0 +1,152 @@
+"""The pytest plugin that turns the graded suite into a grade.
+
+It provides the ``sub`` fixture (the proxy of the submission, reset before each test), parametrizes
+tests marked ``@pytest.mark.cases("component")`` with the public (and, in instructor mode, hidden)
+cases, maps every collected test to its rubric task, and records each test's outcome and feedback.
+"""
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from . import fixture_store
+from .checks import Mismatch
+from .rubric import test_key
+from .session import NotImplementedYet, StudentError, Submission, WorkerCrashed
+
+
+@dataclass
+class TestResult:
+    nodeid: str
+    task: str
+    max_score: float
+    status: str = "not run"     # passed | failed | not implemented | crashed | error | skipped
+    feedback: str = ""
+    output: str = ""
+    seconds: float = 0.0
+
+    @property
+    def score(self):
+        return self.max_score if self.status == "passed" else 0.0
+
+
+@dataclass
+class GradeState:
+    results: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)  # problems with the grader or the rubric itself
+    worker_info: dict = field(default_factory=dict)
+
+
+class GraderPlugin:
+    def __init__(self, submission, tasks, limits=None, hidden_cases=None, user=None):
+        self.submission_path, self.tasks, self.limits = submission, tasks, limits
+        self.hidden_cases = hidden_cases  # component -> list of cases, or None
+        self.user = user
+        self.state = GradeState()
+        self.test_to_task = {}
+        for task in tasks:
+            for name in task.tests:
+                self.test_to_task[name] = task
+
+    # -- fixtures -----------------------------------------------------------------------------
+    @pytest.fixture(scope="session")
+    def _submission(self):
+        submission = Submission(self.submission_path, self.limits, user=self.user)
+        yield submission
+        if submission.worker is not None:
+            self.state.worker_info = dict(submission.worker.info or {})
+        submission.close()
+
+    @pytest.fixture
+    def sub(self, _submission, request):
+        """The submission, with a clean object table and reseeded global generators."""
+        _submission.reset()
+        _submission.take_output()
+        yield _submission
+        result = self.state.results.get(request.node.nodeid)
+        if result is not None:
+            result.output = _submission.take_output()
+
+    # -- collection ---------------------------------------------------------------------------
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "cases(component): parametrize `case` with graded cases")
+
+    def pytest_generate_tests(self, metafunc):
+        marker = metafunc.definition.get_closest_marker("cases")
+        if marker is None or "case" not in metafunc.fixturenames:
+            return
+        component = marker.args[0]
+        if self.hidden_cases is not None and "hidden" in metafunc.definition.nodeid.split("/")[0]:
+            cases = self.hidden_cases[component]
+        else:
+            cases = fixture_store.load_cases(component)
+        metafunc.parametrize("case", cases, ids=[f"case{i}" for i in range(len(cases))])
+
+    def pytest_collection_modifyitems(self, session, config, items):
+        by_test = {}
+        for item in items:
+            by_test.setdefault(test_key(_relative(item)), []).append(item)
+        for key, group in by_test.items():
+            task = self.test_to_task.get(key)
+            if task is None:
+                self.state.errors.append(f"test {key} is not in the rubric; it earns no points")
+                continue
+            share = task.points * task.tests[key] / sum(task.tests.values())
+            for item in group:
+                self.state.results[item.nodeid] = TestResult(item.nodeid, task.id,
+                                                             share / len(group))
+
+    def pytest_deselected(self, items):
+        for item in items:
+            self.state.results.pop(item.nodeid, None)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.state.errors.append(f"could not collect {report.nodeid}: {report.longreprtext}")
+
+    # -- outcomes -----------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        result = self.state.results.get(item.nodeid)
+        if result is None:
+            return
+        if call.when == "call":
+            result.seconds = call.duration
+        if report.skipped and call.when in ("setup", "call"):
+            result.status, result.feedback = "skipped", str(getattr(call.excinfo, "value", ""))
+        elif report.passed and call.when == "call":
+            result.status = "passed"
+        elif report.failed and result.status in ("not run", "passed"):
+            result.status, result.feedback = describe_failure(call.excinfo, call.when)
+
+
+def _relative(item):
+    """Node id relative to the suite folder: 'test_linear.py::test_forward[case0]'."""
+    nodeid = item.nodeid
+    marker = "suite/"
+    return nodeid.split(marker, 1)[1] if marker in nodeid else nodeid
+
+
+def describe_failure(excinfo, when):
+    """(status, feedback) for a failed test phase."""
+    exc = excinfo.value
+    notes = [n for n in getattr(exc, "__notes__", []) if n.strip()]
+    example = [n for n in notes if "Falsifying" in n or "example" in n or "@reproduce" in n]
+    if isinstance(exc, NotImplementedYet):
+        status, text = "not implemented", exc.feedback()
+    elif isinstance(exc, StudentError):
+        status, text = "failed", exc.feedback()
+    elif isinstance(exc, WorkerCrashed):
+        status, text = "crashed", exc.feedback()
+    elif isinstance(exc, Mismatch):
+        status, text = "failed", exc.feedback()
+    elif isinstance(exc, AssertionError):
+        status, text = "failed", str(exc) or "an expected property does not hold"
+    else:
+        status = "error"
+        text = f"grader error while checking your code ({when}): {type(exc).__name__}: {exc}"
+    if example:
+        text += "\n  " + "\n  ".join(line for n in example for line in n.splitlines())
+    return status, text

@@ -1,0 +1,142 @@
+"""Turn per-test results into a grade: the console table and Gradescope's results.json."""
+import json
+import os
+import textwrap
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TaskGrade:
+    id: str
+    title: str
+    points: float
+    visibility: str
+    tests: list = field(default_factory=list)  # TestResult
+
+    @property
+    def score(self):
+        return round(sum(t.score for t in self.tests), 4)
+
+    @property
+    def max_score(self):
+        return round(sum(t.max_score for t in self.tests), 4)
+
+    @property
+    def status(self):
+        states = {t.status for t in self.tests}
+        if not self.tests or states <= {"skipped"}:
+            return "not run"
+        if states <= {"passed", "skipped"}:
+            return "passed"
+        if states <= {"not implemented", "skipped"}:
+            return "not implemented"
+        if "passed" in states:
+            return "partial"
+        return "crashed" if "crashed" in states else "failed"
+
+    def failures(self):
+        return [t for t in self.tests if t.status not in ("passed", "skipped")]
+
+    def first_line(self):
+        failures = self.failures()
+        if not failures:
+            return ""
+        line = failures[0].feedback.strip().splitlines()[0] if failures[0].feedback else \
+            failures[0].status
+        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
+        return line + more
+
+
+@dataclass
+class Grade:
+    tasks: list
+    submission: str
+    seconds: float
+    errors: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    @property
+    def score(self):
+        return round(sum(t.score for t in self.tasks), 2)
+
+    @property
+    def max_score(self):
+        return round(sum(t.max_score for t in self.tasks), 2)
+
+
+def build_grade(tasks, state, submission, seconds):
+    grades = []
+    for task in tasks:
+        tests = [r for r in state.results.values() if r.task == task.id]
+        if tests:
+            grades.append(TaskGrade(task.id, task.title, task.points, task.visibility, tests))
+    return Grade(grades, str(submission), seconds, list(state.errors))
+
+
+def _fmt(x):
+    return f"{x:g}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def render_table(grade, verbose=False, width=100):
+    """The student's view: one row per task; with ``verbose`` every failure in full."""
+    lines = [f"mytorch autograder — {grade.submission}", ""]
+    header = f"{'Task':<5} {'Title':<38} {'Score':>11}  Status"
+    lines += [header, "-" * len(header)]
+    for t in grade.tasks:
+        score = f"{_fmt(t.score)} / {_fmt(t.max_score)}"
+        lines.append(f"{t.id:<5} {t.title[:38]:<38} {score:>11}  {t.status}")
+        if t.status != "passed" and not verbose:
+            detail = t.first_line()
+            if detail:
+                lines.append(textwrap.shorten(f"      └ {detail}", width=width, placeholder=" …"))
+    lines.append("-" * len(header))
+    lines.append(f"{'Total':<44} {_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
+    if verbose:
+        for t in grade.tasks:
+            for r in t.failures():
+                lines += ["", f"== {t.id} {t.title}: {r.nodeid.split('suite/')[-1]} [{r.status}]"]
+                lines += ["   " + s for s in (r.feedback or r.status).splitlines()]
+                if r.output.strip():
+                    lines.append("   Your code printed:")
+                    lines += ["     | " + s for s in r.output.rstrip().splitlines()[:40]]
+    elif grade.score < grade.max_score:
+        lines += ["", "Run with -v for every failure in full, or -k NAME to run some tests only."]
+    for note in grade.notes:
+        lines.append(f"note: {note}")
+    for err in grade.errors:
+        lines.append(f"grader problem: {err}")
+    lines.append(f"({grade.seconds:.1f} s)")
+    return "\n".join(lines)
+
+
+def results_json(grade):
+    """Gradescope's results.json: one entry per task, feedback of its failing tests as output."""
+    tests = []
+    for t in grade.tasks:
+        parts = []
+        for r in t.failures():
+            name = r.nodeid.split("suite/")[-1]
+            parts.append(f"{name} [{r.status}]\n{r.feedback}")
+            if r.output.strip():
+                parts.append("Your code printed:\n" + r.output.rstrip()[:4000])
+        tests.append({
+            "name": f"{t.id} {t.title}", "number": t.id, "score": t.score,
+            "max_score": t.max_score, "status": "passed" if t.status == "passed" else "failed",
+            "output": "\n\n".join(parts) if parts else "All checks passed.",
+            "visibility": "visible" if t.visibility == "visible" else "after_published",
+        })
+    output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
+    if grade.errors:
+        output += "\nGrader problems:\n" + "\n".join(grade.errors)
+    return {"score": grade.score, "execution_time": round(grade.seconds, 3), "output": output,
+            "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
+            "tests": tests}
+
+
+def write_json_atomically(data, path):
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)

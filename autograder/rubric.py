@@ -1,0 +1,66 @@
+"""Load and validate ``rubric.toml``; map pytest items to tasks and points."""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+RUBRIC_PATH = Path(__file__).resolve().parent / "rubric.toml"
+VISIBILITIES = ("visible", "hidden")
+
+
+class RubricError(ValueError):
+    pass
+
+
+@dataclass
+class Task:
+    id: str
+    title: str
+    points: float
+    tests: dict  # "module.py::test_name" -> weight
+    regions: list = field(default_factory=list)
+    visibility: str = "visible"
+
+
+def load_rubric(path=RUBRIC_PATH):
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RubricError(f"{path}: {exc}") from None
+    tasks, seen = [], set()
+    for n, raw in enumerate(data.get("task", []), 1):
+        where = f"{path.name}, task #{n}"
+        for key in ("id", "title", "points", "tests"):
+            if key not in raw:
+                raise RubricError(f"{where}: missing field '{key}'")
+        if raw["id"] in seen:
+            raise RubricError(f"{where}: duplicate id {raw['id']!r}")
+        seen.add(raw["id"])
+        visibility = raw.get("visibility", "visible")
+        if visibility not in VISIBILITIES:
+            raise RubricError(f"{where}: visibility must be one of {VISIBILITIES}, got {visibility!r}")
+        if not isinstance(raw["points"], (int, float)) or raw["points"] < 0:
+            raise RubricError(f"{where}: points must be a non-negative number")
+        tests = {}
+        for spec in raw["tests"]:
+            name, _, weight = spec.partition("@")
+            if "::" not in name:
+                raise RubricError(f"{where}: test {spec!r} must look like 'module.py::test_name'")
+            try:
+                tests[name] = float(weight) if weight else 1.0
+            except ValueError:
+                raise RubricError(f"{where}: bad weight in {spec!r}") from None
+        tasks.append(Task(str(raw["id"]), raw["title"], float(raw["points"]), tests,
+                          list(raw.get("regions", [])), visibility))
+    if not tasks:
+        raise RubricError(f"{path}: no [[task]] entries")
+    return tasks
+
+
+def test_key(nodeid):
+    """'hidden/test_linear.py::test_forward[case0]' -> 'hidden/test_linear.py::test_forward'."""
+    return nodeid.split("[", 1)[0]

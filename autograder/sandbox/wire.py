@@ -1,0 +1,196 @@
+"""Wire format between the trusted grader and the worker: plain data only, never pickle.
+
+A frame is ``MAGIC | u32 header length | u64 payload length | header | payload``. The header is JSON
+(UTF-8) describing one value tree; ndarrays appear in it as ``{"$nd": [offset, nbytes], "dtype": ...,
+"shape": [...]}`` pointing into the raw payload bytes. Other tagged nodes: ``$tuple``, ``$dict`` (pairs
+with string keys), ``$ref`` (a handle to an object that lives in the worker), ``$float`` (nan/inf).
+
+``decode`` is written for hostile input: it accepts only the node types above, dtypes on the
+whitelist, shapes whose size matches the byte count, and bounded sizes and nesting; anything else
+raises ``WireError``. Decoded arrays are fresh, writable, plain ``numpy.ndarray`` objects.
+"""
+import json
+import math
+import struct
+
+import numpy as np
+
+MAGIC = b"MTW1"
+_PREFIX = struct.Struct("<4sIQ")
+MAX_HEADER_BYTES = 16 * 2**20
+MAX_PAYLOAD_BYTES = 512 * 2**20
+MAX_DEPTH = 32
+MAX_NODES = 100_000
+ALLOWED_DTYPES = frozenset(
+    np.dtype(t).newbyteorder("<").str
+    for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+              "float16", "float32", "float64")
+)
+
+
+class WireError(Exception):
+    """The bytes on the wire are not a valid message."""
+
+
+class Ref:
+    """A handle naming an object held by the worker (decoded on the trusted side as this)."""
+
+    __slots__ = ("id", "type", "callable")
+
+    def __init__(self, id, type="", callable=False):
+        self.id, self.type, self.callable = id, type, callable
+
+    def __repr__(self):
+        return f"Ref({self.id}, {self.type!r})"
+
+
+def encode(value, to_ref=None):
+    """Return the frame bytes for ``value``.
+
+    ``to_ref(obj) -> Ref`` is asked for anything that is not plain data; without it such values
+    raise ``WireError``.
+    """
+    buffers = []
+    offset = [0]
+
+    def node(v, depth):
+        if depth > MAX_DEPTH:
+            raise WireError("value nested too deeply")
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, (int, np.integer)) and not isinstance(v, np.bool_):
+            return int(v)
+        if isinstance(v, (float, np.floating)):
+            f = float(v)
+            return f if math.isfinite(f) else {"$float": repr(f)}
+        if isinstance(v, np.bool_):
+            return bool(v)
+        if isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
+            arr = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<"))
+            data = arr.tobytes()
+            entry = {"$nd": [offset[0], len(data)], "dtype": arr.dtype.str,
+                     "shape": list(arr.shape)}
+            if type(v) is not np.ndarray:
+                entry["pytype"] = _qualname(v)
+            buffers.append(data)
+            offset[0] += len(data)
+            return entry
+        if isinstance(v, Ref):
+            return {"$ref": v.id, "type": v.type, "callable": v.callable}
+        if type(v) is tuple:
+            return {"$tuple": [node(x, depth + 1) for x in v]}
+        if type(v) is list:
+            return [node(x, depth + 1) for x in v]
+        if type(v) is dict and all(type(k) is str for k in v):
+            return {"$dict": [[k, node(x, depth + 1)] for k, x in v.items()]}
+        if to_ref is None:
+            raise WireError(f"cannot send a value of type {_qualname(v)}")
+        return node(to_ref(v), depth)
+
+    header = json.dumps(node(value, 0), separators=(",", ":")).encode()
+    payload = b"".join(buffers)
+    return _PREFIX.pack(MAGIC, len(header), len(payload)) + header + payload
+
+
+def _qualname(obj):
+    t = type(obj)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def read_frame(stream):
+    """Read one frame from a binary stream; return ``(header_bytes, payload_bytes)`` or None at EOF."""
+    prefix = _read_exact(stream, _PREFIX.size, allow_eof=True)
+    if prefix is None:
+        return None
+    magic, header_len, payload_len = _PREFIX.unpack(prefix)
+    if magic != MAGIC:
+        raise WireError(f"bad frame marker {magic!r}")
+    if header_len > MAX_HEADER_BYTES or payload_len > MAX_PAYLOAD_BYTES:
+        raise WireError(f"frame too large ({header_len} header + {payload_len} payload bytes)")
+    return _read_exact(stream, header_len), _read_exact(stream, payload_len)
+
+
+def _read_exact(stream, n, allow_eof=False):
+    chunks, got = [], 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            if allow_eof and got == 0:
+                return None
+            raise WireError(f"stream ended inside a frame ({got} of {n} bytes)")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def decode(header, payload, make_ref=Ref):
+    """Turn one frame back into a value, validating everything (see the module docstring)."""
+    try:
+        tree = json.loads(header.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WireError(f"unreadable header: {exc}") from None
+    count = [0]
+
+    def value(n, depth):
+        count[0] += 1
+        if depth > MAX_DEPTH or count[0] > MAX_NODES:
+            raise WireError("value too deeply nested or too large")
+        if n is None or isinstance(n, (bool, int, str)):
+            return n
+        if isinstance(n, float):
+            return n
+        if isinstance(n, list):
+            return [value(x, depth + 1) for x in n]
+        if not isinstance(n, dict) or len(n) == 0:
+            raise WireError(f"unexpected node {type(n).__name__}")
+        if "$nd" in n:
+            return _array(n, payload)
+        if "$tuple" in n and isinstance(n["$tuple"], list):
+            return tuple(value(x, depth + 1) for x in n["$tuple"])
+        if "$dict" in n and isinstance(n["$dict"], list):
+            out = {}
+            for pair in n["$dict"]:
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                    raise WireError("malformed dict entry")
+                out[pair[0]] = value(pair[1], depth + 1)
+            return out
+        if "$float" in n and n["$float"] in ("nan", "inf", "-inf"):
+            return float(n["$float"])
+        if "$ref" in n and isinstance(n["$ref"], int):
+            return make_ref(n["$ref"], str(n.get("type", "")), bool(n.get("callable", False)))
+        raise WireError(f"unknown node with keys {sorted(n)[:5]}")
+
+    return value(tree, 0)
+
+
+def _array(n, payload):
+    try:
+        (offset, nbytes), dtype, shape = n["$nd"], n["dtype"], n["shape"]
+    except (KeyError, TypeError, ValueError):
+        raise WireError("malformed array node") from None
+    if dtype not in ALLOWED_DTYPES:
+        raise WireError(f"array dtype {dtype!r} is not allowed (numbers and booleans only)")
+    if not (isinstance(shape, list) and all(type(s) is int and s >= 0 for s in shape)
+            and len(shape) <= 32):
+        raise WireError(f"malformed array shape {shape!r}")
+    if not (type(offset) is int and type(nbytes) is int and 0 <= offset
+            and offset + nbytes <= len(payload)):
+        raise WireError("array bytes out of range")
+    dt = np.dtype(dtype)
+    if math.prod(shape) * dt.itemsize != nbytes:
+        raise WireError(f"array of shape {tuple(shape)} and dtype {dt} cannot span {nbytes} bytes")
+    arr = np.frombuffer(payload, dtype=dt, count=math.prod(shape), offset=offset)
+    arr = arr.reshape(shape).astype(dt.newbyteorder("="), copy=True)
+    return TaggedArray.wrap(arr, n.get("pytype")) if n.get("pytype") else arr
+
+
+class TaggedArray:
+    """Marker for arrays that were an ndarray *subclass* in the worker: the data, plus the name."""
+
+    __slots__ = ("array", "pytype")
+
+    @classmethod
+    def wrap(cls, array, pytype):
+        tagged = cls()
+        tagged.array, tagged.pytype = array, str(pytype)[:200]
+        return tagged

@@ -1,0 +1,196 @@
+"""The worker: imports the submission and serves calls from the trusted grader over stdin/stdout.
+
+Started as ``python -I worker.py SUBMISSION_DIR LIMITS_JSON``. Before any student code runs it keeps
+private copies of the wire's file descriptors, points fds 1 and 2 (the student's prints) at stderr,
+which the grader reads into a bounded buffer, closes stdin for the student, and applies the resource
+limits the platform offers. Everything the student's code does — raise, print, exit — becomes a reply;
+only a dead process does not, and the grader notices that on its own.
+"""
+import importlib
+import json
+import os
+import sys
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wire  # noqa: E402  (the file beside this one; imported before the submission is on sys.path)
+
+import numpy as np  # noqa: E402
+
+
+def apply_limits(limits):
+    """Apply POSIX limits where available; return the names of the limits that could not be set."""
+    missing = []
+    try:
+        import resource
+    except ImportError:
+        return sorted(limits)
+    names = {"memory_mb": "RLIMIT_AS", "cpu_seconds": "RLIMIT_CPU", "file_size_mb": "RLIMIT_FSIZE",
+             "processes": "RLIMIT_NPROC"}
+    for key, value in limits.items():
+        rname = names.get(key)
+        if value is None or rname is None:
+            continue
+        if not hasattr(resource, rname):
+            missing.append(key)
+            continue
+        amount = int(value * 2**20) if key.endswith("_mb") else int(value)
+        try:
+            resource.setrlimit(getattr(resource, rname), (amount, amount))
+        except (ValueError, OSError):
+            missing.append(key)
+    return missing
+
+
+class Server:
+    def __init__(self, submission, wire_in, wire_out):
+        self.submission = os.path.realpath(submission)
+        self.wire_in, self.wire_out = wire_in, wire_out
+        self.objects = {}
+        self.next_id = 1
+
+    # -- object table -------------------------------------------------------------------------
+    def to_ref(self, obj):
+        ref_id = self.next_id
+        self.next_id += 1
+        self.objects[ref_id] = obj
+        return wire.Ref(ref_id, f"{type(obj).__module__}.{type(obj).__qualname__}", callable(obj))
+
+    def resolve(self, value):
+        if isinstance(value, wire.Ref):
+            try:
+                return self.objects[value.id]
+            except KeyError:
+                raise LookupError(f"object #{value.id} no longer exists in the worker") from None
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.resolve(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        return value
+
+    # -- requests -----------------------------------------------------------------------------
+    def load(self, dotted):
+        """Import ``package.module.Name`` from the submission (and only from the submission)."""
+        module_name, _, attr = dotted.rpartition(".")
+        module = importlib.import_module(module_name)
+        origin = os.path.realpath(getattr(module, "__file__", None) or "")
+        if not origin.startswith(self.submission + os.sep):
+            raise ImportError(f"{module_name} was not found in the submission folder "
+                              f"{self.submission} (got {origin or 'a built-in module'})")
+        return getattr(module, attr)
+
+    def handle(self, request):
+        op = request.get("op")
+        if op == "new":
+            target = self.load(request["path"])
+            return target(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
+        if op == "function":
+            return self.load(request["path"])
+        if op == "getattr":
+            return getattr(self.objects[request["ref"]], request["name"])
+        if op == "setattr":
+            setattr(self.objects[request["ref"]], request["name"], self.resolve(request["value"]))
+            return None
+        if op == "call":
+            return self.objects[request["ref"]](*self.resolve(request["args"]),
+                                                **self.resolve(request["kwargs"]))
+        if op == "callmethod":
+            method = getattr(self.objects[request["ref"]], request["name"])
+            return method(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
+        if op == "callmany":  # one request for many calls, e.g. the forwards of a numeric gradient
+            obj, results = self.objects[request["ref"]], []
+            for call in request["calls"]:
+                for name, value in call.get("set", {}).items():
+                    setattr(obj, name, self.resolve(value))
+                results.append(getattr(obj, request["name"])(*self.resolve(call["args"])))
+            return results
+        if op == "reset":
+            self.objects.clear()
+            np.random.seed(0)
+            import random
+            random.seed(0)
+            return None
+        if op == "ping":
+            return "pong"
+        raise ValueError(f"unknown request {op!r}")
+
+    def reply(self, message):
+        try:
+            frame = wire.encode(message, self.to_ref)
+        except BaseException as exc:  # a value we cannot send is the student's error, reported as one
+            frame = wire.encode({"error": self.describe(exc)})
+        self.wire_out.write(frame)
+        self.wire_out.flush()
+
+    def describe(self, exc):
+        """Describe an exception with only the submission's own traceback frames."""
+        frames = []
+        for fs in traceback.extract_tb(exc.__traceback__):
+            path = os.path.realpath(fs.filename)
+            if path.startswith(self.submission + os.sep):
+                frames.append([os.path.relpath(path, self.submission), fs.lineno, fs.name,
+                               (fs.line or "")[:300]])
+        if isinstance(exc, SystemExit):
+            kind = "exit"
+        elif isinstance(exc, NotImplementedError):
+            kind = "not_implemented"
+        elif isinstance(exc, MemoryError):
+            kind = "memory"
+        else:
+            kind = "exception"
+        try:
+            message = str(exc)[:2000]
+        except BaseException:
+            message = "<the exception's message could not be turned into text>"
+        return {"kind": kind, "type": type(exc).__name__[:200], "message": message,
+                "frames": frames[-20:]}
+
+    def serve(self):
+        self.reply({"ready": True, "python": sys.version.split()[0], "numpy": np.__version__,
+                    "limits_missing": MISSING_LIMITS})
+        while True:
+            frame = wire.read_frame(self.wire_in)
+            if frame is None:
+                return
+            request = wire.decode(*frame)
+            try:
+                result = self.handle(request)
+                message = {"ok": result}
+            except BaseException as exc:  # noqa: B902 — SystemExit/KeyboardInterrupt from student code too
+                message = {"error": self.describe(exc)}
+            finally:
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except BaseException:
+                        pass
+            self.reply(message)
+
+
+def main():
+    global MISSING_LIMITS
+    submission, limits = sys.argv[1], json.loads(sys.argv[2])
+    wire_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    wire_out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull)
+    sys.stdout = os.fdopen(1, "w", buffering=1, errors="replace", closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, errors="replace", closefd=False)
+    MISSING_LIMITS = apply_limits(limits)
+    # The submission comes first on the path; drop editable-install finders that could otherwise
+    # hand out the grader's own (reference) mytorch when the submission has none.
+    sys.path.insert(0, os.path.realpath(submission))
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
+                        and "editable" not in getattr(f, "__name__", "").lower()]
+    os.chdir(submission)
+    Server(submission, wire_in, wire_out).serve()
+
+
+MISSING_LIMITS = []
+
+if __name__ == "__main__":
+    main()
