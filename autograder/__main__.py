@@ -8,6 +8,8 @@ from pathlib import Path
 
 COMMANDS = {
     "check": "grade a submission (the default): python -m autograder [check] [--submission PATH]",
+    "submit": "self-check, then pack your mytorch/ into handin.zip to upload",
+    "handout": "build the student handout from the reference (instructors)",
     "fixtures": "regenerate the public fixtures from the reference solution (instructors)",
 }
 
@@ -51,11 +53,53 @@ def cmd_check(args):
 
 
 def cmd_fixtures(args):
-    from .fixture_store import DEFAULT_SEED, FIXTURE_DIR, write_fixtures
-    from .reference import load_reference
+    from .fixture_store import write_fixtures
+    try:
+        from .reference import load_reference
+    except ImportError:
+        print("error: `fixtures` is an instructor command; this copy of the grader has no reference",
+              file=sys.stderr)
+        return 2
 
     paths = write_fixtures(load_reference(), seed=args.seed, out_dir=args.out)
     print(f"wrote {len(paths)} fixture files to {args.out} (seed {args.seed})")
+    return 0
+
+
+def cmd_submit(args):
+    from .grading import SubmissionError, grade
+    from .submit import SubmitError, make_handin, student_files
+
+    try:
+        student_files(args.folder)
+        try:
+            result = grade(args.folder)
+            score = {"score": result.score, "max_score": result.max_score}
+            print(f"self-check: {result.score:g} / {result.max_score:g} "
+                  "(run `python -m autograder` for the details)")
+        except SubmissionError as exc:
+            raise SubmitError(str(exc)) from None
+        manifest = make_handin(args.folder, args.out, score)
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} with {len(manifest['files'])} files; upload it as your submission")
+    return 0
+
+
+def cmd_handout(args):
+    try:
+        from .handout import HandoutError, build_handout
+    except ImportError:
+        print("error: `handout` is an instructor command; this copy of the grader has no reference",
+              file=sys.stderr)
+        return 2
+    try:
+        out = build_handout(args.out, make_zip=not args.no_zip)
+    except HandoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"handout written to {out}" + ("" if args.no_zip else f" and {out.with_suffix('.zip')}"))
     return 0
 
 
@@ -72,6 +116,14 @@ def build_parser():
     check = sub.add_parser("check", help=COMMANDS["check"])
     add_check_arguments(check)
     check.set_defaults(func=cmd_check)
+    submit = sub.add_parser("submit", help=COMMANDS["submit"])
+    submit.add_argument("--folder", default=".", help="the handout folder (default: here)")
+    submit.add_argument("--out", default="handin.zip", help="archive to write (default handin.zip)")
+    submit.set_defaults(func=cmd_submit)
+    handout = sub.add_parser("handout", help=COMMANDS["handout"])
+    handout.add_argument("--out", type=Path, required=True, help="folder to create (replaced)")
+    handout.add_argument("--no-zip", action="store_true", help="skip the .zip beside it")
+    handout.set_defaults(func=cmd_handout)
     fixtures = sub.add_parser("fixtures", help=COMMANDS["fixtures"])
     fixtures.add_argument("--seed", type=int, default=DEFAULT_SEED)
     fixtures.add_argument("--out", type=Path, default=FIXTURE_DIR)

@@ -82,6 +82,7 @@ class GraderPlugin:
             cases = fixture_store.load_cases(component)
         metafunc.parametrize("case", cases, ids=[f"case{i}" for i in range(len(cases))])
 
+    @pytest.hookimpl(tryfirst=True)  # before -k deselects anything: the rubric check sees all
     def pytest_collection_modifyitems(self, session, config, items):
         by_test = {}
         for item in items:
@@ -93,8 +94,13 @@ class GraderPlugin:
                 continue
             share = task.points * task.tests[key] / sum(task.tests.values())
             for item in group:
+                item.extra_keyword_matches.add(task_keyword(task.id))
                 self.state.results[item.nodeid] = TestResult(item.nodeid, task.id,
                                                              share / len(group))
+        for key, task in self.test_to_task.items():
+            if key not in by_test and not config.getoption("collectonly"):
+                self.state.errors.append(f"task {task.id} names test {key}, which the suite "
+                                         "does not have")
 
     def pytest_deselected(self, items):
         for item in items:
@@ -120,6 +126,11 @@ class GraderPlugin:
             result.status = "passed"
         elif report.failed and result.status in ("not run", "passed"):
             result.status, result.feedback = describe_failure(call.excinfo, call.when)
+
+
+def task_keyword(task_id):
+    """The -k keyword that selects a task's tests: "1.2" -> "task1_2"."""
+    return "task" + task_id.replace(".", "_")
 
 
 def _relative(item):

@@ -88,7 +88,7 @@ def render_table(grade, verbose=False, width=100):
         if t.status != "passed" and not verbose:
             detail = t.first_line()
             if detail:
-                lines.append(textwrap.shorten(f"      └ {detail}", width=width, placeholder=" …"))
+                lines.append("      └ " + textwrap.shorten(detail, width=width - 8, placeholder=" …"))
     lines.append("-" * len(header))
     lines.append(f"{'Total':<44} {_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
     if verbose:

@@ -1,0 +1,1 @@
+"""mytorch kit autograder: the trusted side of grading (checks, sandboxed worker, reports)."""

@@ -1,0 +1,202 @@
+"""Build the student handout from the reference: ``python -m autograder handout --out DIR``.
+
+* ``mytorch/``: every ``# BEGIN SOLUTION`` … ``# END SOLUTION`` region becomes a TODO comment and
+  ``raise NotImplementedError("<task id>: <title>")``, the task found through the rubric's ``regions``
+  (``file:Class.method``); everything else is copied unchanged.
+* ``autograder/``: the local grader with the public suite and public fixtures only — no hidden tests,
+  no reference loader, no case generators, no instructor commands.
+* the contents of ``handout/`` (student README, writeup, figures, ``train_mnist.py``) and
+  ``requirements.txt``.
+The build is deterministic (two builds are byte-identical, the ``.zip`` included) and checks itself:
+it fails if any line of any solution region appears in the handout.
+"""
+import ast
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+from .plugin import task_keyword
+from .reference import GRADER_ROOT
+from .rubric import RUBRIC_PATH, load_rubric
+
+BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
+END = re.compile(r"^\s*# END SOLUTION\s*$")
+# Modules only an instructor needs; they stay out of the handout.
+INSTRUCTOR_ONLY = {"reference.py", "cases.py", "handout.py", "batch.py", "gradescope.py",
+                   "hidden.py"}
+SKIP_DIRS = {"__pycache__", "hidden", ".pytest_cache", ".hypothesis"}
+REQUIREMENTS = "numpy>=1.23\npytest>=7.4\nhypothesis>=6.80\ntomli>=1.1; python_version < \"3.11\"\n"
+ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+
+
+class HandoutError(RuntimeError):
+    pass
+
+
+def _functions(source):
+    """[(qualified name, first line, last line)] of every function, 1-based lines."""
+    out = []
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out.append((prefix + child.name, child.lineno, child.end_lineno))
+                visit(child, prefix + child.name + ".")
+    visit(ast.parse(source), "")
+    return out
+
+
+def solution_regions(path, rel):
+    """[(qualname, begin index, end index, indent)] of the regions in one file (0-based lines)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    funcs = _functions("\n".join(lines))
+    regions, start = [], None
+    for i, line in enumerate(lines):
+        if BEGIN.match(line):
+            if start is not None:
+                raise HandoutError(f"{rel}:{i + 1}: BEGIN SOLUTION inside another region")
+            start, indent = i, BEGIN.match(line).group(1)
+        elif END.match(line):
+            if start is None:
+                raise HandoutError(f"{rel}:{i + 1}: END SOLUTION without BEGIN")
+            inside = [f for f in funcs if f[1] <= start + 1 <= f[2]]
+            if not inside:
+                raise HandoutError(f"{rel}:{start + 1}: a solution region outside any function")
+            qualname = max(inside, key=lambda f: f[1])[0]
+            regions.append((qualname, start, i, indent))
+            start = None
+    if start is not None:
+        raise HandoutError(f"{rel}:{start + 1}: BEGIN SOLUTION without END")
+    return lines, regions
+
+
+def region_tasks(tasks):
+    return {region: task for task in tasks for region in task.regions}
+
+
+def stub_file(path, rel, by_region, used):
+    lines, regions = solution_regions(path, rel)
+    out, last = [], 0
+    for qualname, begin, end, indent in regions:
+        key = f"{rel}:{qualname}"
+        task = by_region.get(key)
+        if task is None:
+            raise HandoutError(f"solution region in {key} is not listed in any rubric task's "
+                               "regions")
+        used.add(key)
+        out += lines[last:begin]
+        out += [f"{indent}# TODO (Task {task.id}, {task.title}): write this step. The docstring "
+                "gives every shape;",
+                f"{indent}# the writeup derives the math. Check it with: python -m autograder -k "
+                f"{task_keyword(task.id)}",
+                f'{indent}raise NotImplementedError("{task.id}: {task.title}")']
+        last = end + 1
+    out += lines[last:]
+    return "\n".join(out) + "\n"
+
+
+def build_tree(out_dir, root=GRADER_ROOT, rubric_path=RUBRIC_PATH):
+    root, out_dir = Path(root), Path(out_dir)
+    tasks = load_rubric(rubric_path)
+    by_region, used = region_tasks(tasks), set()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    for src in sorted((root / "mytorch").rglob("*.py")):
+        if SKIP_DIRS & set(src.relative_to(root).parts):
+            continue
+        rel = src.relative_to(root).as_posix()
+        dest = out_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(stub_file(src, rel, by_region, used), encoding="utf-8", newline="\n")
+    missing = sorted(set(by_region) - used)
+    if missing:
+        raise HandoutError(f"rubric regions not found in the reference: {', '.join(missing)}")
+    grader = root / "autograder"
+    for src in sorted(grader.rglob("*")):
+        rel = src.relative_to(root)
+        if src.is_dir() or SKIP_DIRS & set(rel.parts) or src.name in INSTRUCTOR_ONLY \
+                or src.suffix in (".pyc", ".tmp"):
+            continue
+        dest = out_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.name == "rubric.toml":
+            dest.write_text(visible_rubric(src.read_text(encoding="utf-8")), encoding="utf-8",
+                            newline="\n")
+        else:
+            shutil.copyfile(src, dest)
+    docs = root / "handout"
+    for src in sorted(docs.rglob("*")):
+        rel = src.relative_to(docs)
+        if src.is_dir() or SKIP_DIRS & set(rel.parts) or src.name == "make_figures.py":
+            continue
+        dest = out_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+    (out_dir / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8", newline="\n")
+    leaks = find_solution_leaks(out_dir, root)
+    if leaks:
+        shown = "\n".join(f"  {f}: {line}" for f, line in leaks[:10])
+        raise HandoutError(f"solution lines found in the handout:\n{shown}")
+    return out_dir
+
+
+def visible_rubric(text):
+    """The rubric without its hidden tasks (students never see hidden test names)."""
+    head, *blocks = text.split("[[task]]")
+    kept = [b for b in blocks if not re.search(r'^visibility\s*=\s*"hidden"', b, re.M)]
+    return head + "".join("[[task]]" + b for b in kept)
+
+
+def solution_lines(root=GRADER_ROOT):
+    """Every non-blank line inside a solution region that never occurs outside one."""
+    inside, outside = set(), set()
+    for src in sorted((Path(root) / "mytorch").rglob("*.py")):
+        lines, regions = solution_regions(src, src.name)
+        in_region = set()
+        for _, begin, end, _ in regions:
+            in_region.update(range(begin + 1, end))
+        for i, line in enumerate(lines):
+            (inside if i in in_region else outside).add(line.strip())
+    return {s for s in inside - outside if s and not s.startswith("#")}
+
+
+def find_solution_leaks(folder, root=GRADER_ROOT):
+    """[(file, line)] for each solution line found in any text file under ``folder``."""
+    secret = solution_lines(root)
+    leaks = []
+    for path in sorted(Path(folder).rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for line in text.splitlines():
+            if line.strip() in secret:
+                leaks.append((path.relative_to(folder).as_posix(), line.strip()))
+    return leaks
+
+
+def write_zip(folder, zip_path):
+    """A deterministic zip of ``folder`` (sorted names, fixed dates and permissions)."""
+    folder = Path(folder)
+    tmp = Path(str(zip_path) + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}", ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    tmp.replace(zip_path)
+    return Path(zip_path)
+
+
+def build_handout(out_dir, root=GRADER_ROOT, make_zip=True):
+    out_dir = build_tree(out_dir, root)
+    if make_zip:
+        write_zip(out_dir, out_dir.with_suffix(".zip"))
+    return out_dir
