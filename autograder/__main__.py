@@ -27,6 +27,10 @@ def add_check_arguments(parser):
                         help="exit with status 1 when the score is below SCORE (for scripts)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="wall-time limit of one call into your code (default 10)")
+    parser.add_argument("--hidden", action="store_true",
+                        help="instructors: also run the hidden tests (needs the secret)")
+    parser.add_argument("--secret-file", metavar="PATH",
+                        help="file holding the hidden-test secret (default: $MYTORCH_GRADER_SECRET)")
 
 
 def cmd_check(args):
@@ -37,8 +41,21 @@ def cmd_check(args):
     limits = Limits()
     if args.timeout is not None:
         limits.call_seconds = args.timeout
+    hidden = None
+    if args.hidden:
+        try:
+            from .hidden import SecretError, hidden_cases, read_secret
+        except ImportError:
+            print("error: --hidden is for instructors; this copy of the grader has no hidden tests",
+                  file=sys.stderr)
+            return 2
+        try:
+            hidden = hidden_cases(read_secret(args.secret_file))
+        except SecretError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
-        result = grade(args.submission, keyword=args.keyword, limits=limits)
+        result = grade(args.submission, keyword=args.keyword, limits=limits, hidden_cases=hidden)
     except SubmissionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

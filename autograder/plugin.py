@@ -20,6 +20,7 @@ class TestResult:
     nodeid: str
     task: str
     max_score: float
+    hidden: bool = False
     status: str = "not run"     # passed | failed | not implemented | crashed | error | skipped
     feedback: str = ""
     output: str = ""
@@ -43,10 +44,12 @@ class GraderPlugin:
         self.hidden_cases = hidden_cases  # component -> list of cases, or None
         self.user = user
         self.state = GradeState()
-        self.test_to_task = {}
+        self.test_to_task = {}  # test -> (task, weight, hidden)
         for task in tasks:
-            for name in task.tests:
-                self.test_to_task[name] = task
+            graded = task.graded_tests(hidden_cases is not None)
+            total = sum(w for w, _ in graded.values())
+            for name, (weight, hidden) in graded.items():
+                self.test_to_task[name] = (task, task.points * weight / total, hidden)
 
     # -- fixtures -----------------------------------------------------------------------------
     @pytest.fixture(scope="session")
@@ -76,7 +79,9 @@ class GraderPlugin:
         if marker is None or "case" not in metafunc.fixturenames:
             return
         component = marker.args[0]
-        if self.hidden_cases is not None and "hidden" in metafunc.definition.nodeid.split("/")[0]:
+        if metafunc.definition.nodeid.startswith("hidden/"):
+            if self.hidden_cases is None:
+                raise RuntimeError("hidden tests need instructor mode (--hidden with a secret)")
             cases = self.hidden_cases[component]
         else:
             cases = fixture_store.load_cases(component)
@@ -88,17 +93,16 @@ class GraderPlugin:
         for item in items:
             by_test.setdefault(test_key(_relative(item)), []).append(item)
         for key, group in by_test.items():
-            task = self.test_to_task.get(key)
-            if task is None:
+            if key not in self.test_to_task:
                 self.state.errors.append(f"test {key} is not in the rubric; it earns no points")
                 continue
-            share = task.points * task.tests[key] / sum(task.tests.values())
+            task, share, hidden = self.test_to_task[key]
             for item in group:
                 item.extra_keyword_matches.add(task_keyword(task.id))
                 self.state.results[item.nodeid] = TestResult(item.nodeid, task.id,
-                                                             share / len(group))
-        for key, task in self.test_to_task.items():
-            if key not in by_test and not config.getoption("collectonly"):
+                                                             share / len(group), hidden)
+        for key, (task, _, _) in self.test_to_task.items():
+            if key not in by_test:
                 self.state.errors.append(f"task {task.id} names test {key}, which the suite "
                                          "does not have")
 

@@ -67,9 +67,12 @@ class Grade:
 def build_grade(tasks, state, submission, seconds):
     grades = []
     for task in tasks:
-        tests = [r for r in state.results.values() if r.task == task.id]
-        if tests:
-            grades.append(TaskGrade(task.id, task.title, task.points, task.visibility, tests))
+        for hidden in (False, True):
+            tests = [r for r in state.results.values() if r.task == task.id and r.hidden == hidden]
+            if tests:
+                title = task.title + (" (hidden cases)" if hidden else "")
+                visibility = "hidden" if hidden else task.visibility
+                grades.append(TaskGrade(task.id, title, task.points, visibility, tests))
     return Grade(grades, str(submission), seconds, list(state.errors))
 
 

@@ -23,6 +23,14 @@ class Task:
     tests: dict  # "module.py::test_name" -> weight
     regions: list = field(default_factory=list)
     visibility: str = "visible"
+    hidden_tests: dict = field(default_factory=dict)  # same form; instructor mode only
+
+    def graded_tests(self, hidden):
+        """{test: (weight, is_hidden)} of the tests graded in this mode."""
+        out = {name: (w, False) for name, w in self.tests.items()}
+        if hidden:
+            out.update({name: (w, True) for name, w in self.hidden_tests.items()})
+        return out
 
 
 def load_rubric(path=RUBRIC_PATH):
@@ -45,20 +53,28 @@ def load_rubric(path=RUBRIC_PATH):
             raise RubricError(f"{where}: visibility must be one of {VISIBILITIES}, got {visibility!r}")
         if not isinstance(raw["points"], (int, float)) or raw["points"] < 0:
             raise RubricError(f"{where}: points must be a non-negative number")
-        tests = {}
-        for spec in raw["tests"]:
-            name, _, weight = spec.partition("@")
-            if "::" not in name:
-                raise RubricError(f"{where}: test {spec!r} must look like 'module.py::test_name'")
-            try:
-                tests[name] = float(weight) if weight else 1.0
-            except ValueError:
-                raise RubricError(f"{where}: bad weight in {spec!r}") from None
+        tests = _weights(raw["tests"], where)
+        hidden = _weights(raw.get("hidden_tests", []), where)
+        if not all(name.startswith("hidden/") for name in hidden):
+            raise RubricError(f"{where}: hidden_tests must live under hidden/")
         tasks.append(Task(str(raw["id"]), raw["title"], float(raw["points"]), tests,
-                          list(raw.get("regions", [])), visibility))
+                          list(raw.get("regions", [])), visibility, hidden))
     if not tasks:
         raise RubricError(f"{path}: no [[task]] entries")
     return tasks
+
+
+def _weights(specs, where):
+    tests = {}
+    for spec in specs:
+        name, _, weight = spec.partition("@")
+        if "::" not in name:
+            raise RubricError(f"{where}: test {spec!r} must look like 'module.py::test_name'")
+        try:
+            tests[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise RubricError(f"{where}: bad weight in {spec!r}") from None
+    return tests
 
 
 def test_key(nodeid):

@@ -1,0 +1,1 @@
+"""Hidden tests: instructor mode only; never shipped in the handout."""
