@@ -11,6 +11,8 @@ COMMANDS = {
     "submit": "self-check, then pack your mytorch/ into handin.zip to upload",
     "handout": "build the student handout from the reference (instructors)",
     "fixtures": "regenerate the public fixtures from the reference solution (instructors)",
+    "grade": "grade a whole class: folders/archives/exports -> grades.csv and reports (instructors)",
+    "gradescope": "build Gradescope's autograder.zip (instructors)",
 }
 
 
@@ -31,6 +33,9 @@ def add_check_arguments(parser):
                         help="instructors: also run the hidden tests (needs the secret)")
     parser.add_argument("--secret-file", metavar="PATH",
                         help="file holding the hidden-test secret (default: $MYTORCH_GRADER_SECRET)")
+    parser.add_argument("--user", metavar="NAME",
+                        help="run the student's code as this user (needs root; as root the "
+                             "default is `nobody`, or $MYTORCH_GRADER_USER)")
 
 
 def cmd_check(args):
@@ -55,10 +60,13 @@ def cmd_check(args):
             print(f"error: {exc}", file=sys.stderr)
             return 2
     try:
-        result = grade(args.submission, keyword=args.keyword, limits=limits, hidden_cases=hidden)
+        user, user_notes = _worker_user(args)
+        result = grade(args.submission, keyword=args.keyword, limits=limits, hidden_cases=hidden,
+                       user=user)
     except SubmissionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    result.notes[:0] = user_notes
     print(render_table(result, verbose=args.verbose))
     if args.json:
         write_json_atomically(results_json(result), args.json)
@@ -66,6 +74,49 @@ def cmd_check(args):
         return 3
     if args.fail_under is not None and result.score < args.fail_under:
         return 1
+    return 0
+
+
+def _worker_user(args):
+    """(user or None, notes) for the worker; see autograder/privilege.py."""
+    from .grading import SubmissionError, check_submission_folder
+    from .privilege import UserError, choose_user
+
+    folder = check_submission_folder(args.submission)
+    try:
+        return choose_user(getattr(args, "user", None), folder)
+    except UserError as exc:
+        raise SubmissionError(str(exc)) from None
+
+
+def cmd_grade(args):
+    try:
+        from .batch import BatchError, run_batch
+    except ImportError:
+        print("error: `grade` is an instructor command; this copy of the grader cannot grade a "
+              "class", file=sys.stderr)
+        return 2
+    try:
+        return run_batch(args)
+    except BatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_gradescope(args):
+    try:
+        from .gradescope import GradescopeError, build_autograder_zip
+    except ImportError:
+        print("error: `gradescope` is an instructor command; this copy of the grader has no "
+              "reference", file=sys.stderr)
+        return 2
+    try:
+        info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user)
+    except GradescopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({info['files']} files{', with the secret' if info['secret'] else ''}"
+          "); upload it as the autograder of a Gradescope programming assignment")
     return 0
 
 
@@ -145,7 +196,44 @@ def build_parser():
     fixtures.add_argument("--seed", type=int, default=DEFAULT_SEED)
     fixtures.add_argument("--out", type=Path, default=FIXTURE_DIR)
     fixtures.set_defaults(func=cmd_fixtures)
+    grade_cmd = sub.add_parser("grade", help=COMMANDS["grade"])
+    add_grade_arguments(grade_cmd)
+    grade_cmd.set_defaults(func=cmd_grade)
+    gradescope = sub.add_parser("gradescope", help=COMMANDS["gradescope"])
+    gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"),
+                            help="zip to write (default autograder.zip)")
+    gradescope.add_argument("--secret-file", metavar="PATH",
+                            help="put this hidden-test secret in the zip (readable by root only); "
+                                 "without it Gradescope runs the public tests only")
+    gradescope.add_argument("--user", default="student",
+                            help="unprivileged user setup.sh creates for student code "
+                                 "(default student)")
+    gradescope.set_defaults(func=cmd_gradescope)
     return parser
+
+
+def add_grade_arguments(parser):
+    parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                        help="a student's folder or archive (.zip .tar .tar.gz .tgz), or a folder "
+                             "of them (a Canvas or Gradescope export: one entry per student)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="where grades.csv, summary.txt and DIR/<student>/ go")
+    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                        help="students graded at once (default: the number of CPUs)")
+    parser.add_argument("--hidden", action="store_true", help="also run the hidden tests")
+    parser.add_argument("--secret-file", metavar="PATH",
+                        help="file holding the hidden-test secret (default: $MYTORCH_GRADER_SECRET)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="wall-time limit of one call into a student's code (default 10)")
+    parser.add_argument("--student-timeout", type=float, default=600, metavar="SECONDS",
+                        help="wall-time cap on grading one student (default 600)")
+    parser.add_argument("--user", metavar="NAME",
+                        help="run student code as this user (needs root; default nobody as root)")
+    parser.add_argument("--force", action="store_true",
+                        help="regrade everyone, even students whose submission and grader are "
+                             "unchanged since the last run")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR",
+                        help="only run tests matching EXPR (as in pytest)")
 
 
 def main(argv=None):

@@ -97,6 +97,7 @@ def batchnorm(rng, ref):
     case["Z_eval"] = Z_eval
     case["BZ_eval"] = bn.forward(Z_eval, eval=True)
     case["dLdZ_eval"] = bn.backward(case["dLdBZ"])
+    case["dLdBW_eval"], case["dLdBb_eval"] = bn.dLdBW, bn.dLdBb
     return case
 
 

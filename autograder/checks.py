@@ -60,6 +60,10 @@ def expect_array(actual, name, shape=None, dtype_kind="f"):
 
 
 def _shape_hint(got, want):
+    if len(want) == 2 and want[0] == 1 and got == (want[1],):
+        return f"keep the row shape: reshape to {want} (e.g. keepdims=True or .reshape(1, -1))"
+    if len(want) == 2 and want[0] == 1 and len(got) == 2 and got[0] > 1 and got[1] == want[1]:
+        return "one row per example: sum over the batch axis (axis=0, keepdims=True)"
     if len(want) == 2 and want[1] == 1 and got == (want[0],):
         return f"keep the column shape: reshape to {want} (e.g. keepdims=True or .reshape(-1, 1))"
     if len(want) == 2 and got == want[::-1]:
@@ -101,8 +105,12 @@ def expect_close(actual, expected, name, rtol=RTOL, atol=ATOL, alternatives=None
     raise Mismatch(name, message, diagnose(actual, expected, alternatives, batch))
 
 
-def diagnose(actual, expected, alternatives=None, batch=None):
-    """Name the first recognised mistake that turns ``expected`` into ``actual``, or None."""
+def diagnose(actual, expected, alternatives=None, batch=None, rtol=1e-6, atol=1e-9):
+    """Name the first recognised mistake that turns ``expected`` into ``actual``, or None.
+
+    ``rtol``/``atol``: how close ``actual`` must be to a mistake's value (looser for numeric
+    estimates).
+    """
     candidates = list((alternatives or {}).items())
     candidates.append(("the sign is flipped", -expected))
     if expected.ndim == 2 and expected.shape[0] == expected.shape[1]:
@@ -116,12 +124,12 @@ def diagnose(actual, expected, alternatives=None, batch=None):
                        2 * expected))
     for hint, value in candidates:
         value = np.asarray(value)
-        if value.shape == actual.shape and close(actual, value, 1e-6, 1e-9):
+        if value.shape == actual.shape and close(actual, value, rtol, atol):
             return hint
     nonzero = np.abs(expected) > 1e-12
     if np.any(nonzero):
         ratio = actual[nonzero] / expected[nonzero]
-        if np.all(np.isfinite(ratio)) and np.ptp(ratio) < 1e-6 * max(1.0, abs(ratio[0])) \
+        if np.all(np.isfinite(ratio)) and np.ptp(ratio) < rtol * max(1.0, abs(ratio[0])) \
                 and abs(ratio[0] - 1) > 1e-6:
             return f"every entry is {ratio[0]:.6g}× the expected value: a constant factor is off"
     return None
@@ -136,3 +144,30 @@ def expect_scalar(actual, expected, name, rtol=RTOL, atol=ATOL, alternatives=Non
         raise Mismatch(name, f"expected a number, got {_kind(actual)}")
     expect_close(np.asarray(float(value)), np.asarray(float(expected)), name, rtol, atol,
                  {k: np.asarray(float(v)) for k, v in (alternatives or {}).items()}, batch)
+
+
+def expect_gradient(analytic, numeric, name, rtol=None, atol=None, alternatives=None):
+    """Raise Mismatch unless ``analytic`` (a gradient the worker sent) agrees with ``numeric``.
+
+    ``numeric`` is a trusted central-difference estimate (``gradcheck.numeric_vjp_many``) of the
+    student's own forward. Checks the type, shape and float64 dtype first (a float32 gradient cannot
+    pass a central-difference check, see GRADCHECK.md), then compares with ``compare_gradients``.
+    ``alternatives`` maps a hint to the gradient a known mistake gives (as in ``expect_close``).
+    """
+    from .gradcheck import ATOL as GRAD_ATOL, RTOL as GRAD_RTOL, compare_gradients
+
+    numeric = np.asarray(numeric, dtype=np.float64)
+    analytic = expect_array(analytic, name, shape=numeric.shape)
+    if analytic.dtype != np.float64:
+        raise Mismatch(name, f"expected dtype float64, got {analytic.dtype}",
+                       "keep everything in float64 (no .astype(np.float32), no integer arrays)")
+    result = compare_gradients(analytic, numeric, GRAD_RTOL if rtol is None else rtol,
+                               GRAD_ATOL if atol is None else atol)
+    if not result.ok:
+        hint = None
+        if np.all(np.isfinite(analytic)):
+            hint = diagnose(analytic, numeric, alternatives, rtol=1e-4, atol=1e-6)
+            if hint and hint.startswith("every entry is") and np.count_nonzero(numeric) < 2:
+                hint = None  # one number: a ratio says nothing about a constant factor
+        raise Mismatch(name, "disagrees with the central-difference gradient of your own forward: "
+                       + result.message, hint)

@@ -3,6 +3,7 @@
 Written only by ``python -m autograder fixtures`` (from the reference, seeded); read by the graded
 suite with ``allow_pickle=False``. A test in tests/ proves the committed files equal a fresh build.
 """
+import functools
 import json
 import os
 import platform
@@ -48,6 +49,11 @@ def load_cases(component, fixture_dir=FIXTURE_DIR):
     path = Path(fixture_dir) / f"{component}.npz"
     if not path.is_file():
         raise FixtureError(f"missing fixture file {path}; run `python -m autograder fixtures`")
+    return [{k: v.copy() for k, v in case.items()} for case in _read(str(path))]
+
+
+@functools.lru_cache(maxsize=None)
+def _read(path):
     with np.load(path, allow_pickle=False) as data:
         by_case = {}
         for key in data.files:

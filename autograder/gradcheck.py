@@ -17,9 +17,9 @@ Numerics, briefly:
   gradient is off by ~1e-9, a real bug by O(1), so the margin is wide on both sides.
 * **Random upstream gradients, never all ones.** With ``upstream = ones`` some wrong backwards pass
   (softmax's rows always sum to a constant, so any error along that direction is invisible).
-* **The numeric pass is isolated.** ``f`` is evaluated on perturbed *copies* of ``x``; ``x`` itself is
-  never modified. Compute the analytic gradient first: running ``f`` usually overwrites what a layer
-  cached for its backward.
+* **The numeric pass is isolated.** ``f`` is evaluated on perturbed *copies* of ``x``; ``x``
+  itself is never modified. Compute the analytic gradient first: running ``f`` usually
+  overwrites what a layer cached for its backward.
 * Keep inputs away from kinks (ReLU at 0, ties of a max): a finite difference straddling a kink
   measures the average of the two one-sided slopes.
 

@@ -82,7 +82,7 @@ def _fmt(x):
 
 def render_table(grade, verbose=False, width=100):
     """The student's view: one row per task; with ``verbose`` every failure in full."""
-    lines = [f"mytorch autograder — {grade.submission}", ""]
+    lines = [f"mytorch autograder: {grade.submission}", ""]
     header = f"{'Task':<5} {'Title':<38} {'Score':>11}  Status"
     lines += [header, "-" * len(header)]
     for t in grade.tasks:
@@ -91,7 +91,7 @@ def render_table(grade, verbose=False, width=100):
         if t.status != "passed" and not verbose:
             detail = t.first_line()
             if detail:
-                lines.append("      └ " + textwrap.shorten(detail, width=width - 8, placeholder=" …"))
+                lines.append("      > " + textwrap.shorten(detail, width=width - 8, placeholder=" ..."))
     lines.append("-" * len(header))
     lines.append(f"{'Total':<44} {_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
     if verbose:

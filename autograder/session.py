@@ -6,6 +6,7 @@ decoded by ``sandbox/wire.py``. A worker that dies, hangs or breaks the protocol
 flight with ``WorkerCrashed``; the next request starts a fresh worker.
 """
 import collections
+import copy
 import json
 import os
 import queue
@@ -52,6 +53,10 @@ class StudentError(Exception):
         self.action = action
         super().__init__(f"{self.type}: {self.message}")
 
+    def __reduce__(self):  # copy.copy/pickle: rebuild from what __init__ takes, not from args
+        info = {"kind": self.kind, "type": self.type, "message": self.message, "frames": self.frames}
+        return type(self), (info, self.action)
+
     def feedback(self):
         if self.kind == "not_implemented":
             head = f"not implemented yet ({self.action} raised NotImplementedError"
@@ -77,9 +82,12 @@ class NotImplementedYet(StudentError):
 class WorkerCrashed(Exception):
     """The worker died, hung, or sent something that is not a valid reply."""
 
-    def __init__(self, reason, action):
-        self.reason, self.action = reason, action
+    def __init__(self, reason, action, timed_out=False):
+        self.reason, self.action, self.timed_out = reason, action, timed_out
         super().__init__(f"{action}: {reason}")
+
+    def __reduce__(self):  # copy.copy/pickle: rebuild from what __init__ takes, not from args
+        return type(self), (self.reason, self.action, self.timed_out)
 
     def feedback(self):
         return f"{self.action} {self.reason}; the grader restarted your code for the next test"
@@ -165,7 +173,7 @@ class Worker:
         except queue.Empty:
             self.kill()
             raise WorkerCrashed(f"did not finish within {seconds:g} s (time limit; "
-                                "an infinite loop?)", action) from None
+                                "an infinite loop?)", action, timed_out=True) from None
         if kind == "eof":
             raise self._crash("ended the worker process", action)
         if kind == "bad":
@@ -291,6 +299,11 @@ class Submission:
         self.worker = None
         self.generation = 0
         self.events = collections.Counter()
+        # The first "not implemented" or crash of a test fails every later request of that test at
+        # once: hypothesis can then shrink in milliseconds instead of restarting workers. A call
+        # that timed out is not retried for the rest of the run (each retry would cost the limit).
+        self.fatal = None
+        self.hung = {}
 
     # -- worker lifecycle ---------------------------------------------------------------------
     def _worker(self):
@@ -311,6 +324,7 @@ class Submission:
             except (StudentError, WorkerCrashed):
                 self.worker.kill()
         self.generation += 1
+        self.fatal = None
 
     def take_output(self):
         return self.worker.output.take() if self.worker is not None else ""
@@ -322,12 +336,24 @@ class Submission:
 
     # -- requests -----------------------------------------------------------------------------
     def _request(self, message, action, owner=None):
+        if self.fatal is not None:
+            raise copy.copy(self.fatal)
+        if action in self.hung:
+            raise WorkerCrashed(self.hung[action].reason + " (in an earlier test; not retried)",
+                                action, timed_out=True)
         if owner is not None and owner._generation != self.generation:
             raise WorkerCrashed("refers to an object lost when your code was restarted", action)
         try:
             return self._decode_refs(self._worker().request(_refs_to_wire(message), action), action)
-        except WorkerCrashed:
+        except NotImplementedYet as exc:
+            self.fatal = exc
+            raise
+        except WorkerCrashed as exc:
             self.events["crashes"] += 1
+            self.generation += 1  # the dead worker's objects are gone: old handles must say so
+            self.fatal = exc
+            if exc.timed_out:
+                self.hung[action] = exc
             if self.worker is not None:
                 self.worker.kill()
             raise

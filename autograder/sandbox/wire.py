@@ -66,7 +66,8 @@ def encode(value, to_ref=None):
         if isinstance(v, np.bool_):
             return bool(v)
         if isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
-            arr = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<"))
+            # (reshape: ascontiguousarray turns a 0-d array into shape (1,))
+            arr = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<")).reshape(v.shape)
             data = arr.tobytes()
             entry = {"$nd": [offset[0], len(data)], "dtype": arr.dtype.str,
                      "shape": list(arr.shape)}

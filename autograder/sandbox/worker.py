@@ -128,6 +128,8 @@ class Server:
         """Describe an exception with only the submission's own traceback frames."""
         frames = []
         for fs in traceback.extract_tb(exc.__traceback__):
+            if not os.path.isabs(fs.filename):  # "<frozen importlib._bootstrap>", "<string>"
+                continue  # (realpath would resolve it against the cwd, the submission folder)
             path = os.path.realpath(fs.filename)
             if path.startswith(self.submission + os.sep):
                 frames.append([os.path.relpath(path, self.submission), fs.lineno, fs.name,

@@ -1,0 +1,118 @@
+"""Running ``python -m autograder`` as a subprocess and reading what it reports (for the tests in
+this folder). Imported as ``grader_runs``: pytest puts this folder on ``sys.path``."""
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TASK_IDS = ["1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5", "3.1", "3.2", "4.1", "5.1", "5.2",
+            "6.1", "6.2", "6.3"]
+ITEM_LINE = re.compile(r"^(test_\w+\.py::\w+(?:\[[^\]\n]*\])?) \[(failed|not implemented|crashed|"
+                       r"error|skipped|not run)\]$", re.M)
+
+
+@dataclass
+class GraderRun:
+    args: list
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    results: dict | None
+
+    def describe(self):
+        return (f"$ {' '.join(map(str, self.args))}\nexit {self.returncode} after "
+                f"{self.seconds:.1f} s\n--- stdout\n{self.stdout[-6000:]}\n--- stderr\n"
+                f"{self.stderr[-3000:]}")
+
+
+def grader_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS"))}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # As root the grader would try to run student code as `nobody` when that user can read the
+    # submission; these tests want the same behaviour everywhere (tests/instructor covers the drop).
+    env["MYTORCH_GRADER_USER"] = "none"
+    return env
+
+
+def run_grader(submission, json_path=None, args=(), timeout=600):
+    """``python -m autograder --submission SUBMISSION [--json JSON_PATH] ARGS``, from the repo."""
+    cmd = [sys.executable, "-m", "autograder", "--submission", str(submission)]
+    if json_path is not None:
+        cmd += ["--json", str(json_path)]
+    cmd += list(args)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env=grader_env(), stdin=subprocess.DEVNULL)
+    seconds = time.monotonic() - start
+    results = None
+    if json_path is not None and Path(json_path).is_file():
+        results = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    return GraderRun(cmd, proc.returncode, proc.stdout, proc.stderr, seconds, results)
+
+
+_COLLECT = textwrap.dedent("""
+    import json, sys
+    import pytest
+    from autograder.grading import SUITE_DIR
+    from autograder.plugin import GraderPlugin
+    from autograder.rubric import load_rubric
+
+    tasks = [t for t in load_rubric() if t.visibility == "visible"]
+    plugin = GraderPlugin(".", tasks)
+    code = pytest.main([str(SUITE_DIR), "-c", str(SUITE_DIR / "grader.ini"), "--rootdir",
+                        str(SUITE_DIR), "--collect-only", "-q", "-p", "no:cacheprovider",
+                        "--ignore", str(SUITE_DIR / "hidden")], plugins=[plugin])
+    shares = {r.nodeid.split("suite/")[-1]: [r.task, r.max_score]
+              for r in plugin.state.results.values()}
+    with open(sys.argv[1], "w") as fh:
+        json.dump({"code": int(code), "errors": plugin.state.errors, "shares": shares}, fh)
+""")
+
+
+def collect_item_shares(out_path):
+    """{item: (task id, points)} for every graded public test item, as the grader's plugin
+    assigns them (rubric weights split equally over a test's cases)."""
+    subprocess.run([sys.executable, "-c", _COLLECT, str(out_path)], cwd=REPO, env=grader_env(),
+                   capture_output=True, text=True, timeout=300, check=True)
+    data = json.loads(Path(out_path).read_text())
+    assert data["code"] == 0 and not data["errors"], data
+    return {item: (task, points) for item, (task, points) in data["shares"].items()}
+
+
+def failing_items(results):
+    """{task id: {item: status}} of the items named as failing in a results.json."""
+    out = {}
+    for entry in results["tests"]:
+        out[entry["number"]] = dict(ITEM_LINE.findall(entry["output"]))
+    return out
+
+
+def expand(fails, shares):
+    """{task: set(items)} from a corpus ``fails`` spec (ALL, whole tests, or single cases)."""
+    out = {}
+    for task, spec in fails.items():
+        task_items = {item for item, (t, _) in shares.items() if t == task}
+        if spec == "*":
+            out[task] = task_items
+            continue
+        chosen = set()
+        for name in spec:
+            matched = {item for item in task_items
+                       if item == name or ("[" not in name and item.split("[")[0] == name)}
+            assert matched, f"the corpus names {name!r}, which task {task} does not grade"
+            chosen |= matched
+        out[task] = chosen
+    return out
+
+
+def rubric_points():
+    from autograder.rubric import load_rubric
+
+    return {t.id: t.points for t in load_rubric() if t.visibility == "visible"}

@@ -1,0 +1,144 @@
+"""The grader on the reference solution, its command line, and the committed fixtures.
+
+The gradings run as subprocesses (``python -m autograder``, as students and Gradescope run it), all
+of this module's at once, two at a time.
+"""
+import concurrent.futures
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from grader_runs import REPO, TASK_IDS, rubric_points, run_grader
+
+sys.path.insert(0, str(REPO / "tests"))
+from submissions.buggy import BUGS, apply_variant  # noqa: E402
+
+PARALLEL = max(1, min(2, os.cpu_count() or 1))
+GRADESCOPE_VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reference-runs")
+    buggy = apply_variant(next(v for v in BUGS if v.name == "linear_dLdb_averaged"), REPO,
+                          tmp / "buggy")
+    (tmp / "no-mytorch").mkdir()
+    plan = {
+        "full": (REPO, True, ()),
+        "full_again": (REPO, True, ("--fail-under", "100")),
+        "softmax_only": (REPO, True, ("-k", "task2_5")),
+        "linear_only": (REPO, True, ("-k", "linear")),
+        "under": (REPO, True, ("-k", "task2_1", "--fail-under", "2.5")),
+        "buggy": (buggy, True, ("-k", "task1_2")),
+        "buggy_again": (buggy, True, ("-k", "task1_2")),
+        "missing": (tmp / "does-not-exist", False, ()),
+        "no_mytorch": (tmp / "no-mytorch", False, ()),
+    }
+
+    def go(name):
+        folder, want_json, args = plan[name]
+        return name, run_grader(folder, tmp / f"{name}.json" if want_json else None, args)
+
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
+        return dict(pool.map(go, plan))
+
+
+def test_reference_gets_full_marks(runs):
+    run = runs["full"]
+    assert run.returncode == 0, run.describe()
+    assert run.results["score"] == 100
+    assert re.search(r"^Total\s+100 / 100$", run.stdout, re.M), run.stdout
+    assert "grader problem" not in run.stdout
+    for task in TASK_IDS:
+        assert re.search(rf"^{re.escape(task)} .* passed$", run.stdout, re.M), run.stdout
+
+
+def test_results_json_schema(runs):
+    results = runs["full"].results
+    for key, kind in [("score", (int, float)), ("execution_time", (int, float)),
+                      ("output", str), ("tests", list)]:
+        assert isinstance(results[key], kind), key
+    assert results["execution_time"] > 0
+    points = rubric_points()
+    assert [t["number"] for t in results["tests"]] == TASK_IDS
+    for test in results["tests"]:
+        assert {"name", "number", "score", "max_score", "status", "output",
+                "visibility"} <= test.keys()
+        assert re.fullmatch(r"\d+\.\d+", test["number"])
+        assert test["name"].startswith(test["number"] + " ")
+        assert test["max_score"] == points[test["number"]]
+        assert test["score"] == test["max_score"] and test["status"] == "passed"
+        assert test["visibility"] in GRADESCOPE_VISIBILITY
+        assert isinstance(test["output"], str)
+    assert sum(t["score"] for t in results["tests"]) == pytest.approx(results["score"])
+    assert results.get("output_format", "text") in {"text", "html", "simple_format", "md", "ansi"}
+
+
+def scores(run):
+    return [(t["number"], t["score"], t["status"], t["output"]) for t in run.results["tests"]]
+
+
+def test_deterministic(runs):
+    """Same submission, same result — also the failing property-based checks' examples."""
+    assert runs["full_again"].returncode == 0  # --fail-under 100 with 100 points
+    assert scores(runs["full"]) == scores(runs["full_again"])
+    first, second = runs["buggy"], runs["buggy_again"]
+    assert first.results["score"] < 10, first.describe()
+    gradient_check = first.results["tests"][0]["output"].split("::test_gradient_check ")[1]
+    assert "example" in gradient_check.split("\n\n")[0].lower()  # hypothesis's failing example
+    assert scores(first) == scores(second)
+
+
+def test_keyword_selection(runs):
+    softmax = runs["softmax_only"]
+    assert softmax.returncode == 0, softmax.describe()
+    assert [t["number"] for t in softmax.results["tests"]] == ["2.5"]
+    assert softmax.results["score"] == 5
+    assert re.search(r"^Total\s+5 / 5$", softmax.stdout, re.M)
+    assert not re.search(r"^1\.1 ", softmax.stdout, re.M)
+    linear = runs["linear_only"]
+    assert [t["number"] for t in linear.results["tests"]] == ["1.1", "1.2"]
+    assert linear.results["score"] == 15
+
+
+def test_fail_under_exit_codes(runs):
+    under = runs["under"]
+    assert under.results["score"] == 2  # Sigmoid is worth 2 points
+    assert under.returncode == 1, under.describe()
+    assert runs["full_again"].returncode == 0
+
+
+@pytest.mark.parametrize("name,message", [("missing", "does not exist"),
+                                          ("no_mytorch", "has no mytorch/ folder")])
+def test_unusable_submission_folder_is_a_clear_error(runs, name, message):
+    run = runs[name]
+    assert run.returncode == 2, run.describe()
+    assert run.stderr.startswith("error: ") and message in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+
+
+def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
+    from autograder.fixture_store import (DEFAULT_SEED, FIXTURE_DIR, load_cases, write_fixtures)
+    from autograder.reference import load_reference
+
+    written = write_fixtures(load_reference(), out_dir=tmp_path)
+    fresh_names = sorted(p.name for p in written)
+    committed = sorted(p.name for p in FIXTURE_DIR.glob("*.npz"))
+    assert fresh_names == committed
+    assert json.loads((FIXTURE_DIR / "meta.json").read_text())["seed"] == DEFAULT_SEED
+    for name in committed:
+        component = name[:-len(".npz")]
+        fresh, stored = load_cases(component, tmp_path), load_cases(component)
+        assert len(fresh) == len(stored), component
+        for i, (f, s) in enumerate(zip(fresh, stored)):
+            assert f.keys() == s.keys(), (component, i)
+            for key in f:
+                assert f[key].shape == s[key].shape, (component, i, key)
+                # BLAS may round differently on another machine; a real change is O(1)
+                np.testing.assert_allclose(f[key], s[key], rtol=1e-12, atol=1e-13,
+                                           err_msg=f"{component} case {i} {key}: the committed "
+                                           "fixtures differ from `python -m autograder fixtures`")

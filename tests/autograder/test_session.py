@@ -1,0 +1,470 @@
+"""The proxy (autograder/session.py) and the worker (autograder/sandbox/worker.py), end to end.
+
+Each test talks to a real worker process serving a small throwaway submission written into a temp
+folder: a ``mytorch/`` package whose ``toy.py`` misbehaves in every way a student's code can.
+"""
+import os
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.session import (Limits, NotImplementedYet, Remote, StudentError, Submission,
+                                WorkerCrashed)
+from autograder.sandbox.wire import TaggedArray
+
+REPO = Path(__file__).resolve().parents[2]
+POSIX = os.name == "posix"
+
+TOY = '''
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+
+print("toy imported")
+
+
+def divide(a, b):
+    return a / b
+
+
+class Inner:
+    def __init__(self, value):
+        self.value = value
+
+    def double(self):
+        return 2 * self.value
+
+
+class LyingArray(np.ndarray):
+    def __eq__(self, other):
+        return True
+
+
+class BadMessage(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+class Toy:
+    def __init__(self, n=3, scale=1.0):
+        self.n, self.scale = n, scale
+        self.arr = np.arange(n, dtype=np.float64)
+
+    def add(self, x, y=0):
+        return x + y
+
+    def times(self, A):
+        return A * self.scale
+
+    def is_same(self, other):
+        return other is self
+
+    def inner(self, value):
+        return Inner(value)
+
+    def fail(self):
+        return divide(1, 0)
+
+    def todo(self):
+        raise NotImplementedError("implement Task 9.9")
+
+    def exit(self, code=3):
+        sys.exit(code)
+
+    def hard_exit(self):
+        os._exit(7)
+
+    def segfault(self):
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    def spin(self):
+        while True:
+            pass
+
+    def sleep(self):
+        time.sleep(60)
+
+    def talk(self, n, char="x"):
+        print(char * n)
+        return n
+
+    def raw_write(self):
+        os.write(1, b"MTW1" + b"\\xff" * 12 + b"forged frame on fd 1")
+        sys.stdout.buffer.write(b"MTW1 forged frame on sys.stdout")
+        sys.stdout.flush()
+        return "still fine"
+
+    def as_list(self):
+        return [1.0, 2.0]
+
+    def lying(self):
+        return np.zeros(3).view(LyingArray)
+
+    def too_deep(self):
+        v = 0
+        for _ in range(100):
+            v = [v]
+        return v
+
+    def interrupt(self):
+        raise KeyboardInterrupt
+
+    def bad_message(self):
+        raise BadMessage()
+
+    def draw(self):
+        return float(np.random.rand())
+
+    def memory_bomb(self):
+        return np.ones(2**34).sum()
+'''
+
+
+def write_submission(root, files):
+    for rel, text in files.items():
+        path = Path(root) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return Path(root)
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory):
+    return write_submission(tmp_path_factory.mktemp("toy"),
+                            {"mytorch/__init__.py": "", "mytorch/toy.py": TOY})
+
+
+@pytest.fixture(scope="module")
+def module_sub(toy_dir):
+    sub = Submission(toy_dir, Limits(call_seconds=20, memory_mb=1024))
+    yield sub
+    sub.close()
+
+
+@pytest.fixture
+def sub(module_sub):
+    """The shared toy submission, reset (as the grader does before every test)."""
+    module_sub.reset()
+    module_sub.take_output()
+    return module_sub
+
+
+def starts(sub):
+    return sub.events["worker_starts"]
+
+
+# --------------------------------------------------------------------------- normal use
+
+def test_construct_get_set_and_call(sub):
+    toy = sub.new("mytorch.toy.Toy", 4, scale=2.0)
+    assert isinstance(toy, Remote) and "Toy" in repr(toy)
+    assert toy.n == 4 and toy.scale == 2.0
+    arr = toy.arr
+    assert type(arr) is np.ndarray
+    np.testing.assert_array_equal(arr, np.arange(4.0))
+    arr[0] = 99.0  # a copy: the worker's array is untouched
+    assert toy.arr[0] == 0.0
+    toy.n = 7
+    toy.arr = np.ones((2, 2))
+    assert toy.n == 7
+    np.testing.assert_array_equal(toy.arr, np.ones((2, 2)))
+    assert toy.add(2, y=3) == 5
+    assert toy.add((1,), y=(2,)) == (1, 2)
+    np.testing.assert_array_equal(toy.times(np.eye(2)), 2 * np.eye(2))
+    assert toy.as_list() == [1.0, 2.0]
+
+
+def test_objects_stay_in_the_worker(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    other = sub.new("mytorch.toy.Toy")
+    assert toy.is_same(toy) is True and toy.is_same(other) is False
+    inner = toy.inner(21)
+    assert isinstance(inner, Remote)
+    assert inner.double() == 42 and inner.value == 21
+    divide = sub.function("mytorch.toy.divide")
+    assert divide(1, 4) == 0.25
+
+
+def test_call_many(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    out = sub.call_many(toy, "times", [(np.ones(2),), (np.ones(2),)],
+                        [{"scale": 3.0}, {"scale": -1.0}])
+    np.testing.assert_array_equal(out[0], [3.0, 3.0])
+    np.testing.assert_array_equal(out[1], [-1.0, -1.0])
+
+
+def test_worker_reports_no_missing_limits_on_posix(sub):
+    sub.new("mytorch.toy.Toy")
+    if POSIX:
+        assert sub.worker.info["limits_missing"] == []
+
+
+def test_reset_reseeds_and_forgets(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    first = toy.draw()
+    sub.reset()
+    with pytest.raises(WorkerCrashed, match="lost"):
+        toy.draw()
+    again = sub.new("mytorch.toy.Toy").draw()
+    assert first == again
+
+
+# --------------------------------------------------------------------------- student errors
+
+def test_student_error_shows_only_the_students_frames(sub, toy_dir):
+    toy = sub.new("mytorch.toy.Toy")
+    with pytest.raises(StudentError) as exc:
+        toy.fail()
+    err = exc.value
+    assert not isinstance(err, NotImplementedYet)
+    assert err.type == "ZeroDivisionError" and err.kind == "exception"
+    assert [(f[0], f[2]) for f in err.frames] == [(os.path.join("mytorch", "toy.py"), "fail"),
+                                                  (os.path.join("mytorch", "toy.py"), "divide")]
+    assert err.frames[-1][3] == "return a / b"
+    text = err.feedback()
+    assert text.startswith("Toy.fail() raised ZeroDivisionError: division by zero")
+    assert "Traceback (your code" in text
+    for leak in ("worker.py", "wire.py", "autograder", "importlib", "<frozen", str(REPO)):
+        assert leak not in text
+    assert toy.add(1, 1) == 2  # the worker survives
+
+
+def test_import_errors_show_no_grader_frames(tmp_path):
+    sub = Submission(write_submission(tmp_path, {
+        "mytorch/__init__.py": "from .broken import thing\n",
+        "mytorch/broken.py": "import numpy as np\n\nthing = np.nonexistent_function()\n"}),
+        Limits(call_seconds=20))
+    try:
+        with pytest.raises(StudentError) as exc:
+            sub.new("mytorch.toy.Toy")
+        err = exc.value
+        assert err.type == "AttributeError"
+        assert [f[0] for f in err.frames] == [os.path.join("mytorch", "__init__.py"),
+                                              os.path.join("mytorch", "broken.py")]
+        assert "<frozen" not in err.feedback() and "importlib" not in err.feedback()
+    finally:
+        sub.close()
+
+
+def test_missing_attribute_and_missing_class(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    with pytest.raises(StudentError) as exc:
+        toy.no_such_thing
+    assert exc.value.type == "AttributeError"
+    assert "reading Toy.no_such_thing" in exc.value.feedback()
+    with pytest.raises(StudentError) as exc:
+        sub.new("mytorch.toy.NoSuchClass")
+    assert exc.value.type == "AttributeError"
+    with pytest.raises(StudentError) as exc:
+        sub.new("mytorch.nope.Thing")
+    assert exc.value.type == "ModuleNotFoundError"
+
+
+def test_not_implemented(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    with pytest.raises(NotImplementedYet) as exc:
+        toy.todo()
+    assert exc.value.kind == "not_implemented"
+    assert exc.value.feedback() == ("not implemented yet (Toy.todo() raised NotImplementedError: "
+                                    "implement Task 9.9)")
+
+
+def test_sys_exit_inside_a_method_is_a_student_error(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    before = starts(sub)
+    with pytest.raises(StudentError) as exc:
+        toy.exit(3)
+    assert exc.value.kind == "exit" and exc.value.type == "SystemExit"
+    assert exc.value.feedback().startswith("Toy.exit() called sys.exit(3)")
+    assert toy.add(1, 2) == 3 and starts(sub) == before  # same worker, same objects
+
+
+def test_keyboard_interrupt_and_unprintable_exceptions(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    with pytest.raises(StudentError) as exc:
+        toy.interrupt()
+    assert exc.value.type == "KeyboardInterrupt"
+    with pytest.raises(StudentError) as exc:
+        toy.bad_message()
+    assert exc.value.type == "BadMessage" and "could not be turned into text" in exc.value.message
+    assert toy.add(1, 2) == 3
+
+
+def test_values_that_cannot_cross_the_wire_are_student_errors(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    with pytest.raises(StudentError) as exc:
+        toy.too_deep()
+    assert exc.value.type == "WireError" and "nested too deeply" in exc.value.message
+    assert toy.add(1, 2) == 3
+
+
+def test_ndarray_subclass_arrives_tagged(sub):
+    value = sub.new("mytorch.toy.Toy").lying()
+    assert isinstance(value, TaggedArray) and value.pytype == "mytorch.toy.LyingArray"
+    assert type(value.array) is np.ndarray
+
+
+@pytest.mark.skipif(not POSIX, reason="RLIMIT_AS is POSIX-only")
+def test_memory_bomb_is_a_memory_error(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    with pytest.raises(StudentError) as exc:
+        toy.memory_bomb()
+    assert exc.value.kind == "memory"
+
+
+# --------------------------------------------------------------------------- crashes
+
+def test_os_exit_crashes_only_the_test_in_flight(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    before = starts(sub)
+    with pytest.raises(WorkerCrashed) as exc:
+        toy.hard_exit()
+    assert "exited with code 7" in exc.value.reason
+    assert "restarted your code" in exc.value.feedback()
+    with pytest.raises(WorkerCrashed):
+        toy.add(1, 2)  # the rest of this test fails at once (the object died with its worker)
+    sub.reset()  # the next test
+    with pytest.raises(WorkerCrashed, match="lost when your code was restarted"):
+        toy.add(1, 2)
+    fresh = sub.new("mytorch.toy.Toy", 5)
+    assert fresh.n == 5 and starts(sub) == before + 1
+    assert sub.events["crashes"] >= 1
+
+
+def test_failures_repeat_within_a_test_and_clear_for_the_next(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    with pytest.raises(NotImplementedYet):
+        toy.todo()
+    with pytest.raises(NotImplementedYet) as exc:  # no round trip, same feedback
+        toy.add(1, 2)
+    assert "implement Task 9.9" in exc.value.feedback()
+    sub.reset()
+    assert sub.new("mytorch.toy.Toy").add(1, 2) == 3
+
+
+@pytest.mark.skipif(not POSIX, reason="signals are POSIX-only")
+def test_segfault(sub):
+    with pytest.raises(WorkerCrashed, match="segmentation fault"):
+        sub.new("mytorch.toy.Toy").segfault()
+    sub.reset()
+    assert sub.new("mytorch.toy.Toy").add(1, 1) == 2
+
+
+@pytest.mark.parametrize("method", ["spin", "sleep"])
+def test_infinite_loop_hits_the_call_limit(toy_dir, method):
+    sub = Submission(toy_dir, Limits(call_seconds=1))
+    try:
+        toy = sub.new("mytorch.toy.Toy")
+        start = time.monotonic()
+        with pytest.raises(WorkerCrashed) as exc:
+            getattr(toy, method)()
+        assert time.monotonic() - start < 8
+        assert "did not finish within 1 s" in exc.value.reason
+        assert f"Toy.{method}()" in exc.value.feedback()
+        sub.reset()
+        toy = sub.new("mytorch.toy.Toy", 2)
+        assert toy.n == 2 and starts(sub) == 2  # a fresh worker serves the next test
+        start = time.monotonic()
+        with pytest.raises(WorkerCrashed):  # a call that hung is not waited for again
+            getattr(toy, method)()
+        assert time.monotonic() - start < 0.5
+    finally:
+        sub.close()
+
+
+# --------------------------------------------------------------------------- output
+
+def test_prints_are_captured(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    assert toy.talk(5, "y") == 5
+    out = sub.take_output()
+    assert "yyyyy" in out
+    assert sub.take_output() == ""
+
+
+def test_import_time_prints_are_captured(tmp_path):
+    sub = Submission(write_submission(tmp_path, {"mytorch/__init__.py": "",
+                                                 "mytorch/toy.py": TOY}), Limits(call_seconds=20))
+    try:
+        sub.new("mytorch.toy.Toy")
+        assert "toy imported" in sub.take_output()
+    finally:
+        sub.close()
+
+
+def test_output_is_bounded(toy_dir):
+    sub = Submission(toy_dir, Limits(call_seconds=20, output_bytes=1000))
+    try:
+        toy = sub.new("mytorch.toy.Toy")
+        sub.take_output()
+        assert toy.talk(200_000) == 200_000
+        deadline = time.monotonic() + 10
+        text = ""
+        while "more bytes of output not shown" not in text and time.monotonic() < deadline:
+            text += sub.take_output()  # the reader thread may lag behind the reply
+            time.sleep(0.05)
+        kept, _, note = text.partition("\n[...")
+        assert len(kept) <= 1000 and set(kept) == {"x"}
+        assert "more bytes of output not shown" in note
+    finally:
+        sub.close()
+
+
+def test_printing_cannot_forge_replies(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    assert toy.raw_write() == "still fine"
+    assert toy.add(2, 2) == 4
+    time.sleep(0.1)
+    assert "forged frame" in sub.take_output()
+
+
+# --------------------------------------------------------------------------- where code comes from
+
+def test_a_submission_without_mytorch_gets_no_reference(tmp_path):
+    """The worker must not fall back on the grader's own (reference) mytorch."""
+    (tmp_path / "empty").mkdir()
+    sub = Submission(tmp_path / "empty", Limits(call_seconds=20))
+    try:
+        with pytest.raises(StudentError) as exc:
+            sub.new("mytorch.nn.Linear", 2, 3)
+        assert exc.value.type in ("ModuleNotFoundError", "ImportError")
+        assert str(REPO / "mytorch") not in exc.value.feedback() or \
+            "not found in the submission" in exc.value.feedback()
+    finally:
+        sub.close()
+
+
+def test_modules_from_outside_the_submission_are_refused(tmp_path):
+    """A package that borrows the reference's modules (here via __path__) is caught by origin."""
+    sub = Submission(write_submission(tmp_path, {
+        "mytorch/__init__.py": f"__path__[:] = [{str(REPO / 'mytorch')!r}]\n"}),
+        Limits(call_seconds=20))
+    try:
+        with pytest.raises(StudentError) as exc:
+            sub.new("mytorch.nn.Linear", 2, 3)
+        assert exc.value.type == "ImportError"
+        assert "was not found in the submission folder" in exc.value.message
+    finally:
+        sub.close()
+
+
+def test_worker_cannot_see_grader_environment(tmp_path):
+    sub = Submission(write_submission(tmp_path, {
+        "mytorch/__init__.py": "",
+        "mytorch/env.py": "import os, sys\n"
+                          "def env():\n    return sorted(os.environ)\n"
+                          "def modules():\n    return sorted(sys.modules)\n"}),
+        Limits(call_seconds=20))
+    try:
+        env = sub.function("mytorch.env.env")()
+        assert not any(k.startswith(("PYTEST", "HYPOTHESIS", "MYTORCH")) for k in env)
+        modules = sub.function("mytorch.env.modules")()
+        assert not any("autograder" in m or m == "pytest" for m in modules)
+    finally:
+        sub.close()

@@ -1,0 +1,130 @@
+"""The grader against a corpus of buggy, differently-correct and hostile submissions.
+
+Every submission is a copy of the reference with a few text edits (``tests/submissions/buggy.py``),
+graded by ``python -m autograder`` in a subprocess exactly as a student would run it. For each one
+the exact set of failing test items, every task's score (from the rubric's weights) and the hint in the
+feedback are checked. Faults and correct variants are graded in full (the table must list every
+task); a bug is graded on the tasks its edit can reach (``-k``), to keep the run short.
+
+The gradings run two at a time, once per session, for the variants selected.
+"""
+import concurrent.futures
+import json
+import os
+import re
+import sys
+
+import pytest
+
+from grader_runs import (REPO, TASK_IDS, collect_item_shares, expand, failing_items, rubric_points,
+                         run_grader)
+
+sys.path.insert(0, str(REPO / "tests"))
+from submissions.buggy import BUGS, CORRECT, FAULTS, apply_variant  # noqa: E402
+
+VARIANTS = BUGS + CORRECT + FAULTS
+BY_NAME = {v.name: v for v in VARIANTS}
+assert len(BY_NAME) == len(VARIANTS), "variant names must be unique"
+PARALLEL = max(1, min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def item_shares(tmp_path_factory):
+    return collect_item_shares(tmp_path_factory.mktemp("collect") / "shares.json")
+
+
+class Gradings:
+    """name -> (folder, GraderRun); the first lookup grades every selected variant, 2 at a time."""
+
+    def __init__(self, names, root):
+        self.names, self.root, self.done = names, root, {}
+
+    def grade(self, name):
+        folder = apply_variant(BY_NAME[name], REPO, self.root / name)
+        return name, (folder, run_grader(folder, folder / "results.json",
+                                        BY_NAME[name].grader_args()))
+
+    def __getitem__(self, name):
+        if not self.done:
+            todo = sorted(set(self.names) | {name},  # full runs (the hang first), then -k runs
+                          key=lambda n: (bool(BY_NAME[n].tasks),
+                                         "--timeout" not in BY_NAME[n].args, n))
+            with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
+                self.done.update(pool.map(self.grade, todo))
+        if name not in self.done:
+            self.done.update([self.grade(name)])
+        return self.done[name]
+
+
+@pytest.fixture(scope="session")
+def graded(request, tmp_path_factory):
+    names = {item.callspec.params["variant"].name for item in request.session.items
+             if "variant" in getattr(getattr(item, "callspec", None), "params", {})}
+    return Gradings(names, tmp_path_factory.mktemp("submissions"))
+
+
+def test_every_edit_applies_to_the_reference(tmp_path):
+    """Each edit's old text occurs exactly once in the reference (checked without grading)."""
+    for variant in VARIANTS:
+        folder = apply_variant(variant, REPO, tmp_path / variant.name)
+        for e in variant.edits:
+            assert e.new in (folder / e.path).read_text()
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_submission(variant, graded, item_shares):
+    folder, run = graded[variant.name]
+    assert run.returncode == 0, run.describe()  # 3 would mean "grader problem", 1 a low score
+    results = run.results
+    assert results is not None, run.describe()
+
+    # the full table, in the console and in results.json
+    graded_tasks = [t for t in TASK_IDS if not variant.tasks or t in variant.tasks]
+    assert [t["number"] for t in results["tests"]] == graded_tasks, run.describe()
+    for task in graded_tasks:
+        assert re.search(rf"^{re.escape(task)} ", run.stdout, re.M), run.describe()
+    assert re.search(r"^Total\s", run.stdout, re.M)
+
+    # exactly the expected items fail ...
+    expected = expand(variant.fails, item_shares)
+    got = {task: set(items) for task, items in failing_items(results).items() if items}
+    assert set(expected) <= set(graded_tasks)
+    assert got == expected, f"{variant.name}: {variant.description}\n\n{run.describe()}"
+
+    # ... so every task scores what the rubric says
+    points = rubric_points()
+    for entry in results["tests"]:
+        task = entry["number"]
+        lost = sum(item_shares[item][1] for item in expected.get(task, ()))
+        assert entry["max_score"] == pytest.approx(points[task])
+        assert entry["score"] == pytest.approx(points[task] - lost, abs=1e-3), (task, entry)
+        assert entry["status"] == ("failed" if task in expected else "passed")
+    lost = sum(item_shares[item][1] for items in expected.values() for item in items)
+    total = sum(points[t] for t in graded_tasks) - lost
+    assert results["score"] == pytest.approx(total, abs=0.01)
+
+    # the feedback names the mistake
+    outputs = {t["number"]: t["output"] for t in results["tests"]}
+    for task, hint in variant.hints.items():
+        assert hint in outputs[task], f"{variant.name}: {hint!r} not in the feedback of {task}:\n" \
+                                      f"{outputs[task]}"
+
+
+def test_hang_costs_seconds_not_minutes(graded):
+    _, run = graded["infinite_loop_in_method"]
+    # 3 cases + a gradient check at 1 s each, plus restarts; a hang must not multiply by examples
+    assert run.seconds < 45, run.describe()
+
+
+def test_forged_results_and_prints_change_nothing(graded):
+    folder, run = graded["forged_results_and_prints"]
+    results = json.loads((folder / "results.json").read_text())
+    assert results["score"] == 100 and len(results["tests"]) == len(TASK_IDS)
+    assert "PASSED" not in run.stdout
+
+
+def test_crash_feedback_says_what_happened(graded):
+    _, run = graded["os_exit_in_method"]
+    output = {t["number"]: t["output"] for t in run.results["tests"]}["2.2"]
+    assert "restarted your code" in output
+    assert "crashed" in run.stdout

@@ -1,0 +1,310 @@
+"""Every number of mytorch against PyTorch (float64, relative error <= 1e-10).
+
+Skipped, with the reason, when torch is not installed. Parameters are copied from mytorch into the
+torch modules; torch's autograd then gives the reference gradients. The largest relative error seen
+is printed at the end of the run (``tests/mytorch/conftest.py``).
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autograder.strategies import (batch_shapes, labels, logits, positive, seeds, sizes, upstream,
+                                   values)
+from helpers import assert_matches_torch
+from mytorch.models import MLP, MLP4
+from mytorch.nn import (GELU, BatchNorm1d, CrossEntropyLoss, Identity, Linear, MSELoss, ReLU,
+                        Sigmoid, Softmax, Tanh)
+from mytorch.optim import SGD
+
+torch = pytest.importorskip(
+    "torch", reason="PyTorch is not installed; the cross-checks against torch need "
+                    "`pip install torch` (or the project's [torch] extra)")
+F = torch.nn.functional
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """These tensors are tiny: torch's intra-op thread pool only adds latency (on a busy 2-core
+    machine, 60 ms instead of 0.25 ms for a BatchNorm forward + backward). Results do not depend
+    on it. Restored afterwards, for other modules of the session."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tensor(x, requires_grad=False):
+    return torch.tensor(np.asarray(x, dtype=np.float64), dtype=torch.float64,
+                        requires_grad=requires_grad)
+
+
+def torch_copy(model):
+    """A torch.nn.Sequential computing the same function as a mytorch model, same parameters."""
+    modules = []
+    for layer in model.layers:
+        if isinstance(layer, Linear):
+            m = torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.b is not None,
+                                dtype=torch.float64)
+            with torch.no_grad():
+                m.weight.copy_(torch.from_numpy(layer.W))
+                if layer.b is not None:
+                    m.bias.copy_(torch.from_numpy(layer.b.ravel()))
+        elif isinstance(layer, BatchNorm1d):
+            m = torch.nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=1 - layer.alpha,
+                                     dtype=torch.float64)
+            with torch.no_grad():
+                m.weight.copy_(torch.from_numpy(layer.BW.ravel()))
+                m.bias.copy_(torch.from_numpy(layer.Bb.ravel()))
+                m.running_mean.copy_(torch.from_numpy(layer.running_M.ravel()))
+                m.running_var.copy_(torch.from_numpy(layer.running_V.ravel()))
+        else:
+            m = {ReLU: torch.nn.ReLU, Tanh: torch.nn.Tanh, Sigmoid: torch.nn.Sigmoid,
+                 Identity: torch.nn.Identity}[type(layer)]()
+        modules.append(m)
+    return torch.nn.Sequential(*modules)
+
+
+def torch_params(ref):
+    """torch parameters in mytorch's order and shapes: (weight, bias (C, 1)) per layer."""
+    out = []
+    for m in ref:
+        if isinstance(m, torch.nn.Linear):
+            out.append((m.weight, None))
+            if m.bias is not None:
+                out.append((m.bias, (-1, 1)))
+        elif isinstance(m, torch.nn.BatchNorm1d):
+            out += [(m.weight, (1, -1)), (m.bias, (1, -1))]
+    return out
+
+
+def assert_parameters_match(model, ref, what, grads=True):
+    """Parameters (and gradients) of a mytorch model against its torch copy.
+
+    Gradients are compared relative to the largest gradient of the model: the bias of a Linear
+    followed by BatchNorm has a gradient that is 0 in exact arithmetic (a sum of O(1) terms that
+    cancel), so its own size is no scale to measure rounding against.
+    """
+    pairs = list(zip(model.parameters(), torch_params(ref)))
+    assert len(pairs) == len(model.parameters()) == len(torch_params(ref))
+    scale = max(float(np.abs(g).max()) for (_, g), _ in pairs) if grads else 0.0
+    for i, ((p, g), (tp, shape)) in enumerate(pairs):
+        t_value = tp.detach() if shape is None else tp.detach().reshape(shape)
+        assert_matches_torch(p, t_value, f"{what} parameter {i}")
+        if grads:
+            t_grad = tp.grad if shape is None else tp.grad.reshape(shape)
+            assert_matches_torch(g, t_grad, f"{what} gradient {i}", scale=scale)
+
+
+# ----------------------------------------------------------------------------- Linear
+
+@given(n=sizes(), c_in=sizes(), c_out=sizes(), seed=seeds(), bias=st.booleans())
+def test_linear(n, c_in, c_out, seed, bias):
+    rng = np.random.default_rng(seed)
+    layer = Linear(c_in, c_out, bias=bias, rng=rng)
+    A, dLdZ = values(rng, (n, c_in)), upstream(rng, (n, c_out))
+    ref = torch_copy(type("M", (), {"layers": [layer]})())[0]
+    At = tensor(A, requires_grad=True)
+    Zt = ref(At)
+    Zt.backward(tensor(dLdZ))
+    assert_matches_torch(layer.forward(A), Zt, "Linear Z")
+    assert_matches_torch(layer.backward(dLdZ), At.grad, "Linear dLdA")
+    assert_matches_torch(layer.dLdW, ref.weight.grad, "Linear dLdW")
+    if bias:
+        assert_matches_torch(layer.dLdb, ref.bias.grad.reshape(-1, 1), "Linear dLdb")
+
+
+def test_linear_init_bound_is_torchs():
+    # torch: kaiming_uniform_(W, a=sqrt(5)) -> bound gain * sqrt(3 / fan_in); bias 1/sqrt(fan_in)
+    for fan_in in (1, 3, 50):
+        gain = torch.nn.init.calculate_gain("leaky_relu", math.sqrt(5))
+        assert gain * math.sqrt(3.0 / fan_in) == pytest.approx(1 / math.sqrt(fan_in), rel=1e-15)
+        ref = torch.nn.Linear(fan_in, 400, dtype=torch.float64)
+        ours = Linear(fan_in, 400, rng=0)
+        for p, tp in ((ours.W, ref.weight), (ours.b, ref.bias)):
+            t_max = float(tp.detach().abs().max())
+            assert np.abs(p).max() <= 1 / math.sqrt(fan_in) and t_max <= 1 / math.sqrt(fan_in)
+            assert np.abs(p).max() > 0.9 / math.sqrt(fan_in) and t_max > 0.9 / math.sqrt(fan_in)
+
+
+# ----------------------------------------------------------------------------- activations
+
+ACTIVATIONS = {
+    "Identity": (Identity, lambda z: z),
+    "Sigmoid": (Sigmoid, torch.sigmoid),
+    "Tanh": (Tanh, torch.tanh),
+    "ReLU": (ReLU, torch.relu),
+    "GELU": (GELU, F.gelu),  # approximate="none": the exact erf form
+    "Softmax": (Softmax, lambda z: torch.softmax(z, dim=1)),
+}
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@given(shape=batch_shapes(), seed=seeds(), scale=st.sampled_from([3.0, 12.0]))
+def test_activation(name, shape, seed, scale):
+    cls, fn = ACTIVATIONS[name]
+    rng = np.random.default_rng(seed)
+    Z, dLdA = values(rng, shape, -scale, scale), upstream(rng, shape)
+    Z[rng.random(shape) < 0.2] = 0.0  # exact zeros: ReLU's kink convention must agree too
+    Zt = tensor(Z, requires_grad=True)
+    At = fn(Zt)
+    At.backward(tensor(dLdA))
+    layer = cls()
+    assert_matches_torch(layer.forward(Z), At, f"{name} A")
+    # measured against the upstream's size: 1 - tanh(z)**2 of a saturated tanh cancels
+    assert_matches_torch(layer.backward(dLdA), Zt.grad, f"{name} dLdZ",
+                         scale=np.abs(dLdA).max())
+
+
+def test_softmax_with_logits_in_the_thousands():
+    rng = np.random.default_rng(0)
+    Z, dLdA = values(rng, (4, 6), -3000, 3000), upstream(rng, (4, 6))
+    Z[1] = Z[1, 0]  # a row of ties
+    Zt = tensor(Z, requires_grad=True)
+    At = torch.softmax(Zt, dim=1)
+    At.backward(tensor(dLdA))
+    layer = Softmax()
+    assert_matches_torch(layer.forward(Z), At, "Softmax A (large logits)")
+    assert_matches_torch(layer.backward(dLdA), Zt.grad, "Softmax dLdZ (large logits)",
+                         scale=np.abs(dLdA).max())
+
+
+# ----------------------------------------------------------------------------- losses
+
+@given(shape=batch_shapes(), seed=seeds())
+def test_mse_loss_is_torchs_mean_mse(shape, seed):
+    rng = np.random.default_rng(seed)
+    A, Y = values(rng, shape), values(rng, shape)
+    At = tensor(A, requires_grad=True)
+    Lt = torch.nn.MSELoss()(At, tensor(Y))  # mean over all N·C entries
+    Lt.backward()
+    loss = MSELoss()
+    assert_matches_torch(loss.forward(A, Y), Lt, "MSELoss L")
+    assert_matches_torch(loss.backward(), At.grad, "MSELoss dLdA")
+
+
+@pytest.mark.parametrize("targets", ["one-hot", "labels"])
+@given(shape=batch_shapes(), seed=seeds(), bound=st.sampled_from([10.0, 1000.0]))
+def test_cross_entropy(targets, shape, seed, bound):
+    rng = np.random.default_rng(seed)
+    n, c = shape
+    A = logits(rng, shape, bound)
+    y = labels(rng, n, c)
+    Y = np.eye(c)[y] if targets == "one-hot" else y
+    At = tensor(A, requires_grad=True)
+    # one-hot rows are class probabilities for torch; integer labels are class indices
+    Lt = torch.nn.CrossEntropyLoss()(At, tensor(Y) if targets == "one-hot" else torch.from_numpy(y))
+    Lt.backward()
+    loss = CrossEntropyLoss()
+    assert_matches_torch(loss.forward(A, Y), Lt, f"CrossEntropyLoss L ({targets})")
+    assert_matches_torch(loss.backward(), At.grad, f"CrossEntropyLoss dLdA ({targets})")
+
+
+def test_cross_entropy_with_class_probabilities():
+    rng = np.random.default_rng(1)
+    A = logits(rng, (5, 4))
+    P = positive(rng, (5, 4))
+    P /= P.sum(axis=1, keepdims=True)
+    At = tensor(A, requires_grad=True)
+    Lt = torch.nn.CrossEntropyLoss()(At, tensor(P))
+    Lt.backward()
+    loss = CrossEntropyLoss()
+    assert_matches_torch(loss.forward(A, P), Lt, "CrossEntropyLoss L (probabilities)")
+    assert_matches_torch(loss.backward(), At.grad, "CrossEntropyLoss dLdA (probabilities)")
+
+
+# ----------------------------------------------------------------------------- SGD
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_trains_like_torch(momentum):
+    rng = np.random.default_rng(4)
+    model = MLP([3, 6, 5, 4], activation="tanh", rng=rng)
+    ref = torch_copy(model)
+    opt = SGD(model, lr=0.2, momentum=momentum)
+    t_opt = torch.optim.SGD(ref.parameters(), lr=0.2, momentum=momentum)
+    loss, t_loss = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+    for step in range(8):
+        X, y = values(rng, (6, 3)), labels(rng, 6, 4)
+        L = loss.forward(model.forward(X), y)
+        model.backward(loss.backward())
+        opt.step()
+        t_opt.zero_grad()
+        Lt = t_loss(ref(tensor(X)), torch.from_numpy(y))
+        Lt.backward()
+        t_opt.step()
+        assert_matches_torch(L, Lt, f"SGD loss (momentum={momentum})")
+        assert_parameters_match(model, ref, f"SGD momentum={momentum} step {step}")
+
+
+# ----------------------------------------------------------------------------- BatchNorm1d
+
+@given(c=sizes(), seed=seeds(), alpha=st.sampled_from([0.9, 0.5]))
+def test_batchnorm_train_then_eval(c, seed, alpha):
+    rng = np.random.default_rng(seed)
+    bn = BatchNorm1d(c, alpha=alpha)
+    bn.BW, bn.Bb = values(rng, (1, c)), values(rng, (1, c))
+    ref = torch_copy(type("M", (), {"layers": [bn]})())[0]
+    ref.train()
+    for step, n in enumerate((2, 5, 3, 4)):  # several steps of different batch sizes
+        Z = values(rng, (n, c), -2, 4) * positive(rng, (1, c), 0.1, 5.0)
+        dLdBZ = upstream(rng, (n, c))
+        ref.zero_grad()
+        Zt = tensor(Z, requires_grad=True)
+        BZt = ref(Zt)
+        BZt.backward(tensor(dLdBZ))
+        assert_matches_torch(bn.forward(Z), BZt, "BatchNorm1d train BZ")
+        # dLdZ is a difference of terms of size |dLdBZ * BW| / std (for N = 2 it is 0 up to eps)
+        terms = np.abs(dLdBZ * bn.BW / np.sqrt(bn.V + bn.eps)).max()
+        assert_matches_torch(bn.backward(dLdBZ), Zt.grad, "BatchNorm1d train dLdZ", scale=terms)
+        assert_matches_torch(bn.dLdBW, ref.weight.grad.reshape(1, -1), "BatchNorm1d train dLdBW")
+        assert_matches_torch(bn.dLdBb, ref.bias.grad.reshape(1, -1), "BatchNorm1d train dLdBb")
+        assert_matches_torch(bn.running_M, ref.running_mean.reshape(1, -1), "BatchNorm1d running_M")
+        assert_matches_torch(bn.running_V, ref.running_var.reshape(1, -1), "BatchNorm1d running_V")
+    ref.eval()
+    for n in (1, 4):
+        Z, dLdBZ = values(rng, (n, c), -2, 4), upstream(rng, (n, c))
+        ref.zero_grad()
+        Zt = tensor(Z, requires_grad=True)
+        BZt = ref(Zt)
+        BZt.backward(tensor(dLdBZ))
+        assert_matches_torch(bn.forward(Z, eval=True), BZt, "BatchNorm1d eval BZ")
+        assert_matches_torch(bn.backward(dLdBZ), Zt.grad, "BatchNorm1d eval dLdZ")
+        assert_matches_torch(bn.dLdBW, ref.weight.grad.reshape(1, -1), "BatchNorm1d eval dLdBW")
+        assert_matches_torch(bn.dLdBb, ref.bias.grad.reshape(1, -1), "BatchNorm1d eval dLdBb")
+
+
+# ----------------------------------------------------------------------------- models
+
+@given(n=sizes(), seed=seeds())
+def test_mlp4_forward_and_backward(n, seed):
+    rng = np.random.default_rng(seed)
+    model = MLP4(rng=rng)
+    ref = torch_copy(model)
+    X, dLdY = values(rng, (n, 2)), upstream(rng, (n, 2))
+    Xt = tensor(X, requires_grad=True)
+    Yt = ref(Xt)
+    Yt.backward(tensor(dLdY))
+    assert_matches_torch(model.forward(X), Yt, "MLP4 output")
+    assert_matches_torch(model.backward(dLdY), Xt.grad, "MLP4 dLdA0")
+    assert_parameters_match(model, ref, "MLP4")
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_mlp_with_batchnorm_train_and_eval(activation):
+    rng = np.random.default_rng(7)
+    model = MLP([4, 8, 6, 3], activation=activation, batchnorm=True, rng=rng)
+    ref = torch_copy(model)
+    for step in range(3):
+        X, dLdY = values(rng, (5, 4)), upstream(rng, (5, 3))
+        ref.zero_grad()
+        Xt = tensor(X, requires_grad=True)
+        Yt = ref.train()(Xt)
+        Yt.backward(tensor(dLdY))
+        assert_matches_torch(model.forward(X), Yt, f"MLP+BN ({activation}) output")
+        assert_matches_torch(model.backward(dLdY), Xt.grad, f"MLP+BN ({activation}) dLdA0")
+        assert_parameters_match(model, ref, f"MLP+BN ({activation})")
+    X = values(rng, (3, 4))
+    assert_matches_torch(model.forward(X, eval=True), ref.eval()(tensor(X)),
+                         f"MLP+BN ({activation}) eval output")

@@ -1,0 +1,257 @@
+"""The student documents in ``handout/`` agree with the rubric and with the reference solution.
+
+* every rubric task has exactly one heading ``Task <id> — <title> (<points> point(s))`` in the
+  writeup and one row in its rubric summary table (points included, total = 100), and no other
+  task id is mentioned anywhere in the writeup or the student README;
+* the worked Linear example (a tagged, runnable block) holds the reference's numbers, and its
+  shape comments are the arrays' shapes; the gradient-check reproduction recipe runs;
+* the figures the writeup shows exist, are small, and ``make_figures.py`` draws them;
+* no line of a solution region leaks into the documents (the handout build would refuse them).
+"""
+import ast
+import contextlib
+import io
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.rubric import load_rubric
+
+ROOT = Path(__file__).resolve().parent.parent
+HANDOUT = ROOT / "handout"
+WRITEUP = HANDOUT / "writeup.md"
+README = HANDOUT / "README.md"
+FIGURES = HANDOUT / "figures"
+MAX_PNG_BYTES = 200 * 1024
+
+HEADING = re.compile(r"^#{1,6}\s+Task\s+(?P<id>\S+)\s+—\s+(?P<title>.+?)\s+"
+                     r"\((?P<points>\d+(?:\.\d+)?)\s+points?\)\s*$")
+TABLE_ROW = re.compile(r"^\|\s*(?P<id>\d+(?:\.\d+)+)\s*\|\s*(?P<title>[^|]+?)\s*\|"
+                       r"\s*(?P<points>\d+(?:\.\d+)?)\s*\|\s*$")
+TOTAL_ROW = re.compile(r"^\|\s*\|\s*\*\*Total\*\*\s*\|\s*\*\*(?P<points>\d+(?:\.\d+)?)\*\*\s*\|\s*$")
+TASK_MENTION = re.compile(r"\b[Tt]asks?\s+(\d+\.\d+)\b")
+TASK_KEYWORD = re.compile(r"\btask(\d+)_(\d+)\b")
+
+
+def points_text(points):
+    value = f"{points:g}"
+    return f"{value} point" + ("" if points == 1 else "s")
+
+
+def tagged_block(text, tag):
+    """The body of the fenced code block right after ``<!-- tag -->``; exactly one must exist."""
+    pattern = re.compile(r"<!--\s*" + re.escape(tag) + r"\s*-->\s*\n```[a-z]*\n(.*?)\n```",
+                         re.S)
+    found = pattern.findall(text)
+    assert len(found) == 1, f"expected one block tagged <!-- {tag} -->, found {len(found)}"
+    return found[0]
+
+
+def section(text, title):
+    """The text of the ``## ...title`` section, up to the next level-2 heading."""
+    match = re.search(r"^##\s+[^\n]*" + re.escape(title) + r"[^\n]*\n(.*?)(?=^##\s|\Z)", text,
+                      re.S | re.M)
+    assert match, f"no '## ... {title}' section"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return load_rubric()
+
+
+@pytest.fixture(scope="module")
+def writeup():
+    return WRITEUP.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def readme():
+    return README.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------ rubric agreement
+
+def test_rubric_totals_100_points(tasks):
+    assert sum(t.points for t in tasks) == 100
+
+
+def test_every_task_has_its_heading(tasks, writeup):
+    headings = [line for line in writeup.splitlines() if re.match(r"^#{1,6}\s+Task\b", line)]
+    parsed = {}
+    for line in headings:
+        match = HEADING.match(line)
+        assert match, f"malformed task heading {line!r}: use 'Task <id> — <title> (<n> points)'"
+        assert match["id"] not in parsed, f"task {match['id']} has two headings"
+        parsed[match["id"]] = line.lstrip("#").strip()
+    for task in tasks:
+        expected = f"Task {task.id} — {task.title} ({points_text(task.points)})"
+        assert parsed.get(task.id) == expected, (
+            f"task {task.id}: expected the heading {expected!r}, found {parsed.get(task.id)!r}")
+    assert set(parsed) == {t.id for t in tasks}, "headings for tasks that are not in the rubric"
+
+
+def test_headings_follow_rubric_order(tasks, writeup):
+    order = [HEADING.match(line)["id"] for line in writeup.splitlines() if HEADING.match(line)]
+    assert order == [t.id for t in tasks]
+
+
+def test_summary_table_matches_rubric(tasks, writeup):
+    summary = section(writeup, "Rubric summary")
+    rows = {}
+    total = None
+    for line in summary.splitlines():
+        if TABLE_ROW.match(line):
+            m = TABLE_ROW.match(line)
+            assert m["id"] not in rows, f"task {m['id']} appears twice in the summary table"
+            rows[m["id"]] = (m["title"], float(m["points"]))
+        elif TOTAL_ROW.match(line):
+            total = float(TOTAL_ROW.match(line)["points"])
+    assert rows == {t.id: (t.title, t.points) for t in tasks}
+    assert total == sum(t.points for t in tasks) == 100
+    assert [line for line in summary.splitlines() if TABLE_ROW.match(line)] == [
+        f"| {t.id} | {t.title} | {t.points:g} |" for t in tasks]
+
+
+@pytest.mark.parametrize("document", ["writeup", "readme"])
+def test_no_unknown_task_ids(tasks, document, request):
+    text = request.getfixturevalue(document)
+    ids = {t.id for t in tasks}
+    mentioned = set(TASK_MENTION.findall(text))
+    mentioned |= {f"{a}.{b}" for a, b in TASK_KEYWORD.findall(text)}
+    mentioned |= {m["id"] for m in map(TABLE_ROW.match, text.splitlines()) if m}
+    assert mentioned <= ids, f"{document} mentions tasks not in the rubric: {mentioned - ids}"
+
+
+def test_readme_task_table_matches_rubric(tasks, readme):
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"\d+\.\d+", cells[0]):
+            rows[cells[0]] = cells
+    assert set(rows) == {t.id for t in tasks}
+    for task in tasks:
+        _, title, _, check = rows[task.id]
+        assert title == task.title
+        assert check == f"`-k task{task.id.replace('.', '_')}`"
+
+
+# ------------------------------------------------------------------------------ worked examples
+
+def run_block(code, monkeypatch):
+    """Execute a documentation block against the reference ``mytorch``; return (namespace, out)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    namespace = {"__name__": "__writeup__"}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "<writeup block>", "exec"), namespace)  # noqa: S102 - our own docs
+    return namespace, out.getvalue()
+
+
+def test_linear_example_holds_the_reference_numbers(writeup, monkeypatch):
+    code = tagged_block(writeup, "worked-example: linear")
+    namespace, out = run_block(code, monkeypatch)  # its own asserts check the reference's Linear
+    assert "your Linear reproduces the worked example" in out
+
+    import mytorch.nn
+
+    A, W, b, dLdZ = (namespace[k] for k in ("A", "W", "b", "dLdZ"))
+    assert A.shape == (2, 3) and W.shape == (2, 3) and b.shape == (2, 1)
+    layer = mytorch.nn.Linear(3, 2)
+    layer.W, layer.b = W.copy(), b.copy()
+    expected = {"Z": layer.forward(A), "dLdA": layer.backward(dLdZ), "dLdW": layer.dLdW,
+                "dLdb": layer.dLdb}
+    for name, value in expected.items():
+        shown = namespace[name]
+        assert shown.shape == value.shape, name
+        assert np.allclose(shown, value, rtol=0, atol=1e-12), f"{name}: writeup {shown}, ref {value}"
+
+
+def test_linear_example_shape_comments(writeup):
+    """``X = np.array(...)  # (N, C_in) = (2, 3)``: the numbers after '=' are X's shape."""
+    code = tagged_block(writeup, "worked-example: linear")
+    tree = ast.parse(code)
+    lines = code.splitlines()
+    arrays = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+                and ast.unparse(node.value.func) == "np.array":
+            name = node.targets[0].id
+            arrays[name] = np.array(ast.literal_eval(node.value.args[0]))
+            comment = lines[node.end_lineno - 1].partition("#")[2]
+            match = re.search(r"=\s*\((\d+),\s*(\d+)\)", comment)
+            assert match, f"{name}: no '= (rows, cols)' shape in the comment {comment!r}"
+            assert arrays[name].shape == tuple(int(g) for g in match.groups()), name
+    assert {"A", "W", "b", "dLdZ", "Z", "dLdA", "dLdW", "dLdb"} <= set(arrays)
+
+
+def test_gradient_check_recipe_runs(writeup, monkeypatch):
+    code = tagged_block(writeup, "example: reproduce-gradient-check")
+    _, out = run_block(code, monkeypatch)
+    assert out.startswith("ok"), out
+
+
+# ------------------------------------------------------------------------------ figures
+
+def test_referenced_figures_exist_and_are_small(writeup):
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", writeup)
+    assert images, "the writeup shows no figure"
+    for rel in images:
+        path = HANDOUT / rel
+        assert path.is_file(), f"{rel} is referenced by the writeup but missing"
+        assert path.suffix == ".png"
+        assert 0 < path.stat().st_size < MAX_PNG_BYTES, f"{rel}: {path.stat().st_size} bytes"
+
+
+def test_relative_links_resolve(writeup, readme):
+    for text in (writeup, readme):
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (HANDOUT / target).exists(), f"broken link {target}"
+
+
+def test_make_figures_draws_every_figure(tmp_path, writeup):
+    pytest.importorskip("matplotlib", reason="matplotlib (optional) draws the figures")
+    result = subprocess.run([sys.executable, str(FIGURES / "make_figures.py"), "--out",
+                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    drawn = {p.name for p in tmp_path.glob("*.png")}
+    shown = {Path(rel).name for rel in re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", writeup)}
+    assert shown <= drawn, f"not drawn by make_figures.py: {shown - drawn}"
+    for name in drawn:
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) < MAX_PNG_BYTES, name
+
+
+def test_make_figures_without_matplotlib_exits_cleanly(tmp_path):
+    """Blocking the import of matplotlib: a note and status 0, nothing written."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'matplotlib' or name.startswith('matplotlib.'):\n"
+        "            raise ImportError('blocked for a test')\n"
+        "sys.meta_path.insert(0, _Block())\n", encoding="utf-8")
+    out = tmp_path / "out"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(blocker)
+    result = subprocess.run([sys.executable, str(FIGURES / "make_figures.py"), "--out", str(out)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "matplotlib is not installed" in result.stdout
+    assert not out.exists() or not any(out.iterdir())
+
+
+# ------------------------------------------------------------------------------ no leaks
+
+def test_documents_leak_no_solution_line(tmp_path):
+    handout = pytest.importorskip("autograder.handout", reason="the handout builder")
+    for doc in (WRITEUP, README):
+        shutil.copyfile(doc, tmp_path / doc.name)
+    assert handout.find_solution_leaks(tmp_path) == []
