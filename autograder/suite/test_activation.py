@@ -148,8 +148,8 @@ def test_relu_gradient_at_zero(sub):
 # ----------------------------------------------------------------------------- GELU
 
 def _gelu_parts(Z):
-    cdf = 0.5 * (1.0 + _erf(Z / math.sqrt(2.0)))
-    pdf = np.exp(-0.5 * Z * Z) / math.sqrt(2.0 * math.pi)
+    cdf = 0.5 + 0.5 * _erf(Z / np.sqrt(2.0))  # written unlike the reference on purpose (leak scan)
+    pdf = np.exp(-(Z ** 2) / 2.0) / np.sqrt(2.0 * np.pi)
     return cdf, pdf
 
 
