@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 
 # Use the mytorch beside this folder (handout root / repository root), ahead of any installed one.
-ROOT = Path(__file__).resolve().parent.parent
+# The mytorch beside this script: the handout root holds both; in the kit's repository the script
+# sits in handout/ and mytorch/ one level up.
+HERE = Path(__file__).resolve().parent
+ROOT = HERE if (HERE / "mytorch").is_dir() else HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
