@@ -1,0 +1,37 @@
+"""Wall time of a full local grade of the reference, cold start included (median of repeats).
+
+    python benchmarks/grade_time.py [--repeat 5]
+
+Each run is a fresh `python -m autograder` process (interpreter start, pytest collection, worker
+start-up and every graded test), timed from outside.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    env = {**os.environ, "MYTORCH_GRADER_USER": os.environ.get("MYTORCH_GRADER_USER", "none")}
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "autograder", "--fail-under", "100"],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            sys.exit(f"grading failed:\n{proc.stdout}\n{proc.stderr}")
+    print(f"full local grade of the reference: median {statistics.median(times):.2f} s wall "
+          f"over {len(times)} runs (min {min(times):.2f}, max {max(times):.2f})")
+
+
+if __name__ == "__main__":
+    main()
