@@ -16,6 +16,13 @@ COMMANDS = {
 }
 
 
+def _instructor_only(command):
+    """What a student's copy of the grader (a handout, without instructor modules) answers."""
+    print(f"error: `{command}` is for instructors; this copy of the grader (a student handout) "
+          "does not include it", file=sys.stderr)
+    return 2
+
+
 def add_check_arguments(parser):
     parser.add_argument("--submission", "-s", default=".", metavar="PATH",
                         help="folder holding your mytorch/ (default: the current folder)")
@@ -51,9 +58,7 @@ def cmd_check(args):
         try:
             from .hidden import SecretError, hidden_cases, read_secret
         except ImportError:
-            print("error: --hidden is for instructors; this copy of the grader has no hidden tests",
-                  file=sys.stderr)
-            return 2
+            return _instructor_only("--hidden")
         try:
             hidden = hidden_cases(read_secret(args.secret_file))
         except SecretError as exc:
@@ -93,9 +98,7 @@ def cmd_grade(args):
     try:
         from .batch import BatchError, run_batch
     except ImportError:
-        print("error: `grade` is an instructor command; this copy of the grader cannot grade a "
-              "class", file=sys.stderr)
-        return 2
+        return _instructor_only("grade")
     try:
         return run_batch(args)
     except BatchError as exc:
@@ -107,9 +110,7 @@ def cmd_gradescope(args):
     try:
         from .gradescope import GradescopeError, build_autograder_zip
     except ImportError:
-        print("error: `gradescope` is an instructor command; this copy of the grader has no "
-              "reference", file=sys.stderr)
-        return 2
+        return _instructor_only("gradescope")
     try:
         info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user)
     except GradescopeError as exc:
@@ -125,9 +126,7 @@ def cmd_fixtures(args):
     try:
         from .reference import load_reference
     except ImportError:
-        print("error: `fixtures` is an instructor command; this copy of the grader has no reference",
-              file=sys.stderr)
-        return 2
+        return _instructor_only("fixtures")
 
     paths = write_fixtures(load_reference(), seed=args.seed, out_dir=args.out)
     print(f"wrote {len(paths)} fixture files to {args.out} (seed {args.seed})")
@@ -159,9 +158,7 @@ def cmd_handout(args):
     try:
         from .handout import HandoutError, build_handout
     except ImportError:
-        print("error: `handout` is an instructor command; this copy of the grader has no reference",
-              file=sys.stderr)
-        return 2
+        return _instructor_only("handout")
     try:
         out = build_handout(args.out, make_zip=not args.no_zip)
     except HandoutError as exc:
