@@ -11,7 +11,7 @@ from .hypothesis_profile import load_profile
 from .plugin import GraderPlugin
 from .report import build_grade
 from .rubric import RUBRIC_PATH, load_rubric
-from .session import Limits
+from .session import Limits, Submission
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
@@ -31,7 +31,7 @@ def check_submission_folder(path):
 
 
 def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden_cases=None,
-          user=None, pytest_args=()):
+          user=None, pytest_args=(), submission_factory=Submission):
     """Run the suite against ``submission`` and return a ``report.Grade``."""
     start = time.perf_counter()
     submission = check_submission_folder(submission)
@@ -39,9 +39,11 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
     if hidden_cases is None:
         tasks = [t for t in tasks if t.visibility == "visible"]
     load_profile("mytorch-grader")
-    plugin = GraderPlugin(submission, tasks, limits or Limits(), hidden_cases, user)
+    plugin = GraderPlugin(submission, tasks, limits or Limits(), hidden_cases, user,
+                          submission_factory)
     args = [str(SUITE_DIR), "-c", str(SUITE_DIR / "grader.ini"), "--rootdir", str(SUITE_DIR),
-            "-p", "no:cacheprovider", "-p", "no:stepwise", "-q", "--no-header",
+            "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:unraisableexception",
+            "-q", "--no-header",
             "--continue-on-collection-errors", "-o",
             "python_files=test_*.py", "--tb=no"]
     if hidden_cases is None:

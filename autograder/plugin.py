@@ -39,8 +39,11 @@ class GradeState:
 
 
 class GraderPlugin:
-    def __init__(self, submission, tasks, limits=None, hidden_cases=None, user=None):
+    def __init__(self, submission, tasks, limits=None, hidden_cases=None, user=None,
+                 submission_factory=Submission):
         self.submission_path, self.tasks, self.limits = submission, tasks, limits
+        # benchmarks/proxy_overhead.py swaps in an in-process stand-in to time the proxy's cost
+        self.submission_factory = submission_factory
         self.hidden_cases = hidden_cases  # component -> list of cases, or None
         self.user = user
         self.state = GradeState()
@@ -54,7 +57,7 @@ class GraderPlugin:
     # -- fixtures -----------------------------------------------------------------------------
     @pytest.fixture(scope="session")
     def _submission(self):
-        submission = Submission(self.submission_path, self.limits, user=self.user)
+        submission = self.submission_factory(self.submission_path, self.limits, user=self.user)
         yield submission
         if submission.worker is not None:
             self.state.worker_info = dict(submission.worker.info or {})
@@ -66,9 +69,12 @@ class GraderPlugin:
         _submission.reset()
         _submission.take_output()
         yield _submission
-        result = self.state.results.get(request.node.nodeid)
-        if result is not None:
-            result.output = _submission.take_output()
+        try:
+            _submission.sync()  # requests the test did not wait for: their errors are its own
+        finally:
+            result = self.state.results.get(request.node.nodeid)
+            if result is not None:
+                result.output = _submission.take_output()
 
     # -- collection ---------------------------------------------------------------------------
     def pytest_configure(self, config):

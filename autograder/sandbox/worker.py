@@ -7,10 +7,12 @@ limits the platform offers. Everything the student's code does — raise, print,
 only a dead process does not, and the grader notices that on its own.
 """
 import importlib
+import inspect
 import json
 import os
 import sys
 import traceback
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire  # noqa: E402  (the file beside this one; imported before the submission is on sys.path)
@@ -42,6 +44,15 @@ def apply_limits(limits):
     return missing
 
 
+def public_methods(cls, _cache={}):
+    """Names of the plain, static and class methods a class defines or inherits (not dunders)."""
+    if cls not in _cache:
+        kinds = (types.FunctionType, staticmethod, classmethod)
+        _cache[cls] = [name for name in dir(cls) if not name.startswith("__")
+                       and isinstance(inspect.getattr_static(cls, name, None), kinds)][:wire.MAX_METHODS]
+    return _cache[cls]
+
+
 class Server:
     def __init__(self, submission, wire_in, wire_out):
         self.submission = os.path.realpath(submission)
@@ -50,11 +61,16 @@ class Server:
         self.next_id = 1
 
     # -- object table -------------------------------------------------------------------------
-    def to_ref(self, obj):
-        ref_id = self.next_id
-        self.next_id += 1
+    def to_ref(self, obj, ref_id=None):
+        if ref_id is None:
+            ref_id = self.next_id
+            self.next_id += 1
         self.objects[ref_id] = obj
-        return wire.Ref(ref_id, f"{type(obj).__module__}.{type(obj).__qualname__}", callable(obj))
+        shadowed = getattr(obj, "__dict__", None)
+        methods = [m for m in public_methods(type(obj))
+                   if not (isinstance(shadowed, dict) and m in shadowed)]
+        return wire.Ref(ref_id, f"{type(obj).__module__}.{type(obj).__qualname__}", callable(obj),
+                        methods)
 
     def resolve(self, value):
         if isinstance(value, wire.Ref):
@@ -85,7 +101,9 @@ class Server:
         op = request.get("op")
         if op == "new":
             target = self.load(request["path"])
-            return target(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
+            obj = target(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
+            # the grader names the new object (a negative id), so it need not wait for this reply
+            return self.to_ref(obj, request["id"]) if "id" in request else obj
         if op == "function":
             return self.load(request["path"])
         if op == "getattr":

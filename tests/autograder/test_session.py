@@ -123,6 +123,20 @@ class Toy:
 
     def memory_bomb(self):
         return np.ones(2**34).sum()
+
+    @property
+    def guarded(self):
+        return self.n
+
+    @guarded.setter
+    def guarded(self, value):
+        raise ValueError("guarded is read-only")
+
+
+class Chatty(Toy):
+    def __init__(self, n=3):
+        super().__init__(n)
+        print("c" * 300_000)  # more than a pipe holds: the grader must read while it sends
 '''
 
 
@@ -241,8 +255,9 @@ def test_import_errors_show_no_grader_frames(tmp_path):
         "mytorch/broken.py": "import numpy as np\n\nthing = np.nonexistent_function()\n"}),
         Limits(call_seconds=20))
     try:
+        toy = sub.new("mytorch.toy.Toy")  # not waited for: the error comes with the next reply
         with pytest.raises(StudentError) as exc:
-            sub.new("mytorch.toy.Toy")
+            toy.n
         err = exc.value
         assert err.type == "AttributeError"
         assert [f[0] for f in err.frames] == [os.path.join("mytorch", "__init__.py"),
@@ -258,12 +273,13 @@ def test_missing_attribute_and_missing_class(sub):
         toy.no_such_thing
     assert exc.value.type == "AttributeError"
     assert "reading Toy.no_such_thing" in exc.value.feedback()
-    with pytest.raises(StudentError) as exc:
-        sub.new("mytorch.toy.NoSuchClass")
-    assert exc.value.type == "AttributeError"
-    with pytest.raises(StudentError) as exc:
-        sub.new("mytorch.nope.Thing")
-    assert exc.value.type == "ModuleNotFoundError"
+    for path, error in (("mytorch.toy.NoSuchClass", "AttributeError"),
+                        ("mytorch.nope.Thing", "ModuleNotFoundError")):
+        sub.reset()
+        sub.new(path)
+        with pytest.raises(StudentError) as exc:
+            sub.sync()
+        assert exc.value.type == error and exc.value.action == path.rsplit(".", 1)[-1] + "()"
 
 
 def test_not_implemented(sub):
@@ -393,6 +409,7 @@ def test_import_time_prints_are_captured(tmp_path):
                                                  "mytorch/toy.py": TOY}), Limits(call_seconds=20))
     try:
         sub.new("mytorch.toy.Toy")
+        sub.sync()
         assert "toy imported" in sub.take_output()
     finally:
         sub.close()
@@ -402,6 +419,7 @@ def test_output_is_bounded(toy_dir):
     sub = Submission(toy_dir, Limits(call_seconds=20, output_bytes=1000))
     try:
         toy = sub.new("mytorch.toy.Toy")
+        sub.sync()
         sub.take_output()
         assert toy.talk(200_000) == 200_000
         deadline = time.monotonic() + 10
@@ -424,6 +442,41 @@ def test_printing_cannot_forge_replies(sub):
     assert "forged frame" in sub.take_output()
 
 
+# --------------------------------------------------------------------------- pipelined requests
+
+def test_requests_not_waited_for_report_errors_under_their_own_name(sub):
+    toy = sub.new("mytorch.toy.Toy", 4)
+    toy.guarded = 5  # a setter that raises: nothing is waited for here...
+    toy.scale = 2.0
+    with pytest.raises(StudentError) as exc:
+        toy.add(1, 1)  # ...so the error arrives with the next reply, under the setter's name
+    assert exc.value.action == "setting Toy.guarded" and "read-only" in exc.value.message
+    sub.reset()
+    toy = sub.new("mytorch.toy.Toy", 4)
+    toy.scale = 2.0
+    assert toy.times(np.ones(2)).tolist() == [2.0, 2.0]  # later requests were still served
+
+
+def test_methods_are_called_in_one_round_trip(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    assert toy.add(1, 2) == 3
+    starts = sub.events["worker_starts"]
+    sent = []
+    original = sub.worker.send
+    sub.worker.send = lambda message, *a: (sent.append(message["op"]), original(message, *a))[1]
+    assert toy.add(2, 3) == 5 and toy.n == 3
+    assert sent == ["callmethod", "getattr"] and sub.events["worker_starts"] == starts
+
+
+def test_a_printing_worker_cannot_deadlock_the_sender(sub):
+    chatty = sub.new("mytorch.toy.Chatty")  # prints 300 kB while the grader keeps sending
+    chatty.arr = np.ones(2**18)  # 2 MB: more than both pipes hold
+    chatty.arr2 = np.ones(2**18)
+    assert chatty.times(np.ones(3)).tolist() == [1.0, 1.0, 1.0]
+    out = sub.take_output()
+    assert out.startswith("c" * 1000) and "more bytes of output not shown" in out
+
+
 # --------------------------------------------------------------------------- where code comes from
 
 def test_a_submission_without_mytorch_gets_no_reference(tmp_path):
@@ -432,7 +485,7 @@ def test_a_submission_without_mytorch_gets_no_reference(tmp_path):
     sub = Submission(tmp_path / "empty", Limits(call_seconds=20))
     try:
         with pytest.raises(StudentError) as exc:
-            sub.new("mytorch.nn.Linear", 2, 3)
+            sub.new("mytorch.nn.Linear", 2, 3).forward
         assert exc.value.type in ("ModuleNotFoundError", "ImportError")
         assert str(REPO / "mytorch") not in exc.value.feedback() or \
             "not found in the submission" in exc.value.feedback()
@@ -447,7 +500,7 @@ def test_modules_from_outside_the_submission_are_refused(tmp_path):
         Limits(call_seconds=20))
     try:
         with pytest.raises(StudentError) as exc:
-            sub.new("mytorch.nn.Linear", 2, 3)
+            sub.new("mytorch.nn.Linear", 2, 3).forward
         assert exc.value.type == "ImportError"
         assert "was not found in the submission folder" in exc.value.message
     finally:

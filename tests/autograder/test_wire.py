@@ -13,7 +13,8 @@ import pytest
 
 from autograder.checks import Mismatch, close, diagnose, expect_array, expect_close, expect_scalar
 from autograder.sandbox import wire
-from autograder.sandbox.wire import MAGIC, Ref, TaggedArray, WireError, decode, encode, read_frame
+from autograder.sandbox.wire import (MAGIC, Ref, TaggedArray, WireError, decode, encode, read_frame,
+                                     split_frame)
 
 
 def roundtrip(value, **kwargs):
@@ -110,12 +111,29 @@ def test_several_arrays_in_one_frame_keep_their_own_bytes():
 
 
 def test_refs_round_trip_and_use_make_ref():
-    frame = encode([Ref(5, "mytorch.nn.Linear", True), Ref(6)])
+    frame = encode([Ref(5, "mytorch.nn.Linear", True, ["forward", "backward"]), Ref(6)])
     out = decode(*read_frame(io.BytesIO(frame)))
-    assert [(r.id, r.type, r.callable) for r in out] == [(5, "mytorch.nn.Linear", True),
-                                                         (6, "", False)]
+    assert [(r.id, r.type, r.callable, r.methods) for r in out] == [
+        (5, "mytorch.nn.Linear", True, {"backward", "forward"}), (6, "", False, set())]
     made = decode(*read_frame(io.BytesIO(frame)), make_ref=lambda *a: ("made",) + a)
-    assert made[0] == ("made", 5, "mytorch.nn.Linear", True)
+    assert made[0] == ("made", 5, "mytorch.nn.Linear", True, ["backward", "forward"])
+
+
+@pytest.mark.parametrize("methods", [["x"] * 1001, [1], ["x" * 201], "forward"])
+def test_method_lists_are_checked(methods):
+    with pytest.raises(WireError, match="method list"):
+        decode_tree({"$ref": 1, "type": "T", "callable": False, "methods": methods})
+
+
+def test_split_frame_takes_whole_frames_only():
+    buffer = bytearray(encode([1, 2]) + encode("next"))
+    first_len = len(encode([1, 2]))
+    partial = bytearray(buffer[:first_len - 1])
+    assert split_frame(partial) is None and len(partial) == first_len - 1
+    assert decode(*split_frame(buffer)) == [1, 2]
+    assert decode(*split_frame(buffer)) == "next" and buffer == bytearray()
+    with pytest.raises(WireError, match="marker"):
+        split_frame(bytearray(b"XXXX" + bytes(12)))
 
 
 def test_non_plain_values_need_to_ref():
