@@ -71,6 +71,31 @@ def grade_class(folder, out, jobs, keyword=None):
     return seconds
 
 
+def measure(n=100, repeat=1, jobs_list=(1, 2), mix=(60, 30, 10), keyword=None, log=print):
+    """{"n", "counts", "rates": {jobs: submissions per minute (median)}, "runs": {jobs: [s]}}."""
+    work = Path(tempfile.mkdtemp(prefix="mytorch-batch-bench-"))
+    try:
+        counts = make_class(work / "class", n, mix)
+        log(f"{n} submissions ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+            f"{os.cpu_count()} CPUs; -k {keyword or '(all tests)'}; "
+            f"{repeat} run(s) per --jobs value")
+        rates, all_runs = {}, {}
+        for jobs in jobs_list:
+            runs = []
+            for r in range(repeat):
+                seconds = grade_class(work / "class", work / f"out_j{jobs}", jobs, keyword)
+                runs.append(seconds)
+                log(f"  --jobs {jobs} run {r + 1}: {seconds:7.1f} s  "
+                    f"{60 * n / seconds:6.1f} submissions/min")
+            med = statistics.median(runs)
+            rates[jobs], all_runs[jobs] = 60 * n / med, runs
+            log(f"--jobs {jobs}: median {med:.1f} s = {rates[jobs]:.1f} submissions/min "
+                f"({med / n:.2f} s per submission)")
+        return {"n": n, "counts": counts, "rates": rates, "runs": all_runs}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100, help="submissions (default 100)")
@@ -80,31 +105,13 @@ def main(argv=None):
                         help="correct,buggy,crashing proportions (default 60,30,10)")
     parser.add_argument("-k", dest="keyword", help="grade only tests matching EXPR (faster)")
     args = parser.parse_args(argv)
-    mix = tuple(int(x) for x in args.mix.split(","))
-    jobs_list = [int(j) for j in args.jobs.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="mytorch-batch-bench-"))
-    try:
-        counts = make_class(work / "class", args.n, mix)
-        print(f"{args.n} submissions ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-              f"{os.cpu_count()} CPUs; -k {args.keyword or '(all tests)'}; "
-              f"{args.repeat} run(s) per --jobs value")
-        rates = {}
-        for jobs in jobs_list:
-            runs = []
-            for r in range(args.repeat):
-                seconds = grade_class(work / "class", work / f"out_j{jobs}", jobs, args.keyword)
-                runs.append(seconds)
-                print(f"  --jobs {jobs} run {r + 1}: {seconds:7.1f} s  "
-                      f"{60 * args.n / seconds:6.1f} submissions/min", flush=True)
-            med = statistics.median(runs)
-            rates[jobs] = 60 * args.n / med
-            print(f"--jobs {jobs}: median {med:.1f} s = {rates[jobs]:.1f} submissions/min "
-                  f"({med / args.n:.2f} s per submission)")
-        if len(rates) > 1:
-            lo, hi = min(rates), max(rates)
-            print(f"speed-up --jobs {hi} over --jobs {lo}: {rates[hi] / rates[lo]:.2f}x")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    result = measure(args.n, args.repeat, [int(j) for j in args.jobs.split(",")],
+                     tuple(int(x) for x in args.mix.split(",")), args.keyword,
+                     log=lambda line: print(line, flush=True))
+    rates = result["rates"]
+    if len(rates) > 1:
+        lo, hi = min(rates), max(rates)
+        print(f"speed-up --jobs {hi} over --jobs {lo}: {rates[hi] / rates[lo]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,20 +16,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+def measure(repeat=5):
+    """(median seconds, all runs) of a full ``python -m autograder`` of the reference."""
     env = {**os.environ, "MYTORCH_GRADER_USER": os.environ.get("MYTORCH_GRADER_USER", "none")}
     times = []
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "autograder", "--fail-under", "100"],
                               cwd=ROOT, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
         if proc.returncode != 0:
             sys.exit(f"grading failed:\n{proc.stdout}\n{proc.stderr}")
-    print(f"full local grade of the reference: median {statistics.median(times):.2f} s wall "
+    return statistics.median(times), times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    median, times = measure(args.repeat)
+    print(f"full local grade of the reference: median {median:.2f} s wall "
           f"over {len(times)} runs (min {min(times):.2f}, max {max(times):.2f})")
 
 

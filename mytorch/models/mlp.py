@@ -66,10 +66,11 @@ class MLP(Sequential):
 
     The last Linear has no activation: the output is logits, ready for ``CrossEntropyLoss``.
     ``activation`` is one of "relu", "tanh", "sigmoid", "identity"; ``batchnorm=True`` inserts a
-    BatchNorm1d before each hidden activation; ``rng`` seeds the PyTorch-style initialisation.
+    BatchNorm1d before each hidden activation; ``rng`` seeds the PyTorch-style initialisation;
+    ``dtype`` is the Linear layers' (float64 by default; float32 trains twice as fast).
     """
 
-    def __init__(self, dims, activation="relu", batchnorm=False, rng=None):
+    def __init__(self, dims, activation="relu", batchnorm=False, rng=None, dtype=np.float64):
         if len(dims) < 2:
             raise ValueError(f"MLP: dims needs at least an input and an output size, got {dims!r}")
         if activation not in ACTIVATIONS:
@@ -78,7 +79,7 @@ class MLP(Sequential):
         self.dims = list(dims)
         self.layers = []
         for i, (c_in, c_out) in enumerate(zip(dims[:-1], dims[1:])):
-            self.layers.append(Linear(c_in, c_out, rng=rng))
+            self.layers.append(Linear(c_in, c_out, rng=rng, dtype=dtype))
             if i < len(dims) - 2:
                 if batchnorm:
                     self.layers.append(BatchNorm1d(c_out))

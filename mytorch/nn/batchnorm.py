@@ -41,7 +41,7 @@ class BatchNorm1d(Module):
 
     def forward(self, Z, eval=False):
         """Z: (N, C) -> BZ: (N, C). Stores Z, N, M, V, NZ (normalised Z) and BZ; and ``eval``."""
-        check_shape(repr(self), "input Z", Z, (None, self.num_features))
+        check_shape(self, "input Z", Z, (None, self.num_features))
         if not eval and Z.shape[0] < 2:
             raise ValueError(f"{self!r}: training needs at least 2 rows per batch to estimate a "
                              f"variance, got input of shape {Z.shape}")
@@ -64,7 +64,7 @@ class BatchNorm1d(Module):
 
     def backward(self, dLdBZ):
         """dLdBZ: (N, C) -> dLdZ: (N, C). Stores dLdBW and dLdBb, both (1, C)."""
-        check_shape(repr(self), "gradient dLdBZ", dLdBZ, (None, self.num_features))
+        check_shape(self, "gradient dLdBZ", dLdBZ, (None, self.num_features))
         # BEGIN SOLUTION
         self.dLdBW = np.sum(dLdBZ * self.NZ, axis=0, keepdims=True)
         self.dLdBb = np.sum(dLdBZ, axis=0, keepdims=True)

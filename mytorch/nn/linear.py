@@ -44,7 +44,7 @@ class Linear(Module):
 
     def forward(self, A):
         """A: (N, C_in) -> Z: (N, C_out). Stores ``A`` and ``N`` for backward."""
-        check_shape(repr(self), "input A", A, (None, self.in_features))
+        check_shape(self, "input A", A, (None, self.in_features))
         # BEGIN SOLUTION
         self.A = A
         self.N = A.shape[0]
@@ -56,7 +56,7 @@ class Linear(Module):
 
     def backward(self, dLdZ):
         """dLdZ: (N, C_out) -> dLdA: (N, C_in). Stores ``dLdW`` (C_out, C_in), ``dLdb`` (C_out, 1)."""
-        check_shape(repr(self), "gradient dLdZ", dLdZ, (None, self.out_features))
+        check_shape(self, "gradient dLdZ", dLdZ, (None, self.out_features))
         # BEGIN SOLUTION
         dLdA = dLdZ @ self.W
         self.dLdW = dLdZ.T @ self.A

@@ -45,7 +45,7 @@ def as_target_distribution(Y, A):
         if Y.size and (Y.min() < 0 or Y.max() >= C):
             raise ValueError(f"CrossEntropyLoss: class labels must lie in [0, {C}), "
                              f"got values from {Y.min()} to {Y.max()}")
-        onehot = np.zeros((N, C))
+        onehot = np.zeros((N, C), dtype=A.dtype if A.dtype.kind == "f" else np.float64)
         onehot[np.arange(N), Y] = 1.0
         return onehot
     if Y.shape == (N, C) and Y.dtype.kind in "biuf":

@@ -33,7 +33,9 @@ class Module:
 def check_shape(owner, what, array, expected):
     """Raise ``ValueError`` naming ``owner`` unless ``array`` has shape ``expected``.
 
-    ``expected`` is a tuple whose ``None`` entries match any size (usually the batch size).
+    ``owner`` is a name or the layer itself (its repr is built only for the error: building it on
+    every call cost a tenth of a small training step). ``expected`` is a tuple whose ``None``
+    entries match any size (usually the batch size).
     """
     shape = getattr(array, "shape", None)
     ok = (
@@ -45,4 +47,5 @@ def check_shape(owner, what, array, expected):
         sizes = ["N" if e is None else str(e) for e in expected]
         want = "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
         got = "no shape" if shape is None else str(tuple(shape))
-        raise ValueError(f"{owner}: expected {what} of shape {want}, got {got}")
+        name = owner if isinstance(owner, str) else repr(owner)
+        raise ValueError(f"{name}: expected {what} of shape {want}, got {got}")
