@@ -60,4 +60,8 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
     missing = plugin.state.worker_info.get("limits_missing")
     if missing:
         result.notes.append("limits not enforced on this platform: " + ", ".join(missing))
+    sandbox = plugin.state.worker_info.get("sandbox")
+    if (limits is None or limits.sandbox) and isinstance(sandbox, str) and sandbox:
+        result.notes.append(f"no sandbox around the submission's code: {sandbox} (it could read, "
+                            "write and signal whatever its user can)")
     return result

@@ -25,6 +25,9 @@ from pathlib import Path
 from .sandbox import wire
 
 SANDBOX_DIR = Path(__file__).parent / "sandbox"
+# What the sandboxed worker must not read even when it lies inside a folder it may read (the grader
+# installed into site-packages): the grader's package (fixtures, secret handling) and the reference.
+GRADER_FILES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "mytorch")
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Limits:
     file_size_mb: int | None = 16   # largest file the worker may write (RLIMIT_FSIZE)
     processes: int | None = None    # RLIMIT_NPROC; only meaningful for a dedicated user
     output_bytes: int = 64 * 1024   # student prints kept per worker; the rest is counted, not kept
+    sandbox: bool = True            # Landlock on Linux (sandbox/landlock.py): what code may touch
 
     def posix(self):
         return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
@@ -264,9 +268,9 @@ class Worker:
     def __init__(self, submission, limits, python=None, user=None):
         self.limits = limits
         self.output = BoundedOutput(limits.output_bytes)
-        self.pending = collections.deque()  # (action, on_reply) of requests sent, not yet answered
+        self.pending = collections.deque()  # (action, on_reply, seq) of requests not yet answered
         self.dir = tempfile.mkdtemp(prefix="mytorch-worker-")
-        for name in ("wire.py", "worker.py"):
+        for name in ("landlock.py", "wire.py", "worker.py"):
             shutil.copy(SANDBOX_DIR / name, self.dir)
         env = {k: v for k, v in os.environ.items()
                if k in ("PATH", "SYSTEMROOT", "HOME", "USERPROFILE", "TMP", "TEMP", "TMPDIR", "LANG")}
@@ -275,12 +279,22 @@ class Worker:
         extra = {}
         if os.name == "posix":
             extra["start_new_session"] = True  # so a timeout can kill everything the student forked
+            # the student's temporary files: inside the worker's folder (the only place outside the
+            # submission the sandbox lets it write), removed with the worker
+            env["TMPDIR"] = os.path.join(self.dir, "tmp")
+            os.mkdir(env["TMPDIR"])
             if user is not None:
                 extra.update(user=user.uid, group=user.gid, extra_groups=[])
                 os.chmod(self.dir, 0o755)
+                os.chown(env["TMPDIR"], user.uid, user.gid)
+        submission = Path(submission).resolve()
+        sandbox = {"hide": [str(p) for p in GRADER_FILES if not p.is_relative_to(submission)]}
+        self.seq = 0  # requests are numbered; each reply must carry its request's number
+        self.group_killed = False
         self.proc = subprocess.Popen(
             [python or sys.executable, "-I", "-X", "utf8", os.path.join(self.dir, "worker.py"),
-             str(submission), json.dumps(limits.posix())],
+             str(submission), json.dumps(limits.posix())]
+            + ([json.dumps(sandbox)] if limits.sandbox else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=str(submission), env=env, **extra)
         self.pipes = _Pipes(self.proc.stdin, self.proc.stdout, self.proc.stderr, self.output)
@@ -309,6 +323,7 @@ class Worker:
     def _crash(self, what, action):
         try:
             code = self.proc.wait(timeout=5)
+            self._kill_group()
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.wait()
@@ -330,10 +345,11 @@ class Worker:
 
     def send(self, message, action, on_reply=None):
         """Queue one request; ``finish`` sends what is queued and collects the replies."""
-        if self.proc.poll() is not None:
+        if self._ended():
             raise self._crash("had already ended", action)
-        self.pipes.outgoing += wire.encode(message, _remote_to_ref)
-        self.pending.append((action, on_reply))
+        self.seq += 1
+        self.pipes.outgoing += wire.encode(dict(message, seq=self.seq), _remote_to_ref)
+        self.pending.append((action, on_reply, self.seq))
         if len(self.pending) >= self.MAX_PENDING or len(self.pipes.outgoing) > 2**20:
             self._write()
 
@@ -357,13 +373,20 @@ class Worker:
         error = value = None
         self._write()
         while self.pending:
-            action, on_reply = self.pending[0]
+            action, on_reply, seq = self.pending[0]
             reply = self._wait(self.limits.call_seconds, action)
             self.pending.popleft()
             if not isinstance(reply, dict) or not ({"ok"} <= reply.keys()
                                                    or {"error"} <= reply.keys()):
                 self.kill()
                 raise WorkerCrashed("sent a reply the grader did not ask for", action)
+            if reply.get("seq") != seq:
+                # A frame the student's code wrote on the wire itself (found among its file
+                # descriptors): taken as a reply it would shift every later reply by one, so that
+                # the tests after this one, of other tasks, got each other's answers.
+                self.kill()
+                raise WorkerCrashed("sent a reply out of turn (something wrote on the grader's "
+                                    "channel)", action)
             if "error" in reply:
                 info = reply["error"] if isinstance(reply["error"], dict) else {}
                 cls = NotImplementedYet if info.get("kind") == "not_implemented" else StudentError
@@ -381,17 +404,35 @@ class Worker:
         return self.finish()
 
     def alive(self):
-        return self.proc.poll() is None
+        return not self._ended()
+
+    def _ended(self):
+        """True once the worker process has exited; its process group is killed at that moment."""
+        if self.proc.poll() is None:
+            return False
+        self._kill_group()
+        return True
+
+    def _kill_group(self):
+        # The whole process group, also when the worker itself has already exited: what it forked
+        # (a fork bomb's sleepers) lives on in its group. Done once: while the worker lives, or as
+        # soon as it is seen dead (its group's members keep the id from being reused; when none is
+        # left, killpg finds nothing) — never later, when the number could be someone else's.
+        if os.name != "posix" or self.group_killed:
+            return
+        self.group_killed = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def kill(self):
         if self.proc.poll() is None:
-            try:
-                if os.name == "posix":
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                else:
-                    self.proc.kill()
-            except (ProcessLookupError, PermissionError):
+            self._kill_group()
+            if self.proc.poll() is None:
                 self.proc.kill()
+        else:
+            self._kill_group()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -1,9 +1,10 @@
 """The worker: imports the submission and serves calls from the trusted grader over stdin/stdout.
 
-Started as ``python -I worker.py SUBMISSION_DIR LIMITS_JSON``. Before any student code runs it keeps
-private copies of the wire's file descriptors, points fds 1 and 2 (the student's prints) at stderr,
-which the grader reads into a bounded buffer, closes stdin for the student, and applies the resource
-limits the platform offers. Everything the student's code does — raise, print, exit — becomes a reply;
+Started as ``python -I worker.py SUBMISSION_DIR LIMITS_JSON [SANDBOX_JSON]``. Before any student code
+runs it keeps private copies of the wire's file descriptors, points fds 1 and 2 (the student's prints)
+at stderr, which the grader reads into a bounded buffer, closes stdin for the student, applies the
+resource limits the platform offers and, on Linux, the Landlock sandbox (``landlock.py``: what the
+student's code may read, write and signal). Everything the student's code does — raise, print, exit — becomes a reply;
 only a dead process does not, and the grader notices that on its own.
 """
 import importlib
@@ -15,7 +16,8 @@ import traceback
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import wire  # noqa: E402  (the file beside this one; imported before the submission is on sys.path)
+import landlock  # noqa: E402  (the files beside this one; imported before the submission is on sys.path)
+import wire  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -90,12 +92,30 @@ class Server:
     def load(self, dotted):
         """Import ``package.module.Name`` from the submission (and only from the submission)."""
         module_name, _, attr = dotted.rpartition(".")
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            # A package whose __path__ points elsewhere (at the reference, say) finds nothing
+            # there under the sandbox, which may not read it: name the real reason.
+            outside = self.outside_path(module_name)
+            if outside is None:
+                raise
+            raise ImportError(f"{module_name} was not found in the submission folder "
+                              f"{self.submission} (its package looks in {outside})") from None
         origin = os.path.realpath(getattr(module, "__file__", None) or "")
         if not origin.startswith(self.submission + os.sep):
             raise ImportError(f"{module_name} was not found in the submission folder "
                               f"{self.submission} (got {origin or 'a built-in module'})")
         return getattr(module, attr)
+
+    def outside_path(self, module_name):
+        """A search path of an imported parent package of ``module_name`` outside the submission."""
+        parts = module_name.split(".")
+        for i in range(1, len(parts)):
+            for entry in getattr(sys.modules.get(".".join(parts[:i])), "__path__", None) or []:
+                if not os.path.realpath(str(entry)).startswith(self.submission + os.sep):
+                    return str(entry)
+        return None
 
     def handle(self, request):
         op = request.get("op")
@@ -138,7 +158,7 @@ class Server:
         try:
             frame = wire.encode(message, self.to_ref)
         except BaseException as exc:  # a value we cannot send is the student's error, reported as one
-            frame = wire.encode({"error": self.describe(exc)})
+            frame = wire.encode({"error": self.describe(exc), "seq": message.get("seq")})
         self.wire_out.write(frame)
         self.wire_out.flush()
 
@@ -169,7 +189,7 @@ class Server:
 
     def serve(self):
         self.reply({"ready": True, "python": sys.version.split()[0], "numpy": np.__version__,
-                    "limits_missing": MISSING_LIMITS})
+                    "limits_missing": MISSING_LIMITS, "sandbox": SANDBOX})
         while True:
             frame = wire.read_frame(self.wire_in)
             if frame is None:
@@ -186,11 +206,27 @@ class Server:
                         stream.flush()
                     except BaseException:
                         pass
+            if isinstance(request, dict) and "seq" in request:
+                message["seq"] = request["seq"]  # the grader matches each reply to its request
             self.reply(message)
 
 
+def apply_sandbox(submission, options):
+    """Landlock (Linux): read the interpreter, system libraries and the submission; write the
+    submission and this worker's folder; nothing of ``options["hide"]`` (the grader's own files).
+    Returns None when applied, else why not (reported, never fatal)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    read = [sys.prefix, sys.base_prefix, sys.exec_prefix,
+            os.path.dirname(os.path.dirname(os.path.realpath(np.__file__))), *landlock.SYSTEM_READ]
+    try:
+        return landlock.restrict(read, [os.path.realpath(submission), here],
+                                 hide=options.get("hide", []))
+    except Exception as exc:  # noqa: BLE001 — a sandbox that cannot be built is reported, not fatal
+        return f"Landlock could not be applied ({type(exc).__name__}: {exc})"
+
+
 def main():
-    global MISSING_LIMITS
+    global MISSING_LIMITS, SANDBOX
     submission, limits = sys.argv[1], json.loads(sys.argv[2])
     wire_in = os.fdopen(os.dup(0), "rb", buffering=0)
     wire_out = os.fdopen(os.dup(1), "wb")
@@ -201,6 +237,8 @@ def main():
     sys.stdout = os.fdopen(1, "w", buffering=1, errors="replace", closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, errors="replace", closefd=False)
     MISSING_LIMITS = apply_limits(limits)
+    if len(sys.argv) > 3:
+        SANDBOX = apply_sandbox(submission, json.loads(sys.argv[3]))
     # The submission comes first on the path; drop editable-install finders that could otherwise
     # hand out the grader's own (reference) mytorch when the submission has none.
     sys.path.insert(0, os.path.realpath(submission))
@@ -211,6 +249,7 @@ def main():
 
 
 MISSING_LIMITS = []
+SANDBOX = "not requested"
 
 if __name__ == "__main__":
     main()
