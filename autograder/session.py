@@ -186,8 +186,12 @@ class _Pipes:
             if data:  # at EOF the next read, in ``next``, says so
                 self.buffer += data
 
-    def next(self, seconds):
-        """``("frame", (header, payload))``, ``("eof", None)``, ``("bad", why)``; None on timeout."""
+    def next(self, seconds, ended=None):
+        """``("frame", (header, payload))``, ``("eof", None)``, ``("bad", why)``; None on timeout.
+
+        ``ended()`` says whether the worker process has exited: a dead worker whose children still
+        hold the pipe open (it forked, then exited) is "eof" at once, not a time limit later.
+        """
         if os.name != "posix":
             try:
                 return self.queue.get(timeout=seconds)
@@ -204,8 +208,13 @@ class _Pipes:
                 return "frame", frame
             remaining = deadline - time.monotonic()
             fds = [self.fd] + ([self.err_fd] if self.err_fd is not None else [])
-            ready = select.select(fds, [], [], max(remaining, 0))[0] if remaining > 0 else []
+            ready = select.select(fds, [], [], min(remaining, 0.25))[0] if remaining > 0 else []
             if not ready:
+                if ended is not None and ended():
+                    self.drain_output()
+                    return "eof", None
+                if remaining > 0.25:
+                    continue
                 return None
             if self.err_fd in ready:
                 self._read_output()
@@ -303,7 +312,7 @@ class Worker:
             raise self._crash("sent an invalid greeting", "starting your code")
 
     def _wait(self, seconds, action):
-        reply = self.pipes.next(seconds)
+        reply = self.pipes.next(seconds, self._ended)
         if reply is None:
             self.kill()
             raise WorkerCrashed(f"did not finish within {seconds:g} s (time limit; "
