@@ -41,15 +41,19 @@ def grader_env():
     return env
 
 
-def run_grader(submission, json_path=None, args=(), timeout=600):
-    """``python -m autograder --submission SUBMISSION [--json JSON_PATH] ARGS``, from the repo."""
+def run_grader(submission, json_path=None, args=(), timeout=600, env=None):
+    """``python -m autograder --submission SUBMISSION [--json JSON_PATH] ARGS``, from the repo.
+
+    The grader gets a session of its own, so that a submission signalling the grader's process
+    group could never reach the test run. ``env`` adds variables to the grader's environment."""
     cmd = [sys.executable, "-m", "autograder", "--submission", str(submission)]
     if json_path is not None:
         cmd += ["--json", str(json_path)]
     cmd += list(args)
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env=grader_env(), stdin=subprocess.DEVNULL)
+                          env=dict(grader_env(), **(env or {})), stdin=subprocess.DEVNULL,
+                          start_new_session=os.name == "posix")
     seconds = time.monotonic() - start
     results = None
     if json_path is not None and Path(json_path).is_file():
@@ -116,3 +120,41 @@ def rubric_points():
     from autograder.rubric import load_rubric
 
     return {t.id: t.points for t in load_rubric() if t.visibility == "visible"}
+
+
+def check_scores(variant, run, item_shares):
+    """Assert what a corpus variant (``tests/submissions``) must get: the full table of the tasks
+    graded, exactly the expected items failing, every task's score from the rubric's weights, the
+    total, and the hints in the feedback."""
+    import pytest
+
+    assert run.returncode == 0, run.describe()  # 3 would mean "grader problem", 1 a low score
+    results = run.results
+    assert results is not None, run.describe()
+
+    graded_tasks = [t for t in TASK_IDS if not variant.tasks or t in variant.tasks]
+    assert [t["number"] for t in results["tests"]] == graded_tasks, run.describe()
+    for task in graded_tasks:
+        assert re.search(rf"^{re.escape(task)} ", run.stdout, re.M), run.describe()
+    assert re.search(r"^Total\s", run.stdout, re.M)
+
+    expected = expand(variant.fails, item_shares)
+    got = {task: set(items) for task, items in failing_items(results).items() if items}
+    assert set(expected) <= set(graded_tasks)
+    assert got == expected, f"{variant.name}: {variant.description}\n\n{run.describe()}"
+
+    points = rubric_points()
+    for entry in results["tests"]:
+        task = entry["number"]
+        lost = sum(item_shares[item][1] for item in expected.get(task, ()))
+        assert entry["max_score"] == pytest.approx(points[task])
+        assert entry["score"] == pytest.approx(points[task] - lost, abs=1e-3), (task, entry)
+        assert entry["status"] == ("failed" if task in expected else "passed")
+    lost = sum(item_shares[item][1] for items in expected.values() for item in items)
+    total = sum(points[t] for t in graded_tasks) - lost
+    assert results["score"] == pytest.approx(total, abs=0.01)
+
+    outputs = {t["number"]: t["output"] for t in results["tests"]}
+    for task, hint in variant.hints.items():
+        assert hint in outputs[task], f"{variant.name}: {hint!r} not in the feedback of {task}:\n" \
+                                      f"{outputs[task]}"
