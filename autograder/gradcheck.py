@@ -185,24 +185,32 @@ def directional_check(f, x, upstream, analytic, direction=None, seed=0, h: float
                            f"abs error {result.max_abs_error:.3g}")
 
 
-def numeric_vjp_many(f_many, x, upstream, h: float = H) -> np.ndarray:
-    """``numeric_vjp`` for a batched ``f_many(list_of_inputs) -> list_of_outputs``.
+def perturbations(x, h: float = H) -> list:
+    """``x + h·e_i`` and ``x - h·e_i`` for every entry ``i`` of ``x`` (float64), in that order.
 
-    The grader uses it to send all ``2 * x.size`` perturbed forwards to the worker in one request.
+    The inputs of a central-difference VJP; ``vjp_from`` turns the outputs of ``f`` at them into
+    the gradient. Split in two so that a test can send the forwards along with other requests.
     """
     base = np.array(x, dtype=np.float64, copy=True)
-    up = _as_float64(upstream, "upstream")
     inputs = []
     for index in np.ndindex(base.shape):
         for sign in (1.0, -1.0):
             probe = base.copy()
             probe[index] += sign * h
             inputs.append(probe)
-    outputs = list(f_many(inputs))
-    if len(outputs) != len(inputs):
-        raise ValueError(f"numeric_vjp_many: {len(inputs)} inputs gave {len(outputs)} outputs")
-    grad = np.zeros_like(base)
-    for k, index in enumerate(np.ndindex(base.shape)):
+    return inputs
+
+
+def vjp_from(outputs, x, upstream, h: float = H) -> np.ndarray:
+    """``numeric_vjp`` from ``f``'s ``outputs`` at ``perturbations(x, h)``."""
+    shape = np.shape(x)
+    up = _as_float64(upstream, "upstream")
+    outputs = list(outputs)
+    if len(outputs) != 2 * int(np.prod(shape)):
+        raise ValueError(f"numeric VJP: {2 * int(np.prod(shape))} inputs gave {len(outputs)} "
+                         "outputs")
+    grad = np.zeros(shape)
+    for k, index in enumerate(np.ndindex(shape)):
         f_plus = _as_float64(outputs[2 * k], "f(x + h)")
         f_minus = _as_float64(outputs[2 * k + 1], "f(x - h)")
         if f_plus.shape != up.shape or f_minus.shape != up.shape:
@@ -210,3 +218,11 @@ def numeric_vjp_many(f_many, x, upstream, h: float = H) -> np.ndarray:
                              f"{up.shape}; they must be equal")
         grad[index] = np.sum(up * (f_plus - f_minus)) / (2.0 * h)
     return grad
+
+
+def numeric_vjp_many(f_many, x, upstream, h: float = H) -> np.ndarray:
+    """``numeric_vjp`` for a batched ``f_many(list_of_inputs) -> list_of_outputs``.
+
+    The grader uses it to send all ``2 * x.size`` perturbed forwards to the worker in one request.
+    """
+    return vjp_from(f_many(perturbations(x, h)), x, upstream, h)

@@ -1,4 +1,5 @@
 """Grade one submission: run the graded suite under pytest with the grader plugin."""
+import contextlib
 import io
 import os
 import time
@@ -18,6 +19,20 @@ SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 class SubmissionError(ValueError):
     """The submission folder cannot be graded at all (it does not exist, or has no mytorch/)."""
+
+
+@contextlib.contextmanager
+def _environment(**values):
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def check_submission_folder(path):
@@ -51,8 +66,12 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
     if keyword:
         args += ["-k", keyword]
     args += list(pytest_args)
+    # Other pytest plugins installed beside the grader have no say in a grade (pytest-randomly
+    # would reorder and reseed, xdist fork): only hypothesis's own is loaded. This also skips the
+    # scan of every installed package's entry points (~40 ms).
+    args += ["-p", "_hypothesis_pytestplugin"]
     log = io.StringIO()
-    with redirect_stdout(log), redirect_stderr(log):
+    with redirect_stdout(log), redirect_stderr(log), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"):
         code = pytest.main(args, plugins=[plugin])
     if code not in (0, 1, 5):  # 5: nothing selected
         plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")

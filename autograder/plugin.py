@@ -55,13 +55,19 @@ class GraderPlugin:
                 self.test_to_task[name] = (task, task.points * weight / total, hidden)
 
     # -- fixtures -----------------------------------------------------------------------------
+    def pytest_sessionstart(self, session):
+        self.submission = self.submission_factory(self.submission_path, self.limits, user=self.user)
+        if hasattr(self.submission, "start"):
+            self.submission.start()  # the worker boots while pytest collects the suite
+
+    def pytest_sessionfinish(self, session):
+        if self.submission.worker is not None:
+            self.state.worker_info = dict(self.submission.worker.info or {})
+        self.submission.close()
+
     @pytest.fixture(scope="session")
     def _submission(self):
-        submission = self.submission_factory(self.submission_path, self.limits, user=self.user)
-        yield submission
-        if submission.worker is not None:
-            self.state.worker_info = dict(submission.worker.info or {})
-        submission.close()
+        return self.submission
 
     @pytest.fixture
     def sub(self, _submission, request):

@@ -307,9 +307,16 @@ class Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=str(submission), env=env, **extra)
         self.pipes = _Pipes(self.proc.stdin, self.proc.stdout, self.proc.stderr, self.output)
-        self.info = self._wait(limits.start_seconds, "starting your code")
-        if not isinstance(self.info, dict) or not self.info.get("ready"):
-            raise self._crash("sent an invalid greeting", "starting your code")
+        # The greeting is the reply to request 0: not waited for here, so that the worker starts
+        # (Python, NumPy: ~70 ms) while the grader collects its tests.
+        self.info = None
+        self.pending.append(("starting your code", self._greeted, 0))
+
+    def _greeted(self, ok, info):
+        if not (ok and isinstance(info, dict) and info.get("ready")):
+            self.kill()
+            raise WorkerCrashed("sent an invalid greeting", "starting your code")
+        self.info = info
 
     def _wait(self, seconds, action):
         reply = self.pipes.next(seconds, self._ended)
@@ -354,8 +361,8 @@ class Worker:
 
     def send(self, message, action, on_reply=None):
         """Queue one request; ``finish`` sends what is queued and collects the replies."""
-        if self._ended():
-            raise self._crash("had already ended", action)
+        if self._ended():  # blame the oldest request not answered (the start, if it was that)
+            raise self._crash("had already ended", self.pending[0][0] if self.pending else action)
         self.seq += 1
         self.pipes.outgoing += wire.encode(dict(message, seq=self.seq), _remote_to_ref)
         self.pending.append((action, on_reply, self.seq))
@@ -383,7 +390,8 @@ class Worker:
         self._write()
         while self.pending:
             action, on_reply, seq = self.pending[0]
-            reply = self._wait(self.limits.call_seconds, action)
+            reply = self._wait(self.limits.start_seconds if seq == 0 else self.limits.call_seconds,
+                               action)
             self.pending.popleft()
             if not isinstance(reply, dict) or not ({"ok"} <= reply.keys()
                                                    or {"error"} <= reply.keys()):
@@ -399,11 +407,14 @@ class Worker:
             if "error" in reply:
                 info = reply["error"] if isinstance(reply["error"], dict) else {}
                 cls = NotImplementedYet if info.get("kind") == "not_implemented" else StudentError
-                error = error or cls(info, action)
+                failure = cls(info, action)
+                error = error or failure
+                if on_reply is not None:
+                    on_reply(False, failure)
                 continue
             value = reply["ok"]
             if on_reply is not None:
-                on_reply(value)
+                on_reply(True, value)
         if error is not None:
             raise error
         return value
@@ -475,7 +486,8 @@ class Remote:
 
     def __setattr__(self, name, value):  # not waited for: errors surface at the next request
         self._sub._request({"op": "setattr", "ref": self._ref.id, "name": name, "value": value},
-                           f"setting {self._label}.{name}", self, wait=False)
+                           f"setting {self._label}.{name}", self, wait=False,
+                           on_reply=_no_result)
 
     def __call__(self, *args, **kwargs):
         return self._sub._request({"op": "call", "ref": self._ref.id, "args": list(args),
@@ -494,10 +506,53 @@ class RemoteMethod:
         self.owner, self.name = owner, name
 
     def __call__(self, *args, **kwargs):
+        return self._send(args, kwargs, wait=True)
+
+    def submit(self, *args, **kwargs):
+        """Call without waiting: returns a ``Pending`` whose ``result()`` is the return value."""
+        return self._send(args, kwargs, wait=False)
+
+    def _send(self, args, kwargs, wait):
         o = self.owner
         return o._sub._request({"op": "callmethod", "ref": o._ref.id, "name": self.name,
                                 "args": list(args), "kwargs": kwargs},
-                               f"{o._label}.{self.name}()", o)
+                               f"{o._label}.{self.name}()", o, wait=wait)
+
+
+class Pending:
+    """The reply to a request sent without waiting for it, like ``concurrent.futures.Future``.
+
+    Requests are answered in order, so a test can send several (``method.submit(...)``,
+    ``call_many(..., wait=False)``, ``read(..., wait=False)``) and pay one round trip for all of
+    them: ``result()`` collects every reply owed up to and including this one.
+    """
+
+    __slots__ = ("_sub", "_done", "_value", "_error")
+
+    def __init__(self, sub):
+        self._sub, self._done, self._value, self._error = sub, False, None, None
+
+    def _resolve(self, ok, value):
+        self._done = True
+        if ok:
+            self._value = self._sub._decode_refs(value)
+        else:
+            self._error = value
+            value.claimed = True  # raised by this Pending's result(), not on behalf of another
+
+    def result(self):
+        if not self._done:
+            try:
+                self._sub.sync()
+            except StudentError as exc:
+                # another Pending's error, answered in the same round trip: that one raises it
+                if not (self._done and getattr(exc, "claimed", False)):
+                    raise
+        if self._error is not None:
+            raise copy.copy(self._error)
+        if not self._done:  # the worker died before answering: sync raised, or it was reset
+            raise WorkerCrashed("got no reply (your code was restarted)", "a request")
+        return self._value
 
 
 class Submission:
@@ -528,6 +583,16 @@ class Submission:
             self.worker = None
             self.worker = Worker(self.path, self.limits, self.python, self.user)
         return self.worker
+
+    def start(self):
+        """Start the worker now, without waiting for it (the grader collects its tests meanwhile).
+
+        Failing here is not final: the first request starts a worker again and reports why not.
+        """
+        try:
+            self._worker()
+        except (OSError, WorkerCrashed):
+            self.worker = None
 
     def reset(self):
         """Between tests: forget the worker's objects and reseed its global generators.
@@ -563,7 +628,11 @@ class Submission:
 
     # -- requests -----------------------------------------------------------------------------
     def _request(self, message, action, owner=None, wait=True, on_reply=None):
-        """Send one request; unless ``wait`` is false, collect its reply (and any still owed)."""
+        """Send one request and collect its reply (and any still owed).
+
+        With ``wait=False`` nothing is collected: the result is a ``Pending`` (or, given
+        ``on_reply``, None: the caller handles the reply itself).
+        """
         if self.fatal is not None:
             raise copy.copy(self.fatal)
         if action in self.hung:
@@ -573,8 +642,12 @@ class Submission:
             raise WorkerCrashed("refers to an object lost when your code was restarted", action)
         with self._bookkeeping():
             worker = self._worker()
-            worker.send(message, action, on_reply)
-            return self._decode_refs(worker.finish(), action) if wait else None
+            if wait:
+                worker.send(message, action)
+                return self._decode_refs(worker.finish())
+            pending = None if on_reply is not None else Pending(self)
+            worker.send(message, action, on_reply or pending._resolve)
+            return pending
 
     def sync(self):
         """Collect every reply still owed (requests not waited for), raising the first error."""
@@ -601,16 +674,16 @@ class Submission:
                 self.worker.kill()
             raise
 
-    def _decode_refs(self, value, action):
+    def _decode_refs(self, value):
         if isinstance(value, wire.Ref):
             label = value.type.rsplit(".", 1)[-1] or "object"
             return Remote(self, value, label)
         if isinstance(value, list):
-            return [self._decode_refs(v, action) for v in value]
+            return [self._decode_refs(v) for v in value]
         if isinstance(value, tuple):
-            return tuple(self._decode_refs(v, action) for v in value)
+            return tuple(self._decode_refs(v) for v in value)
         if isinstance(value, dict):
-            return {k: self._decode_refs(v, action) for k, v in value.items()}
+            return {k: self._decode_refs(v) for k, v in value.items()}
         return value
 
     def new(self, path, *args, **kwargs):
@@ -627,19 +700,29 @@ class Submission:
                       wait=False, on_reply=ref.resolve)
         return Remote(self, ref, short)
 
-    def call_many(self, remote, method, args_list, set_list=None):
+    def call_many(self, remote, method, args_list, set_list=None, wait=True):
         """``[remote.method(*args) for args in args_list]`` in one round trip.
 
         ``set_list[i]`` (a dict) is assigned to attributes of ``remote`` before call ``i``.
+        ``wait=False``: return a ``Pending`` instead.
         """
         set_list = set_list or [{}] * len(args_list)
         calls = [{"args": list(a), "set": s} for a, s in zip(args_list, set_list)]
         return self._request({"op": "callmany", "ref": remote._ref.id, "name": method,
-                              "calls": calls}, f"{remote._label}.{method}()", remote)
+                              "calls": calls}, f"{remote._label}.{method}()", remote, wait=wait)
+
+    def read(self, remote, *names, wait=True):
+        """``tuple(getattr(remote, name) for name in names)`` in one round trip (or a Pending)."""
+        return self._request({"op": "getmany", "ref": remote._ref.id, "names": list(names)},
+                             f"reading {remote._label}.{'/'.join(names)}", remote, wait=wait)
 
     def function(self, path):
         """A Remote for a module-level function or class of the submission."""
         return self._request({"op": "function", "path": path}, f"importing {path}")
+
+
+def _no_result(ok, value):
+    """``on_reply`` of a request whose result nobody wants: its error is raised by the next wait."""
 
 
 class _PendingRef:
@@ -656,8 +739,8 @@ class _PendingRef:
     def __init__(self, sub, ref_id, path):
         self.id, self._sub, self._path, self._ref = ref_id, sub, path, None
 
-    def resolve(self, ref):
-        if isinstance(ref, wire.Ref):
+    def resolve(self, ok, ref):
+        if ok and isinstance(ref, wire.Ref):
             self._ref = ref
             self._sub.known_methods[self._path] = ref.methods
 

@@ -75,6 +75,22 @@ def _student_call(fn, *args, **kwargs):
                            getattr(fn, "__name__", "call")) from None
 
 
+class Done:
+    """``session.Pending``'s interface for a call that has already run."""
+
+    def __init__(self, fn, *args, **kwargs):
+        self.value = self.error = None
+        try:
+            self.value = fn(*args, **kwargs)
+        except Exception as exc:  # raised by result(), as the proxy does
+            self.error = exc
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 class LocalHandle:
     """``session.Remote``'s interface over a live object in this process."""
 
@@ -95,6 +111,9 @@ class LocalHandle:
 
     def __call__(self, *args, **kwargs):
         return _student_call(self._obj, *args, **kwargs)
+
+    def submit(self, *args, **kwargs):
+        return Done(_student_call, self._obj, *args, **kwargs)
 
 
 class InProcessSubmission:
@@ -125,7 +144,9 @@ class InProcessSubmission:
     def new(self, path, *args, **kwargs):
         return _student_call(self.function(path)._obj, *args, **kwargs)
 
-    def call_many(self, remote, method, args_list, set_list=None):
+    def call_many(self, remote, method, args_list, set_list=None, wait=True):
+        if not wait:
+            return Done(self.call_many, remote, method, args_list, set_list)
         set_list = set_list or [{}] * len(args_list)
         out = []
         for args, assignments in zip(args_list, set_list):
@@ -133,6 +154,11 @@ class InProcessSubmission:
                 setattr(remote._obj, name, _unwrap(value))
             out.append(_student_call(getattr(remote._obj, method), *args))
         return out
+
+    def read(self, remote, *names, wait=True):
+        if not wait:
+            return Done(self.read, remote, *names)
+        return tuple(_wrap(getattr(remote._obj, name)) for name in names)
 
 
 def measure(repeat=5, submission=ROOT):

@@ -137,6 +137,9 @@ class Server:
         if op == "callmethod":
             method = getattr(self.objects[request["ref"]], request["name"])
             return method(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
+        if op == "getmany":
+            obj = self.objects[request["ref"]]
+            return tuple(getattr(obj, name) for name in request["names"])
         if op == "callmany":  # one request for many calls, e.g. the forwards of a numeric gradient
             obj, results = self.objects[request["ref"]], []
             for call in request["calls"]:
@@ -188,8 +191,9 @@ class Server:
                 "frames": frames[-20:]}
 
     def serve(self):
-        self.reply({"ready": True, "python": sys.version.split()[0], "numpy": np.__version__,
-                    "limits_missing": MISSING_LIMITS, "sandbox": SANDBOX})
+        self.reply({"ok": {"ready": True, "python": sys.version.split()[0],
+                           "numpy": np.__version__, "limits_missing": MISSING_LIMITS,
+                           "sandbox": SANDBOX}, "seq": 0})
         while True:
             frame = wire.read_frame(self.wire_in)
             if frame is None:

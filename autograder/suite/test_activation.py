@@ -12,7 +12,7 @@ from hypothesis import given
 
 from autograder import strategies as st
 from autograder.checks import Mismatch, expect_array, expect_close, expect_gradient
-from autograder.gradcheck import numeric_vjp_many
+from autograder.gradcheck import perturbations, vjp_from
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -33,23 +33,21 @@ def gradient_check(sub, cls, Z, dLdA, alternatives=None):
     ``alternatives(Z, A, dLdA)`` returns {hint: the gradient a known mistake gives}.
     """
     layer = sub.new(f"mytorch.nn.{cls}")
-    A = expect_array(layer.forward(Z), f"A = {cls}.forward(Z)", shape=Z.shape)
-    analytic = layer.backward(dLdA)  # before the numeric pass: it overwrites the cached A
+    forward = layer.forward.submit(Z)
+    backward = layer.backward.submit(dLdA)  # before the numeric pass: it overwrites the cached A
+    zs = perturbations(Z)
     n = Z.shape[0]
-
-    def forward_stacked(zs):
-        tall = expect_array(layer.forward(np.concatenate([Z] + list(zs))),
-                            f"{cls}.forward(Z) on a batch of {n * (len(zs) + 1)} rows",
-                            shape=(n * (len(zs) + 1), Z.shape[1]))
-        if not np.allclose(tall[:n], A, rtol=1e-12, atol=1e-14, equal_nan=True):
-            raise Mismatch(f"{cls}.forward(Z)", "the rows of Z get different values when Z is "
-                           "part of a larger batch: each row must be transformed on its own",
-                           "Softmax normalises each row (sum over axis=1, keepdims=True)"
-                           if cls == "Softmax" else "apply the function elementwise")
-        return np.split(tall[n:], len(zs))
-
-    numeric = numeric_vjp_many(forward_stacked, Z, dLdA)
-    expect_gradient(analytic, numeric, f"dLdZ = {cls}.backward(dLdA)",
+    tall = layer.forward(np.concatenate([Z] + zs))  # one round trip answers all three calls
+    A = expect_array(forward.result(), f"A = {cls}.forward(Z)", shape=Z.shape)
+    tall = expect_array(tall, f"{cls}.forward(Z) on a batch of {n * (len(zs) + 1)} rows",
+                        shape=(n * (len(zs) + 1), Z.shape[1]))
+    if not np.allclose(tall[:n], A, rtol=1e-12, atol=1e-14, equal_nan=True):
+        raise Mismatch(f"{cls}.forward(Z)", "the rows of Z get different values when Z is "
+                       "part of a larger batch: each row must be transformed on its own",
+                       "Softmax normalises each row (sum over axis=1, keepdims=True)"
+                       if cls == "Softmax" else "apply the function elementwise")
+    numeric = vjp_from(np.split(tall[n:], len(zs)), Z, dLdA)
+    expect_gradient(backward.result(), numeric, f"dLdZ = {cls}.backward(dLdA)",
                     alternatives=alternatives(Z, A, dLdA) if alternatives else None)
 
 

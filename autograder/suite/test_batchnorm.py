@@ -5,7 +5,7 @@ from hypothesis import given
 
 from autograder import strategies as st
 from autograder.checks import expect_array, expect_close, expect_gradient
-from autograder.gradcheck import numeric_vjp_many
+from autograder.gradcheck import perturbations, vjp_from
 
 EPS = 1e-8
 
@@ -189,15 +189,20 @@ def test_gradient_check(sub, shape, seed):
     BW, Bb = st.values(seed + 1, (1, C), 0.5, 2.0), st.values(seed + 2, (1, C))
     dLdBZ = st.upstream(seed + 3, shape)
     bn = sub.new("mytorch.nn.BatchNorm1d", C)
-    BZ, = sub.call_many(bn, "forward", [(Z,)], [{"BW": BW, "Bb": Bb}])  # set BW, Bb; forward
-    expect_array(BZ, "BZ = BatchNorm1d.forward(Z)", shape=shape)
-    analytic = {"dLdZ": bn.backward(dLdBZ), "self.dLdBW": bn.dLdBW, "self.dLdBb": bn.dLdBb}
+    bn.BW, bn.Bb = BW, Bb
+    forward = bn.forward.submit(Z)
+    backward = bn.backward.submit(dLdBZ)
+    stored = sub.read(bn, "dLdBW", "dLdBb", wait=False)
     # One request for all perturbed forwards: x stacks Z (N rows), BW and Bb (one row each).
     # Training-mode forwards also update the running statistics; the output does not use them.
     stacked = np.concatenate([Z, BW, Bb])
-    grad = numeric_vjp_many(lambda xs: sub.call_many(
-        bn, "forward", [(x[:N],) for x in xs], [{"BW": x[N:N + 1], "Bb": x[N + 1:]} for x in xs]),
-        stacked, dLdBZ)
+    xs = perturbations(stacked)
+    outputs = sub.call_many(bn, "forward", [(x[:N],) for x in xs],
+                            [{"BW": x[N:N + 1], "Bb": x[N + 1:]} for x in xs])  # one round trip
+    expect_array(forward.result(), "BZ = BatchNorm1d.forward(Z)", shape=shape)
+    analytic = dict(zip(("dLdZ", "self.dLdBW", "self.dLdBb"),
+                        (backward.result(), *stored.result())))
+    grad = vjp_from(outputs, stacked, dLdBZ)
     numeric = {"dLdZ": grad[:N], "self.dLdBW": grad[N:N + 1], "self.dLdBb": grad[N + 1:]}
     V = Z.var(axis=0, keepdims=True)
     alternatives = {"dLdZ": {"treated the batch mean and variance as constants: in training "

@@ -5,7 +5,7 @@ from hypothesis import given
 
 from autograder import strategies as st
 from autograder.checks import Mismatch, expect_array, expect_close
-from autograder.gradcheck import compare_gradients, numeric_vjp_many
+from autograder.gradcheck import compare_gradients, perturbations, vjp_from
 
 
 def make_linear(sub, W, b=None):
@@ -72,26 +72,25 @@ def test_gradient_check(sub, shape, c_out, seed):
     A, W = st.values(seed, shape), st.values(seed + 1, (c_out, C_in))
     b, dLdZ = st.values(seed + 2, (c_out, 1)), st.upstream(seed + 3, (N, c_out))
     layer = make_linear(sub, W, b)
-    layer.forward(A)
-    analytic = {"dLdA": layer.backward(dLdZ), "dLdW": layer.dLdW, "dLdb": layer.dLdb}
+    layer.forward.submit(A)
+    dLdA = layer.backward.submit(dLdZ)
+    stored = sub.read(layer, "dLdW", "dLdb", wait=False)
+    # the perturbed forwards, on a second layer: A, then W, then b perturbed entry by entry
     probe = make_linear(sub, W, b)
-    numeric = {
-        "dLdA": numeric_vjp_many(lambda xs: sub.call_many(probe, "forward", [(x,) for x in xs]),
-                                 A, dLdZ),
-        "dLdW": numeric_vjp_many(lambda ws: forward_with(sub, probe, A, "W", ws), W, dLdZ),
-        "dLdb": numeric_vjp_many(lambda bs: forward_with(sub, probe, A, "b", bs), b, dLdZ),
-    }
+    As, Ws, bs = perturbations(A), perturbations(W), perturbations(b)
+    outputs = sub.call_many(probe, "forward", [(x,) for x in As] + [(A,)] * (len(Ws) + len(bs)),
+                            [{}] * len(As) + [{"W": w} for w in Ws] + [{"W": W, "b": v} for v in bs])
+    # (one round trip has answered every request above)
+    analytic = dict(zip(("dLdA", "dLdW", "dLdb"), (dLdA.result(), *stored.result())))
+    numeric = {"dLdA": vjp_from(outputs[:len(As)], A, dLdZ),
+               "dLdW": vjp_from(outputs[len(As):len(As) + len(Ws)], W, dLdZ),
+               "dLdb": vjp_from(outputs[len(As) + len(Ws):], b, dLdZ)}
     for name, value in analytic.items():
         value = expect_array(value, name)
         result = compare_gradients(value, numeric[name])
         if not result.ok:
             raise Mismatch(name, f"disagrees with the central-difference gradient of your forward: "
                            f"{result.message}")
-
-
-def forward_with(sub, layer, A, name, values):
-    """``layer.forward(A)`` once for each value of the attribute ``name``, in one request."""
-    return sub.call_many(layer, "forward", [(A,)] * len(values), [{name: v} for v in values])
 
 
 @pytest.mark.cases("linear")

@@ -5,7 +5,7 @@ from hypothesis import given
 
 from autograder import strategies as st
 from autograder.checks import Mismatch, expect_close, expect_gradient, expect_scalar
-from autograder.gradcheck import numeric_vjp_many
+from autograder.gradcheck import perturbations, vjp_from
 
 
 def run(sub, cls, A, Y):
@@ -32,12 +32,12 @@ def loss_gradient_check(sub, cls, A, Y, alternatives=None):
     ``alternatives(numeric)`` returns {hint: the gradient a known mistake gives}."""
     loss = sub.new(f"mytorch.nn.{cls}")
     name = f"L = {cls}.forward(A, Y)"
-    as_number(loss.forward(A, Y), name)
-    analytic = loss.backward()
-    numeric = numeric_vjp_many(
-        lambda As: [as_number(v, name) for v in
-                    sub.call_many(loss, "forward", [(a, Y) for a in As])], A, 1.0)
-    expect_gradient(analytic, numeric, f"dLdA = {cls}.backward()",
+    forward = loss.forward.submit(A, Y)
+    backward = loss.backward.submit()
+    Ls = sub.call_many(loss, "forward", [(a, Y) for a in perturbations(A)])  # one round trip
+    as_number(forward.result(), name)
+    numeric = vjp_from([as_number(v, name) for v in Ls], A, 1.0)
+    expect_gradient(backward.result(), numeric, f"dLdA = {cls}.backward()",
                     alternatives=alternatives(numeric) if alternatives else None)
 
 

@@ -3,7 +3,9 @@
 Each test talks to a real worker process serving a small throwaway submission written into a temp
 folder: a ``mytorch/`` package whose ``toy.py`` misbehaves in every way a student's code can.
 """
+import collections
 import os
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -466,6 +468,49 @@ def test_methods_are_called_in_one_round_trip(sub):
     sub.worker.send = lambda message, *a: (sent.append(message["op"]), original(message, *a))[1]
     assert toy.add(2, 3) == 5 and toy.n == 3
     assert sent == ["callmethod", "getattr"] and sub.events["worker_starts"] == starts
+
+
+def test_submitted_calls_are_answered_together_and_keep_their_own_errors(sub):
+    toy = sub.new("mytorch.toy.Toy", 3, 2.0)
+    doubled = toy.times.submit(np.arange(3.0))
+    failing = toy.fail.submit()
+    arr, n = sub.read(toy, "arr", "n", wait=False).result()  # one wait collects all three replies
+    assert sub.worker.pending == collections.deque()
+    assert doubled.result().tolist() == [0.0, 2.0, 4.0]  # not the ZeroDivisionError of the next
+    assert arr.tolist() == [0.0, 1.0, 2.0] and n == 3
+    with pytest.raises(StudentError) as exc:
+        failing.result()
+    assert exc.value.type == "ZeroDivisionError" and exc.value.action == "Toy.fail()"
+    many = sub.call_many(toy, "add", [(1, 1), (2, 2)], wait=False)
+    assert many.result() == [2, 4]
+
+
+def test_an_unclaimed_error_is_not_swallowed(sub):
+    toy = sub.new("mytorch.toy.Toy")
+    assert toy.n == 3  # (from here on the class's methods are known without asking)
+    toy.guarded = 1  # its error belongs to no Pending...
+    total = toy.add.submit(1, 2)
+    with pytest.raises(StudentError, match="read-only"):
+        total.result()  # ...so the Pending that collected it raises it
+
+
+def test_start_boots_the_worker_without_waiting(toy_dir):
+    sub = Submission(toy_dir, Limits(call_seconds=20))
+    try:
+        sub.start()
+        assert sub.worker is not None and sub.worker.info is None  # greeting not read yet
+        assert sub.new("mytorch.toy.Toy", 2).n == 2
+        assert sub.worker.info["ready"] and sub.events["worker_starts"] == 1
+    finally:
+        sub.close()
+
+
+def test_a_worker_that_cannot_start_fails_the_first_request(tmp_path):
+    sub = Submission(tmp_path, Limits(call_seconds=20), python=sys.executable + "-missing")
+    sub.start()  # the interpreter does not exist: not an error yet
+    with pytest.raises((WorkerCrashed, OSError)):
+        sub.new("mytorch.toy.Toy").n
+    sub.close()
 
 
 def test_a_printing_worker_cannot_deadlock_the_sender(sub):
