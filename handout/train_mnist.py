@@ -202,7 +202,8 @@ def train(args):
     seeds = np.random.SeedSequence(args.seed).spawn(2)
     init_rng, shuffle_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
     dims = [X_train.shape[1], *args.hidden, 10]
-    model = MLP(dims, activation=args.activation, rng=init_rng)
+    model = MLP(dims, activation=args.activation, rng=init_rng,
+                input_grad=False)  # nobody needs the gradient of the images
     criterion = CrossEntropyLoss()
     optimizer = SGD(model, lr=args.lr, momentum=args.momentum)
 

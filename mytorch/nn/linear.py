@@ -14,11 +14,16 @@ class Linear(Module):
         from [-1/sqrt(C_in), 1/sqrt(C_in)] (``kaiming_uniform_(a=sqrt(5))`` reduces to that bound);
         ``rng`` (a ``numpy.random.Generator`` or an int seed) makes it reproducible.
       * ``"zeros"``: W and b are zero, as in the classic handout (the grader sets them itself).
+
+    ``input_grad=False`` makes ``backward`` skip dLdA (and return None): for the first layer of a
+    network being trained, whose input is data, that product is a third of the layer's work and
+    nobody uses it (PyTorch skips it too, as the data does not require a gradient).
     """
 
     def __init__(self, in_features, out_features, bias=True, init="torch", rng=None,
-                 dtype=np.float64, debug=False):
+                 dtype=np.float64, debug=False, input_grad=True):
         self.in_features, self.out_features = int(in_features), int(out_features)
+        self.input_grad = input_grad
         if init == "torch":
             rng = np.random.default_rng(rng)
             bound = 1.0 / np.sqrt(self.in_features) if self.in_features > 0 else 0.0
@@ -55,10 +60,12 @@ class Linear(Module):
         return Z
 
     def backward(self, dLdZ):
-        """dLdZ: (N, C_out) -> dLdA: (N, C_in). Stores ``dLdW`` (C_out, C_in), ``dLdb`` (C_out, 1)."""
+        """dLdZ: (N, C_out) -> dLdA: (N, C_in). Stores ``dLdW`` (C_out, C_in), ``dLdb`` (C_out, 1).
+
+        (With ``input_grad=False``, returns None instead of dLdA.)"""
         check_shape(self, "gradient dLdZ", dLdZ, (None, self.out_features))
         # BEGIN SOLUTION
-        dLdA = dLdZ @ self.W
+        dLdA = dLdZ @ self.W if self.input_grad else None
         self.dLdW = dLdZ.T @ self.A
         if self.b is not None:
             self.dLdb = dLdZ.sum(axis=0).reshape(-1, 1)  # dLdZ.T @ 1_N, without building 1_N

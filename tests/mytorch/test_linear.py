@@ -205,3 +205,15 @@ def test_wrong_upstream_shape_raises():
         layer.backward(np.ones((2, 3)))
     assert "Linear(in_features=3, out_features=5, bias=True)" in str(info.value)
     assert "(N, 5)" in str(info.value) and "(2, 3)" in str(info.value)
+
+
+@given(n=sizes(1, 5), c_in=sizes(), c_out=sizes(), seed=seeds())
+def test_input_grad_false_skips_only_dLdA(n, c_in, c_out, seed):
+    full, skip = make_linear(c_in, c_out, seed), make_linear(c_in, c_out, seed)
+    skip.input_grad = False
+    A, dLdZ = values(seed + 1, (n, c_in)), upstream(seed + 2, (n, c_out))
+    full.forward(A), skip.forward(A)
+    assert full.backward(dLdZ).shape == (n, c_in)
+    assert skip.backward(dLdZ) is None
+    np.testing.assert_array_equal(skip.dLdW, full.dLdW)
+    np.testing.assert_array_equal(skip.dLdb, full.dLdb)

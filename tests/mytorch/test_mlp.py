@@ -193,3 +193,21 @@ def test_wrong_input_width_is_reported_by_the_first_layer():
         MLP4(rng=0).forward(np.ones((3, 5)))
     assert "Linear(in_features=2, out_features=4, bias=True)" in str(info.value)
     assert "(3, 5)" in str(info.value)
+
+
+def test_training_without_the_input_gradient_changes_nothing_else():
+    """MLP(input_grad=False): the first Linear skips dLdA; every parameter gradient is the same."""
+    from mytorch.nn import CrossEntropyLoss
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 5)), rng.integers(0, 3, 8)
+    models = [MLP([5, 4, 3], rng=1, input_grad=flag) for flag in (True, False)]
+    returned = []
+    for model in models:
+        loss = CrossEntropyLoss()
+        loss.forward(model.forward(X), y)
+        returned.append(model.backward(loss.backward()))
+    assert returned[0].shape == X.shape and returned[1] is None
+    assert [layer.input_grad for layer in models[1].layers if isinstance(layer, Linear)] == \
+        [False, True]
+    for (_, g_full), (_, g_skip) in zip(models[0].parameters(), models[1].parameters()):
+        np.testing.assert_array_equal(g_skip, g_full)

@@ -112,8 +112,7 @@ BUGS = [
         "relu_mask_ge", "ReLU.backward masks with Z >= 0, so relu'(0) = 1",
         (edit(ACT, "        self.A = np.maximum(Z, 0)\n",
               "        self.Z = Z\n        self.A = np.maximum(Z, 0)\n"),
-         edit(ACT, "dLdZ = np.where(self.A > 0, dLdA, 0.0)",
-              "dLdZ = np.where(self.Z >= 0, dLdA, 0.0)")),
+         edit(ACT, "dLdZ = dLdA * (self.A > 0)", "dLdZ = dLdA * (self.Z >= 0)")),
         fails={"2.3": ("test_activation.py::test_relu_gradient_at_zero",)},
         hints={"2.3": "not Z >= 0"}, tasks=("2.3", "6.1", "6.2", "6.3")),
     Variant(
@@ -238,7 +237,8 @@ CORRECT = [
                          "            Z += self.b.T",
                  "        Z = np.einsum('ni,oi->no', A, self.W)\n        if self.b is not None:\n"
                  "            Z = Z + np.ones((self.N, 1)) @ self.b.T"),
-            edit(LINEAR, "        dLdA = dLdZ @ self.W\n        self.dLdW = dLdZ.T @ self.A\n",
+            edit(LINEAR, "        dLdA = dLdZ @ self.W if self.input_grad else None\n"
+                         "        self.dLdW = dLdZ.T @ self.A\n",
                  "        dLdA = np.einsum('no,oi->ni', dLdZ, self.W)\n"
                  "        self.dLdW = np.einsum('no,ni->oi', dLdZ, self.A)\n"),
             edit(LINEAR, "self.dLdb = dLdZ.sum(axis=0).reshape(-1, 1)",
