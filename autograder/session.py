@@ -300,12 +300,16 @@ class Worker:
         sandbox = {"hide": [str(p) for p in GRADER_FILES if not p.is_relative_to(submission)]}
         self.seq = 0  # requests are numbered; each reply must carry its request's number
         self.group_killed = False
-        self.proc = subprocess.Popen(
-            [python or sys.executable, "-I", "-X", "utf8", os.path.join(self.dir, "worker.py"),
-             str(submission), json.dumps(limits.posix())]
-            + ([json.dumps(sandbox)] if limits.sandbox else []),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(submission), env=env, **extra)
+        try:
+            self.proc = subprocess.Popen(
+                [python or sys.executable, "-I", "-X", "utf8", os.path.join(self.dir, "worker.py"),
+                 str(submission), json.dumps(limits.posix())]
+                + ([json.dumps(sandbox)] if limits.sandbox else []),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=str(submission), env=env, **extra)
+        except BaseException:  # no worker, so nobody else would remove its folder
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         self.pipes = _Pipes(self.proc.stdin, self.proc.stdout, self.proc.stderr, self.output)
         # The greeting is the reply to request 0: not waited for here, so that the worker starts
         # (Python, NumPy: ~70 ms) while the grader collects its tests.

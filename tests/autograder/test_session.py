@@ -6,6 +6,7 @@ folder: a ``mytorch/`` package whose ``toy.py`` misbehaves in every way a studen
 import collections
 import os
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -505,12 +506,15 @@ def test_start_boots_the_worker_without_waiting(toy_dir):
         sub.close()
 
 
-def test_a_worker_that_cannot_start_fails_the_first_request(tmp_path):
+def test_a_worker_that_cannot_start_fails_the_first_request(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     sub = Submission(tmp_path, Limits(call_seconds=20), python=sys.executable + "-missing")
     sub.start()  # the interpreter does not exist: not an error yet
     with pytest.raises((WorkerCrashed, OSError)):
         sub.new("mytorch.toy.Toy").n
     sub.close()
+    assert list((tmp_path / "tmp").iterdir()) == []  # no worker folder left behind
 
 
 def test_a_printing_worker_cannot_deadlock_the_sender(sub):
