@@ -131,6 +131,8 @@ def results_json(grade):
     output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
     if grade.errors:
         output += "\nGrader problems:\n" + "\n".join(grade.errors)
+    if grade.notes:  # e.g. a limit or the sandbox not available on this platform
+        output += "\n" + "\n".join(f"note: {note}" for note in grade.notes)
     return {"score": grade.score, "execution_time": round(grade.seconds, 3), "output": output,
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": tests}
