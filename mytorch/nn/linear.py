@@ -62,7 +62,7 @@ class Linear(Module):
     def backward(self, dLdZ):
         """dLdZ: (N, C_out) -> dLdA: (N, C_in). Stores ``dLdW`` (C_out, C_in), ``dLdb`` (C_out, 1).
 
-        (With ``input_grad=False``, returns None instead of dLdA.)"""
+        (Optional, not graded: with ``input_grad=False``, skip dLdA and return None.)"""
         check_shape(self, "gradient dLdZ", dLdZ, (None, self.out_features))
         # BEGIN SOLUTION
         dLdA = dLdZ @ self.W if self.input_grad else None
