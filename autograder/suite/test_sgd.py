@@ -80,12 +80,13 @@ def test_sgd_steps(sub, case):
     params = [case[n] for n in names]
     grads = [[case[f"step{s}_dLd{n}"] for n in names] for s in range(steps)]
     expected = simulate(params, grads, lr, mu, "correct")
-    actual = []  # actual[s][k]: the student's parameter k after step s
+    reads = []  # reads[s]: W and b of each layer after step s, answered with the next step
     for s in range(steps):
         for i, layer in enumerate(linears):
             layer.dLdW, layer.dLdb = case[f"step{s}_dLdW{i}"], case[f"step{s}_dLdb{i}"]
         opt.step()
-        actual.append([getattr(linears[int(n[1:])], n[0]) for n in names])
+        reads.append([sub.read(layer, "W", "b", wait=False) for layer in linears])
+    actual = [[v for r in step for v in r.result()] for step in reads]  # in `names` order
     for s in range(steps):
         for k, n in enumerate(names):
             expect_explained(actual[s][k], case[f"step{s}_{n}"],
