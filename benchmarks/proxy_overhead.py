@@ -124,6 +124,9 @@ class InProcessSubmission:
         self.worker = None
         if str(self.path) not in sys.path:
             sys.path.insert(0, str(self.path))
+        # a grader imports each submission afresh, as the worker does: no modules kept from before
+        for name in [m for m in sys.modules if m == "mytorch" or m.startswith("mytorch.")]:
+            del sys.modules[name]
 
     def reset(self):
         np.random.seed(0)  # as the worker's reset does
