@@ -423,10 +423,6 @@ class Worker:
             raise error
         return value
 
-    def request(self, message, action):
-        self.send(message, action)
-        return self.finish()
-
     def alive(self):
         return not self._ended()
 
