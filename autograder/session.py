@@ -4,6 +4,12 @@ The graded tests never touch student objects, only ``Remote`` handles: attribute
 calls become requests to a worker process (``sandbox/worker.py``), and what comes back is plain data
 decoded by ``sandbox/wire.py``. A worker that dies, hangs or breaks the protocol fails the request in
 flight with ``WorkerCrashed``; the next request starts a fresh worker.
+
+Requests are pipelined (a round trip is the proxy's main cost): those whose answer nobody needs at
+once — creating an object, writing an attribute, resetting — are sent without waiting, and
+``method.submit(...)``, ``call_many(..., wait=False)`` and ``read(..., wait=False)`` return a
+``Pending``; the next request that waits collects every reply owed, in order, each error under the
+name of the request that caused it.
 """
 import collections
 import contextlib
