@@ -713,9 +713,19 @@ class Submission:
         ``wait=False``: return a ``Pending`` instead.
         """
         set_list = set_list or [{}] * len(args_list)
-        calls = [{"args": list(a), "set": s} for a, s in zip(args_list, set_list)]
-        return self._request({"op": "callmany", "ref": remote._ref.id, "name": method,
-                              "calls": calls}, f"{remote._label}.{method}()", remote, wait=wait)
+        # Runs of calls alike (same number of arguments, same attributes set) travel by columns:
+        # a column of equal arrays is then one array on the wire (wire's $stack), not one each.
+        groups = []
+        for args, sets in zip(args_list, set_list):
+            shape = (len(args), sorted(sets))
+            if not groups or groups[-1][0] != shape:
+                groups.append((shape, []))
+            groups[-1][1].append((args, sets))
+        message = {"op": "callmany", "ref": remote._ref.id, "name": method, "groups": [
+            {"count": len(calls), "args": [list(col) for col in zip(*(a for a, _ in calls))],
+             "set": {name: [s[name] for _, s in calls] for name in shape[1]}}
+            for shape, calls in groups]}
+        return self._request(message, f"{remote._label}.{method}()", remote, wait=wait)
 
     def read(self, remote, *names, wait=True):
         """``tuple(getattr(remote, name) for name in names)`` in one round trip (or a Pending)."""

@@ -3,7 +3,9 @@
 A frame is ``MAGIC | u32 header length | u64 payload length | header | payload``. The header is JSON
 (UTF-8) describing one value tree; ndarrays appear in it as ``{"$nd": [offset, nbytes], "dtype": ...,
 "shape": [...]}`` pointing into the raw payload bytes. Other tagged nodes: ``$tuple``, ``$dict`` (pairs
-with string keys), ``$ref`` (a handle to an object that lives in the worker), ``$float`` (nan/inf).
+with string keys), ``$ref`` (a handle to an object that lives in the worker), ``$float`` (nan/inf),
+``$stack`` (a list of arrays of one shape and dtype, sent as one array: its rows, views of one fresh
+buffer, come back as the list).
 
 ``decode`` is written for hostile input: it accepts only the node types above, dtypes on the
 whitelist, shapes whose size matches the byte count, and bounded sizes and nesting; anything else
@@ -65,6 +67,8 @@ def encode(value, to_ref=None):
         if t is str or t is int or t is bool or v is None:
             return v
         if t is list:
+            if _stackable(v):  # e.g. the 2·size outputs of a numeric gradient: one array, not 2·size
+                return {"$stack": node(np.stack(v), depth + 1)}
             return [node(x, depth + 1) for x in v]
         if t is dict and all(type(k) is str for k in v):
             return {"$dict": [[k, node(x, depth + 1)] for k, x in v.items()]}
@@ -104,6 +108,16 @@ def encode(value, to_ref=None):
     header = json.dumps(node(value, 0), separators=(",", ":")).encode()
     payload = b"".join(buffers)
     return _PREFIX.pack(MAGIC, len(header), len(payload)) + header + payload
+
+
+def _stackable(items):
+    """A list of two or more plain arrays (at least 1-d) of one dtype and one shape."""
+    if len(items) < 2 or type(items[0]) is not np.ndarray:
+        return False
+    first = items[0]
+    return first.ndim >= 1 and first.dtype.kind in "biuf" and all(
+        type(x) is np.ndarray and x.dtype == first.dtype and x.shape == first.shape
+        for x in items[1:])
 
 
 def _qualname(obj):
@@ -177,6 +191,14 @@ def decode(header, payload, make_ref=Ref):
             raise WireError(f"unexpected node {type(n).__name__}")
         if "$nd" in n:
             return _array(n, payload)
+        if "$stack" in n:  # a list of equal arrays sent as one: its rows, each a plain ndarray
+            stacked = value(n["$stack"], depth + 1)
+            if type(stacked) is not np.ndarray or stacked.ndim < 2:
+                raise WireError("malformed stack of arrays")
+            count[0] += stacked.shape[0]
+            if count[0] > MAX_NODES:
+                raise WireError("value too deeply nested or too large")
+            return list(stacked)
         if "$tuple" in n and isinstance(n["$tuple"], list):
             return tuple(value(x, depth + 1) for x in n["$tuple"])
         if "$dict" in n and isinstance(n["$dict"], list):

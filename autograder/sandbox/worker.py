@@ -142,10 +142,13 @@ class Server:
             return tuple(getattr(obj, name) for name in request["names"])
         if op == "callmany":  # one request for many calls, e.g. the forwards of a numeric gradient
             obj, results = self.objects[request["ref"]], []
-            for call in request["calls"]:
-                for name, value in call.get("set", {}).items():
-                    setattr(obj, name, self.resolve(value))
-                results.append(getattr(obj, request["name"])(*self.resolve(call["args"])))
+            for group in request["groups"]:  # calls alike, by columns: see Submission.call_many
+                args = [self.resolve(column) for column in group["args"]]
+                sets = {name: self.resolve(column) for name, column in group["set"].items()}
+                for i in range(group["count"]):
+                    for name, column in sets.items():
+                        setattr(obj, name, column[i])
+                    results.append(getattr(obj, request["name"])(*[column[i] for column in args]))
             return results
         if op == "reset":
             self.objects.clear()

@@ -471,3 +471,50 @@ def test_scalars():
 def test_diagnose_directly(expected):
     assert diagnose(expected, expected * 2) is not None  # half is a constant factor
     assert diagnose(expected.copy(), -expected) == "the sign is flipped"
+
+
+# --------------------------------------------------------------------------- stacked lists
+
+def test_lists_of_equal_arrays_travel_as_one_and_come_back_as_lists():
+    xs = [np.arange(6.0).reshape(2, 3) + k for k in range(40)]
+    frame = encode(xs)
+    assert b"$stack" in frame and frame.count(b"$nd") == 1
+    out = roundtrip(xs)
+    assert type(out) is list and len(out) == 40
+    for got, sent in zip(out, xs):
+        assert type(got) is np.ndarray and got.dtype == sent.dtype and got.flags.writeable
+        np.testing.assert_array_equal(got, sent)
+    out[0][...] = -1  # rows are disjoint: writing one leaves the others alone
+    np.testing.assert_array_equal(out[1], xs[1])
+
+
+@pytest.mark.parametrize("items", [
+    [np.zeros(3), np.zeros(4)],                      # shapes differ
+    [np.zeros(3), np.zeros(3, dtype=np.float32)],   # dtypes differ
+    [np.float64(1.0), np.float64(2.0)],              # scalars
+    [np.array(1.0), np.array(2.0)],                  # 0-d arrays (rows would be scalars)
+    [np.zeros(3), np.zeros(3).view(LyingArray)],     # a subclass keeps its tag
+    [np.zeros(3)],                                   # one item
+])
+def test_other_lists_are_sent_item_by_item(items):
+    assert b"$stack" not in encode(items)
+    out = roundtrip(items)
+    assert type(out) is list and len(out) == len(items)
+    assert [np.shape(getattr(o, "array", o)) for o in out] == [np.shape(i) for i in items]
+
+
+@pytest.mark.parametrize("inner", [[1, 2], 5, None, {"$float": "nan"}])
+def test_a_stack_must_hold_an_array(inner):
+    with pytest.raises(WireError, match="stack"):
+        decode_tree({"$stack": inner})
+
+
+def test_a_stack_of_one_dimension_is_refused():
+    with pytest.raises(WireError, match="stack"):
+        decode_tree({"$stack": array_node(0, 16, shape=(2,))}, bytes(16))
+
+
+def test_a_stack_of_countless_empty_rows_is_refused():
+    """Zero bytes can claim 10**9 rows; each would become an object on the trusted side."""
+    with pytest.raises(WireError, match="too large"):
+        decode_tree({"$stack": array_node(0, 0, shape=(10**9, 0))})
