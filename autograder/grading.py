@@ -71,8 +71,13 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
     # scan of every installed package's entry points (~40 ms).
     args += ["-p", "_hypothesis_pytestplugin"]
     log = io.StringIO()
-    with redirect_stdout(log), redirect_stderr(log), _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"):
-        code = pytest.main(args, plugins=[plugin])
+    plugin.start()  # the worker boots meanwhile pytest starts up and collects
+    try:
+        with redirect_stdout(log), redirect_stderr(log), \
+                _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"):
+            code = pytest.main(args, plugins=[plugin])
+    finally:
+        plugin.close()
     if code not in (0, 1, 5):  # 5: nothing selected
         plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")
     result = build_grade(tasks, plugin.state, submission, time.perf_counter() - start)

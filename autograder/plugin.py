@@ -46,6 +46,7 @@ class GraderPlugin:
         self.submission_factory = submission_factory
         self.hidden_cases = hidden_cases  # component -> list of cases, or None
         self.user = user
+        self.submission = None
         self.state = GradeState()
         self.test_to_task = {}  # test -> (task, weight, hidden)
         for task in tasks:
@@ -55,15 +56,27 @@ class GraderPlugin:
                 self.test_to_task[name] = (task, task.points * weight / total, hidden)
 
     # -- fixtures -----------------------------------------------------------------------------
-    def pytest_sessionstart(self, session):
+    def start(self):
+        """Create the submission's proxy and boot its worker (~0.1 s) while pytest starts up and
+        collects the suite; ``close`` ends it (also called at the end of the pytest session)."""
         self.submission = self.submission_factory(self.submission_path, self.limits, user=self.user)
         if hasattr(self.submission, "start"):
-            self.submission.start()  # the worker boots while pytest collects the suite
+            self.submission.start()
 
-    def pytest_sessionfinish(self, session):
+    def close(self):
+        if self.submission is None:
+            return
         if self.submission.worker is not None:
             self.state.worker_info = dict(self.submission.worker.info or {})
         self.submission.close()
+        self.submission = None
+
+    def pytest_sessionstart(self, session):
+        if self.submission is None:
+            self.start()
+
+    def pytest_sessionfinish(self, session):
+        self.close()
 
     @pytest.fixture(scope="session")
     def _submission(self):
