@@ -60,6 +60,11 @@ def encode(value, to_ref=None):
     buffers = []
     offset = [0]
 
+    def room_for(nbytes):  # checked before copying: a broadcast view can claim terabytes
+        if offset[0] + nbytes > MAX_PAYLOAD_BYTES:
+            raise WireError(f"the value is too large to send: arrays of {offset[0] + nbytes:,} "
+                            f"bytes (the limit is {MAX_PAYLOAD_BYTES // 2**20} MB)")
+
     def node(v, depth):
         if depth > MAX_DEPTH:
             raise WireError("value nested too deeply")
@@ -68,6 +73,7 @@ def encode(value, to_ref=None):
             return v
         if t is list:
             if _stackable(v):  # e.g. the 2·size outputs of a numeric gradient: one array, not 2·size
+                room_for(len(v) * v[0].nbytes)
                 return {"$stack": node(np.stack(v), depth + 1)}
             return [node(x, depth + 1) for x in v]
         if t is dict and all(type(k) is str for k in v):
@@ -82,6 +88,7 @@ def encode(value, to_ref=None):
         if isinstance(v, np.bool_):
             return bool(v)
         if isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
+            room_for(v.nbytes)
             # (reshape: ascontiguousarray turns a 0-d array into shape (1,))
             arr = np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<")).reshape(v.shape)
             data = arr.tobytes()
@@ -106,6 +113,9 @@ def encode(value, to_ref=None):
         return node(to_ref(v), depth)
 
     header = json.dumps(node(value, 0), separators=(",", ":")).encode()
+    if len(header) > MAX_HEADER_BYTES:
+        raise WireError(f"the value is too large to send: a description of {len(header):,} bytes "
+                        f"(the limit is {MAX_HEADER_BYTES // 2**20} MB)")
     payload = b"".join(buffers)
     return _PREFIX.pack(MAGIC, len(header), len(payload)) + header + payload
 

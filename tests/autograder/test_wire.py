@@ -518,3 +518,11 @@ def test_a_stack_of_countless_empty_rows_is_refused():
     """Zero bytes can claim 10**9 rows; each would become an object on the trusted side."""
     with pytest.raises(WireError, match="too large"):
         decode_tree({"$stack": array_node(0, 0, shape=(10**9, 0))})
+
+
+def test_values_beyond_the_frame_limit_are_refused_before_copying():
+    huge = np.broadcast_to(np.float64(0.0), (10**12,))  # 8 TB if it were made contiguous
+    with pytest.raises(WireError, match="too large to send"):
+        encode(huge)
+    with pytest.raises(WireError, match="too large to send"):
+        encode([np.zeros(2**20)] * (wire.MAX_PAYLOAD_BYTES // 2**23 + 1))
