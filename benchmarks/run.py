@@ -124,6 +124,12 @@ def main(argv=None):
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    if args.mnist:  # check the files now, not after minutes of other benchmarks
+        from mytorch.data.mnist import MNISTFormatError, MNISTNotFoundError, load_mnist
+        try:
+            load_mnist(args.mnist, download=False)
+        except (MNISTNotFoundError, MNISTFormatError) as exc:
+            parser.error(f"--mnist: {exc}")
     quick = args.quick
     results = {"machine": machine(), "quick": quick}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in results["machine"].items()))

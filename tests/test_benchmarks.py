@@ -49,3 +49,21 @@ def test_linear_case_reports_every_column():
     assert row["dtype"] == "float32" and row["torch_us"] is None and row["vs_torch"] is None
     assert row["mytorch_us"] > 0 and row["floor_us"] > 0
     assert row["vs_floor"] == pytest.approx(row["mytorch_us"] / row["floor_us"])
+
+
+def test_mlp_epoch_reads_real_mnist_files(tmp_path):
+    """--mnist DIR: the official IDX files (tiny ones here), float32 pixels in [0, 1]."""
+    from mytorch.data.mnist import FILES
+    rng = np.random.default_rng(0)
+    sizes = {"train": 30, "test": 10}
+    for role, name in FILES.items():
+        n = sizes[role.split("_")[0]]
+        data = (rng.integers(0, 256, (n, 28, 28)) if role.endswith("images")
+                else rng.integers(0, 10, n)).astype(np.uint8)
+        header = bytes([0, 0, 0x08, data.ndim]) + b"".join(d.to_bytes(4, "big") for d in data.shape)
+        (tmp_path / name).write_bytes(header + data.tobytes())
+    X, y, X_test, y_test = mlp_epoch.load_data(20, str(tmp_path), np.float32)
+    assert X.shape == (20, 784) and X.dtype == np.float32 and 0 <= X.min() and X.max() <= 1
+    assert y.shape == (20,) and X_test.shape == (10, 784) and y_test.shape == (10,)
+    row = mlp_epoch.case(X, y, X_test, y_test, batch=8, repeat=1, dtype=np.float32)
+    assert 0 <= row["mytorch_acc"] <= 1
