@@ -136,6 +136,12 @@ class Toy:
         raise ValueError("guarded is read-only")
 
 
+class Stuck(Toy):
+    def __init__(self, n=3):
+        while n:  # never ends
+            pass
+
+
 class Chatty(Toy):
     def __init__(self, n=3):
         super().__init__(n)
@@ -393,6 +399,24 @@ def test_infinite_loop_hits_the_call_limit(toy_dir, method):
         with pytest.raises(WorkerCrashed):  # a call that hung is not waited for again
             getattr(toy, method)()
         assert time.monotonic() - start < 0.5
+    finally:
+        sub.close()
+
+
+def test_a_constructor_that_hangs_is_blamed_though_nobody_waited_for_it(toy_dir):
+    sub = Submission(toy_dir, Limits(call_seconds=1))
+    try:
+        stuck = sub.new("mytorch.toy.Stuck", 3)  # returns at once: its reply is not awaited
+        stuck.scale = 2.0
+        with pytest.raises(WorkerCrashed) as exc:
+            stuck.add(1, 2)  # the first request that waits
+        assert exc.value.action == "Stuck(3)" and "did not finish within 1 s" in exc.value.reason
+        sub.reset()
+        start = time.monotonic()
+        with pytest.raises(WorkerCrashed, match="not retried"):  # hung once: not sent again
+            sub.new("mytorch.toy.Stuck", 3)
+        assert time.monotonic() - start < 0.5
+        assert sub.new("mytorch.toy.Toy", 2).n == 2
     finally:
         sub.close()
 
