@@ -71,15 +71,13 @@ class GraderPlugin:
         self.submission.close()
         self.submission = None
 
-    def pytest_sessionstart(self, session):
-        if self.submission is None:
-            self.start()
-
     def pytest_sessionfinish(self, session):
         self.close()
 
     @pytest.fixture(scope="session")
     def _submission(self):
+        if self.submission is None:  # not started early (a plugin used on its own): start now
+            self.start()
         return self.submission
 
     @pytest.fixture

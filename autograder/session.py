@@ -171,20 +171,22 @@ class _Pipes:
             if sent or not self.outgoing:
                 continue
             remaining = deadline - time.monotonic()
-            watch = [self.fd] + ([self.err_fd] if self.err_fd is not None else [])
             if remaining <= 0:
                 return False
-            readable, writable, _ = select.select(watch, [self.in_fd], [], remaining)
+            readable, writable, _ = select.select(self._watched(), [self.in_fd], [], remaining)
             if not readable and not writable:
                 return False
             if readable:
                 self._read_available()
         return True
 
+    def _watched(self):
+        """The pipes to read from: replies, and output until the worker closes it."""
+        return [self.fd] + ([self.err_fd] if self.err_fd is not None else [])
+
     def _read_available(self):
         """Move whatever replies and output are waiting into their buffers, without blocking."""
-        watch = [self.fd] + ([self.err_fd] if self.err_fd is not None else [])
-        ready = select.select(watch, [], [], 0)[0]
+        ready = select.select(self._watched(), [], [], 0)[0]
         if self.err_fd in ready:
             self._read_output()
         if self.fd in ready:
@@ -213,8 +215,8 @@ class _Pipes:
                 self.drain_output()
                 return "frame", frame
             remaining = deadline - time.monotonic()
-            fds = [self.fd] + ([self.err_fd] if self.err_fd is not None else [])
-            ready = select.select(fds, [], [], min(remaining, 0.25))[0] if remaining > 0 else []
+            ready = select.select(self._watched(), [], [], min(remaining, 0.25))[0] \
+                if remaining > 0 else []
             if not ready:
                 if ended is not None and ended():
                     self.drain_output()
@@ -331,9 +333,7 @@ class Worker:
     def _wait(self, seconds, action):
         reply = self.pipes.next(seconds, self._ended)
         if reply is None:
-            self.kill()
-            raise WorkerCrashed(f"did not finish within {seconds:g} s (time limit; "
-                                "an infinite loop?)", action, timed_out=True) from None
+            raise self._timed_out(seconds, action)
         kind, data = reply
         if kind == "eof":
             raise self._crash("ended the worker process", action)
@@ -386,9 +386,12 @@ class Worker:
         except OSError:
             raise self._crash("stopped reading requests", action) from None
         if not done:
-            self.kill()
-            raise WorkerCrashed(f"did not finish within {self.limits.call_seconds:g} s (time "
-                                "limit; an infinite loop?)", action, timed_out=True)
+            raise self._timed_out(self.limits.call_seconds, action)
+
+    def _timed_out(self, seconds, action):
+        self.kill()
+        return WorkerCrashed(f"did not finish within {seconds:g} s (time limit; an infinite "
+                             "loop?)", action, timed_out=True)
 
     def finish(self):
         """Collect every outstanding reply, in order; return the last one's value.
@@ -453,12 +456,9 @@ class Worker:
             pass
 
     def kill(self):
-        if self.proc.poll() is None:
-            self._kill_group()
-            if self.proc.poll() is None:
-                self.proc.kill()
-        else:
-            self._kill_group()
+        self._kill_group()
+        if self.proc.poll() is None:  # Windows has no groups (elsewhere: already dying, harmless)
+            self.proc.kill()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -32,35 +32,29 @@ from autograder.grading import grade  # noqa: E402
 from autograder.sandbox.wire import Ref  # noqa: E402
 from autograder.session import NotImplementedYet, StudentError, Submission  # noqa: E402
 
-_PLAIN = (type(None), bool, int, float, str, np.ndarray, np.generic)
+_PLAIN = (type(None), bool, int, float, str, np.generic)
 
 
-def _wrap(value):
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, _PLAIN):
-        return value
-    if isinstance(value, list):
-        return [_wrap(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_wrap(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _wrap(v) for k, v in value.items()}
-    return LocalHandle(value)
-
-
-def _unwrap(value):
-    if isinstance(value, LocalHandle):
-        return value._obj
+def _crossing(value, other):
+    """``value`` as it comes out on the other side: arrays copied (the wire copies them),
+    containers walked, anything else given to ``other``."""
     if isinstance(value, np.ndarray):
         return value.copy()
     if isinstance(value, list):
-        return [_unwrap(v) for v in value]
+        return [_crossing(v, other) for v in value]
     if isinstance(value, tuple):
-        return tuple(_unwrap(v) for v in value)
+        return tuple(_crossing(v, other) for v in value)
     if isinstance(value, dict):
-        return {k: _unwrap(v) for k, v in value.items()}
-    return value
+        return {k: _crossing(v, other) for k, v in value.items()}
+    return other(value)
+
+
+def _wrap(value):  # submission -> tests: objects become handles
+    return _crossing(value, lambda v: v if isinstance(v, _PLAIN) else LocalHandle(v))
+
+
+def _unwrap(value):  # tests -> submission: handles become their objects
+    return _crossing(value, lambda v: v._obj if isinstance(v, LocalHandle) else v)
 
 
 def _student_call(fn, *args, **kwargs):

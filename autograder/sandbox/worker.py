@@ -7,6 +7,7 @@ resource limits the platform offers and, on Linux, the Landlock sandbox (``landl
 student's code may read, write and signal). Everything the student's code does — raise, print, exit — becomes a reply;
 only a dead process does not, and the grader notices that on its own.
 """
+import functools
 import importlib
 import inspect
 import json
@@ -46,13 +47,12 @@ def apply_limits(limits):
     return missing
 
 
-def public_methods(cls, _cache={}):
+@functools.cache
+def public_methods(cls):
     """Names of the plain, static and class methods a class defines or inherits (not dunders)."""
-    if cls not in _cache:
-        kinds = (types.FunctionType, staticmethod, classmethod)
-        _cache[cls] = [name for name in dir(cls) if not name.startswith("__")
-                       and isinstance(inspect.getattr_static(cls, name, None), kinds)][:wire.MAX_METHODS]
-    return _cache[cls]
+    kinds = (types.FunctionType, staticmethod, classmethod)
+    return [name for name in dir(cls) if not name.startswith("__")
+            and isinstance(inspect.getattr_static(cls, name, None), kinds)][:wire.MAX_METHODS]
 
 
 class Server:
