@@ -102,12 +102,8 @@ def encode(value, to_ref=None):
         if isinstance(v, Ref):
             return {"$ref": v.id, "type": v.type, "callable": v.callable,
                     "methods": sorted(v.methods)}
-        if type(v) is tuple:
+        if t is tuple:
             return {"$tuple": [node(x, depth + 1) for x in v]}
-        if type(v) is list:
-            return [node(x, depth + 1) for x in v]
-        if type(v) is dict and all(type(k) is str for k in v):
-            return {"$dict": [[k, node(x, depth + 1)] for k, x in v.items()]}
         if to_ref is None:
             raise WireError(f"cannot send a value of type {_qualname(v)}")
         return node(to_ref(v), depth)
