@@ -1,33 +1,24 @@
-"""``python -m autograder``: grade your mytorch, build fixtures, and (instructors) more.
+"""``python -m autograder``: grade your mytorch (the default command), or pack it for submission.
 
-Run ``python -m autograder --help`` for the commands.
+Instructor commands (class grading, Gradescope, the handout, public cases) live in
+``autograder/instructor/cli.py`` and are offered only where that package is present: a student
+handout does not have it.
 """
 import argparse
+import importlib.util
 import sys
-from pathlib import Path
 
-COMMANDS = {
-    "check": "grade a submission (the default): python -m autograder [check] [--submission PATH]",
-    "submit": "self-check, then pack your mytorch/ into handin.zip to upload",
-    "handout": "build the student handout from the reference (instructors)",
-    "fixtures": "regenerate the public fixtures from the reference solution (instructors)",
-    "grade": "grade a whole class: folders/archives/exports -> grades.csv and reports (instructors)",
-    "gradescope": "build Gradescope's autograder.zip (instructors)",
-}
+from .files import write_json_atomically
 
-
-def _instructor_only(command):
-    """What a student's copy of the grader (a handout, without instructor modules) answers."""
-    print(f"error: `{command}` is for instructors; this copy of the grader (a student handout) "
-          "does not include it", file=sys.stderr)
-    return 2
+HAS_INSTRUCTOR_TOOLS = importlib.util.find_spec("autograder.instructor") is not None
 
 
 def add_check_arguments(parser):
     parser.add_argument("--submission", "-s", default=".", metavar="PATH",
                         help="folder holding your mytorch/ (default: the current folder)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
-                        help="only run tests matching EXPR, as in pytest (e.g. -k linear)")
+                        help="only run tests matching EXPR, as in pytest (e.g. -k linear, "
+                             "-k task1_2)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show every failure in full, with what your code printed")
     parser.add_argument("--json", metavar="PATH",
@@ -36,29 +27,22 @@ def add_check_arguments(parser):
                         help="exit with status 1 when the score is below SCORE (for scripts)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="wall-time limit of one call into your code (default 10)")
-    parser.add_argument("--hidden", action="store_true",
-                        help="instructors: also run the hidden tests (needs the secret)")
-    parser.add_argument("--secret-file", metavar="PATH",
-                        help="file holding the hidden-test secret (default: $MYTORCH_GRADER_SECRET)")
     parser.add_argument("--user", metavar="NAME",
-                        help="run the student's code as this user (needs root; as root the "
+                        help="run the code under test as this user (needs root; as root the "
                              "default is `nobody`, or $MYTORCH_GRADER_USER)")
 
 
 def cmd_check(args):
     from .grading import SubmissionError, grade
-    from .report import render_table, results_json, write_json_atomically
-    from .session import Limits
+    from .report import render_table, results_json
+    from .transport import Limits
 
     limits = Limits()
     if args.timeout is not None:
         limits.call_seconds = args.timeout
     hidden = None
-    if args.hidden:
-        try:
-            from .hidden import SecretError, hidden_cases, read_secret
-        except ImportError:
-            return _instructor_only("--hidden")
+    if getattr(args, "hidden", False):
+        from .instructor.hidden import SecretError, hidden_cases, read_secret
         try:
             hidden = hidden_cases(read_secret(args.secret_file))
         except SecretError as exc:
@@ -94,45 +78,6 @@ def _worker_user(args):
         raise SubmissionError(str(exc)) from None
 
 
-def cmd_grade(args):
-    try:
-        from .batch import BatchError, run_batch
-    except ImportError:
-        return _instructor_only("grade")
-    try:
-        return run_batch(args)
-    except BatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-def cmd_gradescope(args):
-    try:
-        from .gradescope import GradescopeError, build_autograder_zip
-    except ImportError:
-        return _instructor_only("gradescope")
-    try:
-        info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user)
-    except GradescopeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.out} ({info['files']} files{', with the secret' if info['secret'] else ''}"
-          "); upload it as the autograder of a Gradescope programming assignment")
-    return 0
-
-
-def cmd_fixtures(args):
-    from .fixture_store import write_fixtures
-    try:
-        from .reference import load_reference
-    except ImportError:
-        return _instructor_only("fixtures")
-
-    paths = write_fixtures(load_reference(), seed=args.seed, out_dir=args.out)
-    print(f"wrote {len(paths)} fixture files to {args.out} (seed {args.seed})")
-    return 0
-
-
 def cmd_submit(args):
     from .grading import SubmissionError, grade
     from .submit import SubmitError, make_handin, student_files
@@ -154,83 +99,27 @@ def cmd_submit(args):
     return 0
 
 
-def cmd_handout(args):
-    try:
-        from .handout import HandoutError, build_handout
-    except ImportError:
-        return _instructor_only("handout")
-    try:
-        out = build_handout(args.out, make_zip=not args.no_zip)
-    except HandoutError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"handout written to {out}" + ("" if args.no_zip else f" and {out.with_suffix('.zip')}"))
-    return 0
-
-
 def build_parser():
-    from .fixture_store import DEFAULT_SEED, FIXTURE_DIR
-
     parser = argparse.ArgumentParser(
         prog="python -m autograder",
         description="The mytorch autograder. With no command it grades the mytorch/ in the "
-                    "current folder.",
-        epilog="commands:\n" + "\n".join(f"  {k:<10} {v}" for k, v in COMMANDS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    check = sub.add_parser("check", help=COMMANDS["check"])
+                    "current folder; the options below are those of `check`.")
+    add_check_arguments(parser)  # shown here; parsed by `check` (see main)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    check = sub.add_parser("check", help="grade a submission (the default command)",
+                           description="Grade the mytorch/ in a folder.")
     add_check_arguments(check)
     check.set_defaults(func=cmd_check)
-    submit = sub.add_parser("submit", help=COMMANDS["submit"])
+    submit = sub.add_parser("submit", help="self-check, then pack your mytorch/ into handin.zip",
+                            description="Self-check, then pack mytorch/ into a zip to upload.")
     submit.add_argument("--folder", default=".", help="the handout folder (default: here)")
     submit.add_argument("--out", default="handin.zip", help="archive to write (default handin.zip)")
     submit.set_defaults(func=cmd_submit)
-    handout = sub.add_parser("handout", help=COMMANDS["handout"])
-    handout.add_argument("--out", type=Path, required=True, help="folder to create (replaced)")
-    handout.add_argument("--no-zip", action="store_true", help="skip the .zip beside it")
-    handout.set_defaults(func=cmd_handout)
-    fixtures = sub.add_parser("fixtures", help=COMMANDS["fixtures"])
-    fixtures.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    fixtures.add_argument("--out", type=Path, default=FIXTURE_DIR)
-    fixtures.set_defaults(func=cmd_fixtures)
-    grade_cmd = sub.add_parser("grade", help=COMMANDS["grade"])
-    add_grade_arguments(grade_cmd)
-    grade_cmd.set_defaults(func=cmd_grade)
-    gradescope = sub.add_parser("gradescope", help=COMMANDS["gradescope"])
-    gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"),
-                            help="zip to write (default autograder.zip)")
-    gradescope.add_argument("--secret-file", metavar="PATH",
-                            help="put this hidden-test secret in the zip (readable by root only); "
-                                 "without it Gradescope runs the public tests only")
-    gradescope.add_argument("--user", default="student",
-                            help="unprivileged user setup.sh creates for student code "
-                                 "(default student)")
-    gradescope.set_defaults(func=cmd_gradescope)
+    if HAS_INSTRUCTOR_TOOLS:
+        from .instructor import cli
+        cli.add_hidden_arguments(check)
+        cli.add_commands(sub)
     return parser
-
-
-def add_grade_arguments(parser):
-    parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
-                        help="a student's folder or archive (.zip .tar .tar.gz .tgz), or a folder "
-                             "of them (a Canvas or Gradescope export: one entry per student)")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="where grades.csv, summary.txt and DIR/<student>/ go")
-    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                        help="students graded at once (default: the number of CPUs)")
-    parser.add_argument("--hidden", action="store_true", help="also run the hidden tests")
-    parser.add_argument("--secret-file", metavar="PATH",
-                        help="file holding the hidden-test secret (default: $MYTORCH_GRADER_SECRET)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="wall-time limit of one call into a student's code (default 10)")
-    parser.add_argument("--student-timeout", type=float, default=600, metavar="SECONDS",
-                        help="wall-time cap on grading one student (default 600)")
-    parser.add_argument("--user", metavar="NAME",
-                        help="run student code as this user (needs root; default nobody as root)")
-    parser.add_argument("--force", action="store_true",
-                        help="regrade everyone, even students whose submission and grader are "
-                             "unchanged since the last run")
-    parser.add_argument("-k", dest="keyword", metavar="EXPR",
-                        help="only run tests matching EXPR (as in pytest)")
 
 
 def main(argv=None):

@@ -154,7 +154,9 @@ def expect_gradient(analytic, numeric, name, rtol=None, atol=None, alternatives=
     pass a central-difference check, see GRADCHECK.md), then compares with ``compare_gradients``.
     ``alternatives`` maps a hint to the gradient a known mistake gives (as in ``expect_close``).
     """
-    from .gradcheck import ATOL as GRAD_ATOL, RTOL as GRAD_RTOL, compare_gradients
+    from .gradcheck import ATOL as GRAD_ATOL
+    from .gradcheck import RTOL as GRAD_RTOL
+    from .gradcheck import compare_gradients
 
     numeric = np.asarray(numeric, dtype=np.float64)
     analytic = expect_array(analytic, name, shape=numeric.shape)

@@ -11,9 +11,10 @@ import pytest
 
 from .hypothesis_profile import load_profile
 from .plugin import GraderPlugin
+from .proxy import Submission
 from .report import build_grade
 from .rubric import RUBRIC_PATH, load_rubric
-from .session import Limits, Submission
+from .transport import Limits
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 

@@ -4,15 +4,15 @@ It provides the ``sub`` fixture (the proxy of the submission, reset before each 
 tests marked ``@pytest.mark.cases("component")`` with the public (and, in instructor mode, hidden)
 cases, maps every collected test to its rubric task, and records each test's outcome and feedback.
 """
-import time
 from dataclasses import dataclass, field
 
 import pytest
 
-from . import fixture_store
+from . import case_store
 from .checks import Mismatch
+from .errors import NotImplementedYet, StudentError, WorkerCrashed
+from .proxy import Submission
 from .rubric import test_key
-from .session import NotImplementedYet, StudentError, Submission, WorkerCrashed
 
 
 @dataclass
@@ -107,7 +107,7 @@ class GraderPlugin:
                 raise RuntimeError("hidden tests need instructor mode (--hidden with a secret)")
             cases = self.hidden_cases[component]
         else:
-            cases = fixture_store.load_cases(component)
+            cases = case_store.load_cases(component)
         metafunc.parametrize("case", cases, ids=[f"case{i}" for i in range(len(cases))])
 
     @pytest.hookimpl(tryfirst=True)  # before -k deselects anything: the rubric check sees all

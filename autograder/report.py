@@ -1,6 +1,4 @@
 """Turn per-test results into a grade: the console table and Gradescope's results.json."""
-import json
-import os
 import textwrap
 from dataclasses import dataclass, field
 
@@ -127,6 +125,10 @@ def results_json(grade):
             "max_score": t.max_score, "status": "passed" if t.status == "passed" else "failed",
             "output": "\n\n".join(parts) if parts else "All checks passed.",
             "visibility": "visible" if t.visibility == "visible" else "after_published",
+            # the same facts as data, for tools (the class summary) that must not parse the text
+            "extra_data": {"tests": [{"name": r.nodeid.split("suite/")[-1], "status": r.status,
+                                      "score": r.score, "max_score": r.max_score}
+                                     for r in t.tests]},
         })
     output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
     if grade.errors:
@@ -138,10 +140,9 @@ def results_json(grade):
             "tests": tests}
 
 
-def write_json_atomically(data, path):
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+def error_results(message, seconds=0.0):
+    """results.json for a submission that could not be graded at all: score 0 and why."""
+    return {"score": 0.0, "execution_time": round(seconds, 3),
+            "output": f"Your submission could not be graded: {message}\nScore: 0",
+            "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
+            "tests": []}

@@ -9,7 +9,7 @@ import platform
 import zipfile
 from pathlib import Path
 
-ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+from .files import atomic_path, zip_entry
 
 
 class SubmitError(RuntimeError):
@@ -33,19 +33,12 @@ def make_handin(folder=".", out="handin.zip", score=None):
     folder, out = Path(folder), Path(out)
     files = student_files(folder)
     manifest = {"files": [], "self_check": score, "python": platform.python_version()}
-    tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         for path in files:
             data = path.read_bytes()
             name = path.relative_to(folder).as_posix()
             manifest["files"].append({"path": name, "size": len(data),
                                       "sha256": hashlib.sha256(data).hexdigest()})
-            info = zipfile.ZipInfo(name, ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, data)
-        info = zipfile.ZipInfo("MANIFEST.json", ZIP_DATE)
-        info.external_attr = 0o644 << 16
-        zf.writestr(info, json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(out)
+            zf.writestr(zip_entry(name), data)
+        zf.writestr(zip_entry("MANIFEST.json"), json.dumps(manifest, indent=2) + "\n")
     return manifest

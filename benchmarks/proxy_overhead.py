@@ -30,7 +30,8 @@ if str(ROOT) not in sys.path:
 
 from autograder.grading import grade  # noqa: E402
 from autograder.sandbox.wire import Ref  # noqa: E402
-from autograder.session import NotImplementedYet, StudentError, Submission  # noqa: E402
+from autograder.errors import NotImplementedYet, StudentError  # noqa: E402
+from autograder.proxy import Submission  # noqa: E402
 
 _PLAIN = (type(None), bool, int, float, str, np.generic)
 
@@ -70,7 +71,7 @@ def _student_call(fn, *args, **kwargs):
 
 
 class Done:
-    """``session.Pending``'s interface for a call that has already run."""
+    """``proxy.Pending``'s interface for a call that has already run."""
 
     def __init__(self, fn, *args, **kwargs):
         self.value = self.error = None
@@ -86,7 +87,7 @@ class Done:
 
 
 class LocalHandle:
-    """``session.Remote``'s interface over a live object in this process."""
+    """``proxy.Remote``'s interface over a live object in this process."""
 
     __slots__ = ("_obj", "_ref")
 
@@ -111,7 +112,7 @@ class LocalHandle:
 
 
 class InProcessSubmission:
-    """``session.Submission``'s interface, importing ``mytorch`` from ``path`` into this process."""
+    """``proxy.Submission``'s interface, importing ``mytorch`` from ``path`` into this process."""
 
     def __init__(self, path, limits=None, user=None):
         self.path = Path(path).resolve()

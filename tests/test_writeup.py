@@ -251,7 +251,7 @@ def test_make_figures_without_matplotlib_exits_cleanly(tmp_path):
 # ------------------------------------------------------------------------------ no leaks
 
 def test_documents_leak_no_solution_line(tmp_path):
-    handout = pytest.importorskip("autograder.handout", reason="the handout builder")
+    handout = pytest.importorskip("autograder.instructor.handout", reason="the handout builder")
     for doc in (WRITEUP, README):
         shutil.copyfile(doc, tmp_path / doc.name)
     assert handout.find_solution_leaks(tmp_path) == []

@@ -18,9 +18,8 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import landlock  # noqa: E402  (the files beside this one; imported before the submission is on sys.path)
-import wire  # noqa: E402
-
 import numpy as np  # noqa: E402
+import wire  # noqa: E402
 
 
 def apply_limits(limits):

@@ -1,5 +1,4 @@
 """Task 1.1 Linear: forward · Task 1.2 Linear: backward."""
-import numpy as np
 import pytest
 from hypothesis import given
 

@@ -9,8 +9,8 @@ from hypothesis import given
 
 from autograder import strategies as st
 from autograder.checks import Mismatch, expect_array, expect_close, expect_gradient
+from autograder.errors import NotImplementedYet, StudentError
 from autograder.gradcheck import perturbations, vjp_from
-from autograder.session import NotImplementedYet, StudentError
 
 DIMS = {"MLP0": [2, 3], "MLP1": [2, 3, 2], "MLP4": [2, 4, 8, 8, 4, 2]}
 

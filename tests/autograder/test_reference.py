@@ -125,14 +125,15 @@ def test_unusable_submission_folder_is_a_clear_error(runs, name, message):
 
 
 def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
-    from autograder.fixture_store import (DEFAULT_SEED, FIXTURE_DIR, load_cases, write_fixtures)
-    from autograder.reference import load_reference
+    from autograder.case_store import PUBLIC_CASES_DIR, load_cases
+    from autograder.instructor.case_writer import DEFAULT_SEED, write_public_cases
+    from autograder.instructor.reference import load_reference
 
-    written = write_fixtures(load_reference(), out_dir=tmp_path)
+    written = write_public_cases(load_reference(), out_dir=tmp_path)
     fresh_names = sorted(p.name for p in written)
-    committed = sorted(p.name for p in FIXTURE_DIR.glob("*.npz"))
+    committed = sorted(p.name for p in PUBLIC_CASES_DIR.glob("*.npz"))
     assert fresh_names == committed
-    assert json.loads((FIXTURE_DIR / "meta.json").read_text())["seed"] == DEFAULT_SEED
+    assert json.loads((PUBLIC_CASES_DIR / "meta.json").read_text())["seed"] == DEFAULT_SEED
     for name in committed:
         component = name[:-len(".npz")]
         fresh, stored = load_cases(component, tmp_path), load_cases(component)

@@ -1,4 +1,4 @@
-"""Grading a whole class: ``python -m autograder grade`` (autograder/batch.py).
+"""Grading a whole class: ``python -m autograder grade`` (autograder/instructor/batch.py).
 
 The end-to-end tests grade with ``-k linear`` (tasks 1.1 and 1.2, 15 points) to stay fast: the class
 is the reference, the reference with a transposed dLdW, a broken archive and a folder without
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import Progress, discover, read_gradescope_metadata, student_id_from_name
+from autograder.instructor.batch import Progress
+from autograder.instructor.discovery import discover, read_gradescope_metadata, student_id_from_name
 
 from instructor_helpers import LINEAR_BUG, copy_reference, run_grader, tar_folder, zip_folder
 

@@ -1,4 +1,4 @@
-"""Gradescope's autograder zip (autograder/gradescope.py), built and run end to end in a simulated
+"""Gradescope's autograder zip (autograder/instructor/gradescope.py), built and run end to end in a simulated
 ``/autograder`` (``GRADESCOPE_ROOT`` in a temp folder)."""
 import json
 import os
@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from autograder.gradescope import SECRET_NAME, build_autograder_zip
+from autograder.instructor.gradescope import SECRET_NAME, build_autograder_zip
 
 from instructor_helpers import REPO, copy_reference, run_grader
 
@@ -31,7 +31,7 @@ def test_zip_contents(tmp_path):
     assert modes["setup.sh"] == 0o755 and modes["run_autograder"] == 0o755
     assert "requirements.txt" in modes and "autograder/__main__.py" in modes
     assert "autograder/rubric.toml" in modes and "mytorch/nn/linear.py" in modes
-    assert any(n.startswith("autograder/fixtures/") for n in modes)
+    assert any(n.startswith("autograder/public_cases/") for n in modes)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in modes)
     assert SECRET_NAME not in modes  # no secret unless asked for
     with zipfile.ZipFile(tmp_path / "autograder.zip") as zf:

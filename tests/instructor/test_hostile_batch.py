@@ -1,4 +1,4 @@
-"""A hostile student in a class batch cannot change anyone else's grade (autograder/batch.py).
+"""A hostile student in a class batch cannot change anyone else's grade (autograder/instructor/batch.py).
 
 Mallory's Linear.forward signals the grader (SIGTERM, SIGSTOP and SIGKILL to its parent, SIGKILL to
 the parent's process group), forks sleepers, writes 8 MB files, and writes forged results where the

@@ -57,7 +57,8 @@ def candidate_pythons():
 
 @pytest.mark.skipif(not ROOT, reason="dropping privileges needs the tests to run as root")
 def test_worker_runs_as_the_unprivileged_user():
-    from autograder.session import Limits, Submission
+    from autograder.proxy import Submission
+    from autograder.transport import Limits
 
     user = resolve_user("nobody")
     sub_dir = world_readable_submission()

@@ -187,7 +187,7 @@ BUGS = [
 
 def _cases(test, component, keep):
     """The items of ``test`` whose public case satisfies ``keep`` (from the committed fixtures)."""
-    from autograder.fixture_store import load_cases
+    from autograder.case_store import load_cases
 
     return tuple(f"{test}[case{i}]" for i, case in enumerate(load_cases(component)) if keep(case))
 

@@ -71,10 +71,10 @@ def attempt(name, read):
     else:
         tried.append(f"{{name}}: empty")
 
-attempt("fixtures", lambda: open({str(REPO / "autograder" / "fixtures" / "tanh.npz")!r}, "rb").read())
-attempt("fixtures via glob", lambda: glob.glob({str(REPO / "autograder" / "fixtures" / "*")!r}))
+attempt("fixtures", lambda: open({str(REPO / "autograder" / "public_cases" / "tanh.npz")!r}, "rb").read())
+attempt("fixtures via glob", lambda: glob.glob({str(REPO / "autograder" / "public_cases" / "*")!r}))
 attempt("reference", lambda: open({str(REPO / "mytorch" / "nn" / "activation.py")!r}).read())
-attempt("grader cwd", lambda: os.listdir(f"/proc/{{os.getppid()}}/cwd/autograder/fixtures"))
+attempt("grader cwd", lambda: os.listdir(f"/proc/{{os.getppid()}}/cwd/autograder/public_cases"))
 attempt("secret variable", lambda: os.environ.get("MYTORCH_GRADER_SECRET"))
 attempt("grader environ", lambda: open(f"/proc/{{os.getppid()}}/environ", "rb").read())
 attempt("grader cmdline", lambda: open(f"/proc/{{os.getppid()}}/cmdline", "rb").read())

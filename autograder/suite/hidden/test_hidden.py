@@ -8,9 +8,15 @@ from autograder.suite.test_activation import test_relu as test_hidden_relu  # no
 from autograder.suite.test_activation import test_sigmoid as test_hidden_sigmoid  # noqa: F401
 from autograder.suite.test_activation import test_softmax as test_hidden_softmax  # noqa: F401
 from autograder.suite.test_activation import test_tanh as test_hidden_tanh  # noqa: F401
-from autograder.suite.test_batchnorm import test_backward as test_hidden_batchnorm_backward  # noqa
-from autograder.suite.test_batchnorm import test_forward_eval as test_hidden_batchnorm_eval  # noqa
-from autograder.suite.test_batchnorm import test_forward_train as test_hidden_batchnorm_train  # noqa
+from autograder.suite.test_batchnorm import (
+    test_backward as test_hidden_batchnorm_backward,  # noqa
+)
+from autograder.suite.test_batchnorm import (
+    test_forward_eval as test_hidden_batchnorm_eval,  # noqa
+)
+from autograder.suite.test_batchnorm import (
+    test_forward_train as test_hidden_batchnorm_train,  # noqa
+)
 from autograder.suite.test_linear import test_backward as test_hidden_linear_backward  # noqa: F401
 from autograder.suite.test_linear import test_forward as test_hidden_linear_forward  # noqa: F401
 from autograder.suite.test_loss import test_cross_entropy as test_hidden_cross_entropy  # noqa: F401

@@ -7,14 +7,14 @@ import importlib
 import sys
 from pathlib import Path
 
-GRADER_ROOT = Path(__file__).resolve().parent.parent
+from . import PROJECT_ROOT
 
 
 class ReferenceUnavailable(RuntimeError):
     pass
 
 
-def load_reference(root=GRADER_ROOT):
+def load_reference(root=PROJECT_ROOT):
     """Return the reference ``mytorch`` package found in ``root``."""
     root = Path(root).resolve()
     if not (root / "mytorch" / "__init__.py").is_file():

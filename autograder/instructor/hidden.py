@@ -39,7 +39,7 @@ def secret_seed(secret):
 
 def hidden_cases(secret, count=HIDDEN_CASES_PER_COMPONENT):
     """{component: [case, ...]} for every component, from the secret and the reference."""
-    from . import cases
+    from . import case_generators as cases
     from .reference import load_reference
 
     ref, seed = load_reference(), secret_seed(secret)

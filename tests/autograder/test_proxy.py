@@ -1,4 +1,4 @@
-"""The proxy (autograder/session.py) and the worker (autograder/sandbox/worker.py), end to end.
+"""The proxy (autograder/proxy.py, autograder/transport.py) and the worker (autograder/sandbox/worker.py), end to end.
 
 Each test talks to a real worker process serving a small throwaway submission written into a temp
 folder: a ``mytorch/`` package whose ``toy.py`` misbehaves in every way a student's code can.
@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.session import (Limits, NotImplementedYet, Remote, StudentError, Submission,
-                                WorkerCrashed)
+from autograder.errors import NotImplementedYet, StudentError, WorkerCrashed
+from autograder.proxy import Remote, Submission
+from autograder.transport import Limits
 from autograder.sandbox.wire import TaggedArray
 
 REPO = Path(__file__).resolve().parents[2]

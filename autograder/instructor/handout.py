@@ -16,18 +16,17 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from .plugin import task_keyword
-from .reference import GRADER_ROOT
-from .rubric import RUBRIC_PATH, load_rubric
+from ..files import atomic_path, zip_entry
+from ..plugin import task_keyword
+from ..rubric import RUBRIC_PATH, load_rubric
+from . import PROJECT_ROOT
+from .requirements import requirements_txt
 
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
-# Modules only an instructor needs; they stay out of the handout.
-INSTRUCTOR_ONLY = {"reference.py", "cases.py", "handout.py", "batch.py", "gradescope.py",
-                   "hidden.py"}
-SKIP_DIRS = {"__pycache__", "hidden", ".pytest_cache", ".hypothesis"}
-REQUIREMENTS = "numpy>=1.23\npytest>=7.4\nhypothesis>=6.80\ntomli>=1.1; python_version < \"3.11\"\n"
-ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+SKIP_DIRS = {"__pycache__", ".pytest_cache", ".hypothesis"}
+# What of the grader stays with the instructor: their tools, and the hidden tests.
+INSTRUCTOR_PARTS = ("autograder/instructor", "autograder/suite/hidden")
 
 
 class HandoutError(RuntimeError):
@@ -98,7 +97,7 @@ def stub_file(path, rel, by_region, used):
     return "\n".join(out) + "\n"
 
 
-def build_tree(out_dir, root=GRADER_ROOT, rubric_path=RUBRIC_PATH):
+def build_tree(out_dir, root=PROJECT_ROOT, rubric_path=RUBRIC_PATH):
     root, out_dir = Path(root), Path(out_dir)
     tasks = load_rubric(rubric_path)
     by_region, used = region_tasks(tasks), set()
@@ -118,8 +117,8 @@ def build_tree(out_dir, root=GRADER_ROOT, rubric_path=RUBRIC_PATH):
     grader = root / "autograder"
     for src in sorted(grader.rglob("*")):
         rel = src.relative_to(root)
-        if src.is_dir() or SKIP_DIRS & set(rel.parts) or src.name in INSTRUCTOR_ONLY \
-                or src.suffix in (".pyc", ".tmp"):
+        if src.is_dir() or SKIP_DIRS & set(rel.parts) or src.suffix in (".pyc", ".tmp") \
+                or any(rel.is_relative_to(part) for part in INSTRUCTOR_PARTS):
             continue
         dest = out_dir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +135,7 @@ def build_tree(out_dir, root=GRADER_ROOT, rubric_path=RUBRIC_PATH):
         dest = out_dir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
-    (out_dir / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8", newline="\n")
+    (out_dir / "requirements.txt").write_text(requirements_txt(root), encoding="utf-8", newline="\n")
     leaks = find_solution_leaks(out_dir, root)
     if leaks:
         shown = "\n".join(f"  {f}: {line}" for f, line in leaks[:10])
@@ -151,7 +150,7 @@ def visible_rubric(text):
     return head + "".join("[[task]]" + b for b in kept)
 
 
-def solution_lines(root=GRADER_ROOT):
+def solution_lines(root=PROJECT_ROOT):
     """Every non-blank line inside a solution region that never occurs outside one."""
     inside, outside = set(), set()
     for src in sorted((Path(root) / "mytorch").rglob("*.py")):
@@ -164,7 +163,7 @@ def solution_lines(root=GRADER_ROOT):
     return {s for s in inside - outside if s and not s.startswith("#")}
 
 
-def find_solution_leaks(folder, root=GRADER_ROOT):
+def find_solution_leaks(folder, root=PROJECT_ROOT):
     """[(file, line)] for each solution line found in any text file under ``folder``."""
     secret = solution_lines(root)
     leaks = []
@@ -184,18 +183,14 @@ def find_solution_leaks(folder, root=GRADER_ROOT):
 def write_zip(folder, zip_path):
     """A deterministic zip of ``folder`` (sorted names, fixed dates and permissions)."""
     folder = Path(folder)
-    tmp = Path(str(zip_path) + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}", ZIP_DATE)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
-    tmp.replace(zip_path)
+            name = f"{folder.name}/{path.relative_to(folder).as_posix()}"
+            zf.writestr(zip_entry(name), path.read_bytes())
     return Path(zip_path)
 
 
-def build_handout(out_dir, root=GRADER_ROOT, make_zip=True):
+def build_handout(out_dir, root=PROJECT_ROOT, make_zip=True):
     out_dir = build_tree(out_dir, root)
     if make_zip:
         write_zip(out_dir, out_dir.with_suffix(".zip"))

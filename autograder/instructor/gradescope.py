@@ -6,7 +6,7 @@ The zip holds what Gradescope's "Zip file upload" autograder expects at its top 
   system-wide, and creates the unprivileged user (default ``student``) that runs student code;
 * ``run_autograder``: makes the grader's source private to root (``chmod 0700``: the reference
   solution and the secret stay unreadable for the student user), then runs
-  ``python3 -m autograder.gradescope run``, which copies ``/autograder/submission`` safely into a
+  ``python3 -m autograder.instructor.gradescope run``, which copies ``/autograder/submission`` safely into a
   fresh folder readable by that user and grades it with ``python3 -m autograder check --hidden
   --user student``. ``results.json`` is ALWAYS written: when the grader itself fails, a fallback with
   score 0 and the error is written (by Python, or by the shell script if Python cannot even start);
@@ -33,14 +33,14 @@ import time
 import zipfile
 from pathlib import Path
 
+from ..files import atomic_path, write_atomically, zip_entry
+from ..report import error_results
+from . import PROJECT_ROOT
 from .archive import SubmissionArchiveError, archive_kind, extract_submission
+from .requirements import requirements_txt
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-GRADER_ROOT = PACKAGE_DIR.parent
 SECRET_NAME = "grader_secret.txt"
-ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 GRADER_FILE_SUFFIXES = (".py", ".toml", ".npz", ".json", ".ini")
-REQUIREMENTS = "numpy>=1.23\npytest>=7.4\nhypothesis>=6.80\ntomli>=1.1; python_version < \"3.11\"\n"
 DEFAULT_TIME_LIMIT = 540
 
 SETUP_SH = r"""#!/usr/bin/env bash
@@ -76,7 +76,7 @@ rm -f "$RESULTS"
 chmod 0700 "$SOURCE"
 [ -f "$SOURCE/grader_secret.txt" ] && chmod 0600 "$SOURCE/grader_secret.txt"
 cd "$SOURCE"
-"$PYTHON" -m autograder.gradescope run --root "$ROOT" --source "$SOURCE"
+"$PYTHON" -m autograder.instructor.gradescope run --root "$ROOT" --source "$SOURCE"
 status=$?
 if ! "$PYTHON" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert isinstance(d["score"], (int, float))' "$RESULTS" >/dev/null 2>&1; then
     cat > "$RESULTS.tmp" <<EOF
@@ -92,7 +92,7 @@ class GradescopeError(RuntimeError):
     pass
 
 
-def _grader_files(root=GRADER_ROOT):
+def _grader_files(root=PROJECT_ROOT):
     """[(path, name in the zip)] of the grader and the reference solution."""
     out = []
     for base, suffixes in ((root / "autograder", GRADER_FILE_SUFFIXES), (root / "mytorch", (".py",))):
@@ -109,13 +109,10 @@ def _grader_files(root=GRADER_ROOT):
 
 
 def _add(zf, name, data, mode):
-    info = zipfile.ZipInfo(name, ZIP_DATE)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = (0o100000 | mode) << 16
-    zf.writestr(info, data)
+    zf.writestr(zip_entry(name, mode), data)
 
 
-def build_autograder_zip(out, secret_file=None, user="student", root=GRADER_ROOT):
+def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROOT):
     """Write Gradescope's autograder zip to ``out``; return {"files": n, "secret": bool}."""
     import re
 
@@ -130,33 +127,22 @@ def build_autograder_zip(out, secret_file=None, user="student", root=GRADER_ROOT
             raise GradescopeError(str(exc)) from None
     out = Path(out)
     files = _grader_files(Path(root))
-    tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         _add(zf, "setup.sh", SETUP_SH.replace("__USER__", user), 0o755)
         _add(zf, "run_autograder", RUN_AUTOGRADER.replace("__USER__", user), 0o755)
-        _add(zf, "requirements.txt", REQUIREMENTS, 0o644)
+        _add(zf, "requirements.txt", requirements_txt(root), 0o644)
         for path, name in files:
             _add(zf, name, path.read_bytes(), 0o644)
         if secret is not None:
             _add(zf, SECRET_NAME, secret + "\n", 0o600)
-    os.replace(tmp, out)
     return {"files": len(files) + 3 + (secret is not None), "secret": secret is not None}
 
 
 # -- inside Gradescope ------------------------------------------------------------------------
-def fallback_results(message, seconds=0.0):
-    return {"score": 0.0, "execution_time": round(seconds, 3), "output": message,
-            "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
-            "tests": []}
-
-
 def _write_results(data, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data, indent=2) + "\n", mode=0o644)
 
 
 def _extract(submission, dest):
@@ -174,7 +160,7 @@ def _extract(submission, dest):
 
 def run(root, source, user=None, python=None, time_limit=None):
     """Grade ``root/submission`` into ``root/results/results.json``; returns an exit status."""
-    from .privilege import UserError, resolve_user, running_as_root
+    from ..privilege import UserError, resolve_user, running_as_root
 
     start = time.monotonic()
     root, source = Path(root), Path(source)
@@ -187,7 +173,7 @@ def run(root, source, user=None, python=None, time_limit=None):
         try:
             extracted = _extract(root / "submission", work / "submission")
         except SubmissionArchiveError as exc:
-            _write_results(fallback_results(
+            _write_results(error_results(
                 f"Your submission could not be graded: {exc.problem}\n\nUpload your handin.zip "
                 "(made by `python -m autograder submit`), or the folder that holds mytorch/.",
                 time.monotonic() - start), results)
@@ -212,7 +198,7 @@ def run(root, source, user=None, python=None, time_limit=None):
             proc = subprocess.run(cmd, cwd=str(source), stdin=subprocess.DEVNULL,
                                   capture_output=True, timeout=time_limit)
         except subprocess.TimeoutExpired as exc:
-            _write_results(fallback_results(
+            _write_results(error_results(
                 f"Grading took longer than {time_limit:g} s and was stopped (an infinite loop in "
                 "code that runs outside the tests?).", time.monotonic() - start), results)
             sys.stdout.write((exc.stdout or b"").decode("utf-8", "replace"))
@@ -232,13 +218,13 @@ def run(root, source, user=None, python=None, time_limit=None):
             else:
                 message = (f"The autograder failed (exit status {proc.returncode}: {last[0]}; "
                            f"{exc}). Please tell the course staff.")
-            data = fallback_results(message, time.monotonic() - start)
+            data = error_results(message, time.monotonic() - start)
         if notes:
             data["output"] = data.get("output", "") + "\n" + "\n".join(f"note: {n}" for n in notes)
         _write_results(data, results)
         return 0
     except Exception as exc:  # noqa: BLE001 — whatever happens, Gradescope gets a results.json
-        _write_results(fallback_results(f"The autograder failed ({type(exc).__name__}: {exc}). "
+        _write_results(error_results(f"The autograder failed ({type(exc).__name__}: {exc}). "
                                         "Please tell the course staff.",
                                         time.monotonic() - start), results)
         return 3
@@ -247,12 +233,12 @@ def run(root, source, user=None, python=None, time_limit=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m autograder.gradescope",
+    parser = argparse.ArgumentParser(prog="python -m autograder.instructor.gradescope",
                                      description="Gradescope's side (called by run_autograder)")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="grade $GRADESCOPE_ROOT/submission into results/results.json")
     r.add_argument("--root", default=os.environ.get("GRADESCOPE_ROOT", "/autograder"))
-    r.add_argument("--source", default=str(GRADER_ROOT))
+    r.add_argument("--source", default=str(PROJECT_ROOT))
     r.add_argument("--user", default=os.environ.get("GRADER_USER", "student"))
     r.add_argument("--python", default=sys.executable)
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Graded inputs and the reference's outputs for them.
 
 Each generator draws one case from ``rng`` and runs the reference (``ref``, the ``mytorch`` package)
-on it. ``python -m autograder fixtures`` stores public cases in ``fixtures/<component>.npz``; hidden
+on it. ``python -m autograder cases`` stores public cases in ``public_cases/<component>.npz``; hidden
 tests call the same generators with a secret seed at grading time. Cases are dicts of float64 arrays
 (and small integers stored as 0-d arrays).
 """

@@ -1,0 +1,108 @@
+"""The instructor commands of ``python -m autograder``: grade, gradescope, handout, cases."""
+import sys
+from pathlib import Path
+
+from .hidden import SECRET_ENV
+
+
+def add_hidden_arguments(parser):
+    parser.add_argument("--hidden", action="store_true",
+                        help="instructors: also run the hidden tests (needs the secret)")
+    parser.add_argument("--secret-file", metavar="PATH",
+                        help=f"file holding the hidden-test secret (default: ${SECRET_ENV})")
+
+
+def add_commands(sub):
+    from ..case_store import PUBLIC_CASES_DIR
+    from .case_writer import DEFAULT_SEED
+
+    grade = sub.add_parser("grade", help="(instructors) grade a whole class into grades.csv and "
+                                         "per-student reports",
+                           description="Grade a whole class: folders, archives or LMS exports.")
+    add_grade_arguments(grade)
+    grade.set_defaults(func=cmd_grade)
+    gradescope = sub.add_parser("gradescope", help="(instructors) build Gradescope's autograder.zip")
+    gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"),
+                            help="zip to write (default autograder.zip)")
+    gradescope.add_argument("--secret-file", metavar="PATH",
+                            help="put this hidden-test secret in the zip (readable by root only); "
+                                 "without it Gradescope runs the public tests only")
+    gradescope.add_argument("--user", default="student",
+                            help="unprivileged user setup.sh creates for student code "
+                                 "(default student)")
+    gradescope.set_defaults(func=cmd_gradescope)
+    handout = sub.add_parser("handout", help="(instructors) build the student handout from the "
+                                             "reference")
+    handout.add_argument("--out", type=Path, required=True, help="folder to create (replaced)")
+    handout.add_argument("--no-zip", action="store_true", help="skip the .zip beside it")
+    handout.set_defaults(func=cmd_handout)
+    cases = sub.add_parser("cases", help="(instructors) regenerate the public graded cases from "
+                                         "the reference")
+    cases.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    cases.add_argument("--out", type=Path, default=PUBLIC_CASES_DIR)
+    cases.set_defaults(func=cmd_cases)
+
+
+def add_grade_arguments(parser):
+    parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                        help="a student's folder or archive (.zip .tar .tar.gz .tgz), or a folder "
+                             "of them (a Canvas or Gradescope export: one entry per student)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="where grades.csv, summary.txt and DIR/<student>/ go")
+    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                        help="students graded at once (default: the number of CPUs)")
+    add_hidden_arguments(parser)
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="wall-time limit of one call into a student's code (default 10)")
+    parser.add_argument("--student-timeout", type=float, default=600, metavar="SECONDS",
+                        help="wall-time cap on grading one student (default 600)")
+    parser.add_argument("--user", metavar="NAME",
+                        help="run student code as this user (needs root; default nobody as root)")
+    parser.add_argument("--force", action="store_true",
+                        help="regrade everyone, even students whose submission and grader are "
+                             "unchanged since the last run")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR",
+                        help="only run tests matching EXPR (as in pytest)")
+
+
+def _error(exc):
+    print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
+def cmd_grade(args):
+    from .batch import BatchError, run_batch
+    try:
+        return run_batch(args)
+    except BatchError as exc:
+        return _error(exc)
+
+
+def cmd_gradescope(args):
+    from .gradescope import GradescopeError, build_autograder_zip
+    try:
+        info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user)
+    except GradescopeError as exc:
+        return _error(exc)
+    print(f"wrote {args.out} ({info['files']} files{', with the secret' if info['secret'] else ''}"
+          "); upload it as the autograder of a Gradescope programming assignment")
+    return 0
+
+
+def cmd_cases(args):
+    from .case_writer import write_public_cases
+    from .reference import load_reference
+
+    paths = write_public_cases(load_reference(), seed=args.seed, out_dir=args.out)
+    print(f"wrote {len(paths)} case files to {args.out} (seed {args.seed})")
+    return 0
+
+
+def cmd_handout(args):
+    from .handout import HandoutError, build_handout
+    try:
+        out = build_handout(args.out, make_zip=not args.no_zip)
+    except HandoutError as exc:
+        return _error(exc)
+    print(f"handout written to {out}" + ("" if args.no_zip else f" and {out.with_suffix('.zip')}"))
+    return 0

@@ -1,0 +1,120 @@
+"""What a batch writes for the whole class: ``grades.csv`` and ``summary.txt`` (+ ``summary.png``)."""
+import csv
+import io
+import json
+import statistics
+
+from ..files import atomic_path, write_atomically
+
+
+def write_grades_csv(rows, tasks, path):
+    columns = ["student", "name", "email", "sid", "total", "max_score"] + [t.id for t in tasks] + \
+        ["status", "message", "submission"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: r["student"]):
+        writer.writerow({k: (num(v) if isinstance(v, float) else v) for k, v in row.items()})
+    write_atomically(path, buf.getvalue())
+
+
+def num(x):
+    return f"{x:g}" if float(x).is_integer() else f"{x:.2f}"
+
+
+def failed_tests(results):
+    """{test (without its case id): status} of the failing tests a results.json records.
+
+    Read from the data each task carries in ``extra_data["tests"]`` (written by report.py), never
+    from the text shown to people.
+    """
+    out = {}
+    for task in results.get("tests", []) if isinstance(results, dict) else []:
+        extra = task.get("extra_data") if isinstance(task, dict) else None
+        for test in extra.get("tests", []) if isinstance(extra, dict) else []:
+            if isinstance(test, dict) and test.get("status") not in ("passed", "skipped", None):
+                out.setdefault(str(test.get("name", "")).split("[", 1)[0], str(test["status"]))
+    return out
+
+
+def summarize(rows, tasks, out_dir):
+    """Write summary.txt (and summary.png with matplotlib); return the text."""
+    n = len(rows)
+    max_total = sum(t.points for t in tasks) or 100.0
+    totals = [float(r["total"]) for r in rows]
+    graded = [r for r in rows if r["status"].startswith("graded")]
+    lines = [f"Class summary: {n} students ({len(graded)} graded, {n - len(graded)} could not be "
+             "graded; those count as 0)", ""]
+    if totals:
+        lines.append(f"Score (out of {num(max_total)}): mean {statistics.fmean(totals):.2f}, "
+                     f"median {num(statistics.median(totals))}, min {num(min(totals))}, "
+                     f"max {num(max(totals))}"
+                     + (f", stdev {statistics.stdev(totals):.2f}" if n > 1 else ""))
+        lines += ["", "Score histogram:"]
+        bins = 10
+        counts = [0] * bins
+        for x in totals:
+            counts[min(bins - 1, max(0, int(x / max_total * bins)))] += 1
+        widest = max(counts) or 1
+        for i, c in enumerate(counts):
+            lo, hi = max_total * i / bins, max_total * (i + 1) / bins
+            bracket = "]" if i == bins - 1 else ")"
+            bar = "#" * round(40 * c / widest)
+            lines.append(f"  [{num(lo):>5}, {num(hi):>5}{bracket} {bar:<40} {c}")
+    lines += ["", "Tasks (mean score / points; share of students with full points):"]
+    task_rates = []
+    for t in tasks:
+        scores = [float(r.get(t.id, 0) or 0) for r in rows]
+        full = sum(1 for s in scores if t.points and s >= t.points - 1e-9)
+        rate = full / n if n else 0.0
+        task_rates.append((t, rate))
+        mean = statistics.fmean(scores) if scores else 0.0
+        lines.append(f"  {t.id:<5} {t.title[:40]:<40} {mean:6.2f} / {num(t.points):<4} "
+                     f"{100 * rate:5.1f}% full")
+    fails = {}
+    for r in graded:
+        try:
+            results = json.loads((out_dir / r["student"] / "results.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        for test in failed_tests(results):
+            fails[test] = fails.get(test, 0) + 1
+    if fails:
+        lines += ["", f"Most failed tests (failed by k of the {len(graded)} graded students; pass "
+                  "rate in parentheses):"]
+        for test, k in sorted(fails.items(), key=lambda kv: (-kv[1], kv[0]))[:25]:
+            lines.append(f"  {k:>4}  {test}  ({100 * (1 - k / max(len(graded), 1)):.0f}% pass)")
+    bad = [r for r in rows if not r["status"].startswith("graded")]
+    if bad:
+        lines += ["", "Could not be graded:"]
+        lines += [f"  {r['student']}: {r['status']}: {r['message']}" for r in bad]
+    text = "\n".join(lines) + "\n"
+    write_atomically(out_dir / "summary.txt", text)
+    _plot(totals, max_total, task_rates, out_dir / "summary.png")
+    return text
+
+
+def _plot(totals, max_total, task_rates, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception:  # noqa: BLE001 — no matplotlib (or a broken one): no figure
+        return
+    try:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        ax1.hist(totals, bins=10, range=(0, max_total), color="#4477aa", edgecolor="white")
+        ax1.set_xlabel("total score")
+        ax1.set_ylabel("students")
+        ax1.set_title(f"Scores (n={len(totals)})")
+        labels = [t.id for t, _ in task_rates]
+        ax2.bar(labels, [100 * r for _, r in task_rates], color="#66aa55")
+        ax2.set_ylim(0, 100)
+        ax2.set_ylabel("% of students with full points")
+        ax2.set_title("Tasks")
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+        plt.close(fig)
+    except Exception:  # noqa: BLE001 — a figure is a nicety; never fail the batch over it
+        return
