@@ -21,14 +21,16 @@ class TestResult:
     task: str
     max_score: float
     hidden: bool = False
-    status: str = "not run"     # passed | failed | not implemented | crashed | error | skipped
+    status: str = "not run"  # passed | partial | failed | not implemented | crashed | error | skipped
     feedback: str = ""
     output: str = ""
     seconds: float = 0.0
+    earned: float = 0.0      # share of max_score its quantities earned when not passed
+    quantities: list = field(default_factory=list)  # [{"name", "weight", "passed"}] (quantities.py)
 
     @property
     def score(self):
-        return self.max_score if self.status == "passed" else 0.0
+        return self.max_score if self.status == "passed" else self.max_score * self.earned
 
 
 @dataclass
@@ -147,12 +149,46 @@ class GraderPlugin:
             return
         if call.when == "call":
             result.seconds = call.duration
-        if report.skipped and call.when in ("setup", "call"):
+        quantities = getattr(item, "funcargs", {}).get("quantities")
+        if call.when == "call" and quantities is not None and quantities.outcomes:
+            self._grade_quantities(result, report, quantities, call)
+        elif report.skipped and call.when in ("setup", "call"):
             result.status, result.feedback = "skipped", str(getattr(call.excinfo, "value", ""))
         elif report.passed and call.when == "call":
             result.status = "passed"
         elif report.failed and result.status in ("not run", "passed"):
             result.status, result.feedback = describe_failure(call.excinfo, call.when)
+
+    @staticmethod
+    def _grade_quantities(result, report, quantities, call):
+        """Score a test by its quantities; a failing one fails the test (for pytest too)."""
+        result.quantities = [{"name": o.name, "weight": o.weight, "passed": o.passed}
+                             for o in quantities.outcomes]
+        failures = quantities.failures()
+        if report.passed and not failures:
+            result.status = "passed"
+            return
+        result.earned = quantities.fraction()
+        blocks, statuses = [], []
+        for outcome in failures:
+            status, text = describe_exception(outcome.error, "call")
+            statuses.append(status)
+            blocks.append(text)
+        if report.failed:  # the test stopped outside any quantity: that is said too
+            status, text = describe_failure(call.excinfo, call.when)
+            statuses.append(status)
+            blocks.append(text)
+        right = [o.name for o in quantities.outcomes if o.passed]
+        if right:
+            blocks.append(f"right: {', '.join(right)} ({result.earned:.0%} of this test's points)")
+        if result.earned > 0:
+            result.status = "partial"
+        elif set(statuses) == {"not implemented"}:
+            result.status = "not implemented"
+        else:
+            result.status = "crashed" if "crashed" in statuses else "failed"
+        result.feedback = "\n".join(blocks)
+        report.outcome, report.longrepr = "failed", result.feedback
 
 
 def task_keyword(task_id):
@@ -169,7 +205,11 @@ def _relative(item):
 
 def describe_failure(excinfo, when):
     """(status, feedback) for a failed test phase."""
-    exc = excinfo.value
+    return describe_exception(excinfo.value, when)
+
+
+def describe_exception(exc, when):
+    """(status, feedback) for an exception raised while checking the student's code."""
     example = _falsifying_example(getattr(exc, "__notes__", []))
     if isinstance(exc, NotImplementedYet):
         status, text = "not implemented", exc.feedback()

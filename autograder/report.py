@@ -28,7 +28,7 @@ class TaskGrade:
             return "passed"
         if states <= {"not implemented", "skipped"}:
             return "not implemented"
-        if "passed" in states:
+        if states & {"passed", "partial"}:
             return "partial"
         return "crashed" if "crashed" in states else "failed"
 
@@ -127,7 +127,8 @@ def results_json(grade):
             "visibility": "visible" if t.visibility == "visible" else "after_published",
             # the same facts as data, for tools (the class summary) that must not parse the text
             "extra_data": {"tests": [{"name": r.nodeid.split("suite/")[-1], "status": r.status,
-                                      "score": r.score, "max_score": r.max_score}
+                                      "score": r.score, "max_score": r.max_score,
+                                      "quantities": r.quantities}
                                      for r in t.tests]},
         })
     output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"

@@ -35,33 +35,36 @@ def train_backward(dLdBZ, NZ, V, BW):
 # ----------------------------------------------------------------------------- 5.1 forward
 
 @pytest.mark.cases("batchnorm")
-def test_forward_train(sub, case):
+def test_forward_train(sub, case, quantities):
     """forward(Z) in training mode: batch statistics, then BW·NZ + Bb (BZ and the stored NZ)."""
     Z, BW, Bb = case["Z"], case["BW"], case["Bb"]
     bn = make_bn(sub, case)
     BZ = bn.forward(Z)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
-    expect_close(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)",
-                 alternatives={
-                     "used the running statistics while training: eval=False normalises with "
-                     "the batch mean and variance of Z":
-                     normalise(Z, case["running_M_before"], case["running_V_before"], BW, Bb),
-                     "normalised with the unbiased variance (ddof=1); normalise with the biased "
-                     "batch variance V = mean((Z - M)²) (N/(N-1) only enters running_V)":
-                     normalise(Z, M, Z.var(axis=0, ddof=1, keepdims=True), BW, Bb),
-                     "statistics over the wrong axis: mean and variance are per feature "
-                     "(axis=0, over the N rows)":
-                     normalise(Z, Z.mean(axis=1, keepdims=True), Z.var(axis=1, keepdims=True),
-                               BW, Bb),
-                     "divided by V + eps instead of sqrt(V + eps)": normalise(Z, M, V, BW, Bb,
-                                                                              sqrt=False),
-                     "BW and Bb are not applied: BZ = BW * NZ + Bb": case["NZ"],
-                     "BW and Bb are swapped: BZ = BW * NZ + Bb": Bb * case["NZ"] + BW})
-    expect_close(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)")
+    with quantities.check("BZ"):
+        expect_close(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)",
+                     alternatives={
+                         "used the running statistics while training: eval=False normalises with "
+                         "the batch mean and variance of Z":
+                         normalise(Z, case["running_M_before"], case["running_V_before"], BW,
+                                   Bb),
+                         "normalised with the unbiased variance (ddof=1); normalise with the biased "
+                         "batch variance V = mean((Z - M)²) (N/(N-1) only enters running_V)":
+                         normalise(Z, M, Z.var(axis=0, ddof=1, keepdims=True), BW, Bb),
+                         "statistics over the wrong axis: mean and variance are per feature "
+                         "(axis=0, over the N rows)":
+                         normalise(Z, Z.mean(axis=1, keepdims=True), Z.var(axis=1, keepdims=True),
+                                   BW, Bb),
+                         "divided by V + eps instead of sqrt(V + eps)": normalise(Z, M, V, BW, Bb,
+                                                                                  sqrt=False),
+                         "BW and Bb are not applied: BZ = BW * NZ + Bb": case["NZ"],
+                         "BW and Bb are swapped: BZ = BW * NZ + Bb": Bb * case["NZ"] + BW})
+    with quantities.check("self.NZ"):
+        expect_close(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)")
 
 
 @pytest.mark.cases("batchnorm")
-def test_running_statistics(sub, case):
+def test_running_statistics(sub, case, quantities):
     """One training forward updates running_M and running_V (unbiased variance, as PyTorch)."""
     Z, a = case["Z"], float(case["alpha"])
     bn = make_bn(sub, case)
@@ -69,53 +72,59 @@ def test_running_statistics(sub, case):
     M_old, V_old = case["running_M_before"], case["running_V_before"]
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     N = Z.shape[0]
-    expect_close(bn.running_M, case["running_M"], "self.running_M after one training forward",
-                 alternatives={"running_M was not updated: in training mode, running_M = "
-                               "alpha·running_M + (1 - alpha)·M": M_old,
-                               "alpha and 1 - alpha are swapped: running_M = alpha·running_M + "
-                               "(1 - alpha)·M": (1 - a) * M_old + a * M,
-                               "running_M was replaced by the batch mean; it is a running "
-                               "average: alpha·running_M + (1 - alpha)·M": M})
-    expect_close(bn.running_V, case["running_V"], "self.running_V after one training forward",
-                 alternatives={f"used the biased batch variance: running_V tracks the unbiased "
-                               f"variance V·N/(N-1) (here N = {N}), as PyTorch":
-                               a * V_old + (1 - a) * V,
-                               "running_V was not updated: in training mode, running_V = "
-                               "alpha·running_V + (1 - alpha)·V·N/(N-1)": V_old,
-                               "alpha and 1 - alpha are swapped: running_V = alpha·running_V + "
-                               "(1 - alpha)·V·N/(N-1)": (1 - a) * V_old + a * V * N / (N - 1),
-                               "alpha and 1 - alpha are swapped, and V is the biased variance "
-                               "(use V·N/(N-1))": (1 - a) * V_old + a * V})
+    with quantities.check("self.running_M"):
+        expect_close(bn.running_M, case["running_M"], "self.running_M after one training forward",
+                     alternatives={"running_M was not updated: in training mode, running_M = "
+                                   "alpha·running_M + (1 - alpha)·M": M_old,
+                                   "alpha and 1 - alpha are swapped: running_M = alpha·running_M + "
+                                   "(1 - alpha)·M": (1 - a) * M_old + a * M,
+                                   "running_M was replaced by the batch mean; it is a running "
+                                   "average: alpha·running_M + (1 - alpha)·M": M})
+    with quantities.check("self.running_V"):
+        expect_close(bn.running_V, case["running_V"], "self.running_V after one training forward",
+                     alternatives={f"used the biased batch variance: running_V tracks the unbiased "
+                                   f"variance V·N/(N-1) (here N = {N}), as PyTorch":
+                                   a * V_old + (1 - a) * V,
+                                   "running_V was not updated: in training mode, running_V = "
+                                   "alpha·running_V + (1 - alpha)·V·N/(N-1)": V_old,
+                                   "alpha and 1 - alpha are swapped: running_V = alpha·running_V + "
+                                   "(1 - alpha)·V·N/(N-1)": (1 - a) * V_old + a * V * N / (N - 1),
+                                   "alpha and 1 - alpha are swapped, and V is the biased variance "
+                                   "(use V·N/(N-1))": (1 - a) * V_old + a * V})
 
 
 @pytest.mark.cases("batchnorm")
-def test_forward_eval(sub, case):
+def test_forward_eval(sub, case, quantities):
     """forward(Z, eval=True) normalises with the running statistics and does not change them."""
     Z, BW, Bb = case["Z_eval"], case["BW"], case["Bb"]
     bn = make_bn(sub, case, running="after")
     rM, rV = case["running_M"], case["running_V"]
     BZ = bn.forward(Z, eval=True)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
-    expect_close(BZ, case["BZ_eval"], "BZ = BatchNorm1d.forward(Z, eval=True)",
-                 alternatives={"used the batch statistics in eval mode: eval=True normalises "
-                               "with running_M and running_V": normalise(Z, M, V, BW, Bb),
-                               "used the running variance as a standard deviation: divide by "
-                               "sqrt(running_V + eps)": normalise(Z, rM, rV, BW, Bb, sqrt=False),
-                               "BW and Bb are not applied in eval mode":
-                               normalise(Z, rM, rV, 1.0, 0.0)})
+    with quantities.check("BZ"):
+        expect_close(BZ, case["BZ_eval"], "BZ = BatchNorm1d.forward(Z, eval=True)",
+                     alternatives={"used the batch statistics in eval mode: eval=True normalises "
+                                   "with running_M and running_V": normalise(Z, M, V, BW, Bb),
+                                   "used the running variance as a standard deviation: divide by "
+                                   "sqrt(running_V + eps)":
+                                   normalise(Z, rM, rV, BW, Bb, sqrt=False),
+                                   "BW and Bb are not applied in eval mode":
+                                   normalise(Z, rM, rV, 1.0, 0.0)})
     a, N = float(case["alpha"]), Z.shape[0]
     hint = "eval=True must not update the running statistics (only training forwards do)"
-    expect_close(bn.running_M, rM, "self.running_M after forward(Z, eval=True)",
-                 alternatives={hint: a * rM + (1 - a) * M})
-    expect_close(bn.running_V, rV, "self.running_V after forward(Z, eval=True)",
-                 alternatives={hint: a * rV + (1 - a) * V * N / max(N - 1, 1),
-                               hint + " ": a * rV + (1 - a) * V})
+    with quantities.check("self.running_M"):
+        expect_close(bn.running_M, rM, "self.running_M after forward(Z, eval=True)",
+                     alternatives={hint: a * rM + (1 - a) * M})
+    with quantities.check("self.running_V"):
+        expect_close(bn.running_V, rV, "self.running_V after forward(Z, eval=True)",
+                     alternatives={hint: a * rV + (1 - a) * V * N / max(N - 1, 1),
+                                   hint + " ": a * rV + (1 - a) * V})
 
 
 # ----------------------------------------------------------------------------- 5.2 backward
 
 @pytest.mark.cases("batchnorm")
-def test_backward(sub, case):
+def test_backward(sub, case, quantities):
     """backward(dLdBZ) after a training forward: dLdZ (through the batch statistics), dLdBW and
     dLdBb."""
     Z, BW, dLdBZ, NZ = case["Z"], case["BW"], case["dLdBZ"], case["NZ"]
@@ -124,27 +133,32 @@ def test_backward(sub, case):
     dLdZ = bn.backward(dLdBZ)
     N = Z.shape[0]
     V = Z.var(axis=0, keepdims=True)
-    expect_close(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)",
-                 alternatives={"treated the batch mean and variance as constants: in training "
-                               "mode they depend on Z, which adds two terms to dLdZ":
-                               dLdBZ * BW / np.sqrt(V + EPS),
-                               "forgot the gradient through the variance (the term with "
-                               "mean(dLdNZ · NZ))":
-                               (dLdBZ * BW - (dLdBZ * BW).mean(axis=0, keepdims=True))
-                               / np.sqrt(V + EPS),
-                               "forgot the gradient through the mean (the term with mean(dLdNZ))":
-                               (dLdBZ * BW - NZ * (dLdBZ * BW * NZ).mean(axis=0, keepdims=True))
-                               / np.sqrt(V + EPS),
-                               "BW is missing: dLdNZ = dLdBZ * BW": case["dLdZ"] / BW},
-                 batch=N)
-    expect_close(bn.dLdBW, case["dLdBW"], "self.dLdBW", batch=N,
-                 alternatives={"dLdBW = sum over the batch of dLdBZ * NZ (the normalised Z, not "
-                               "Z itself)": (dLdBZ * Z).sum(axis=0, keepdims=True)})
-    expect_close(bn.dLdBb, case["dLdBb"], "self.dLdBb", batch=N)
+    with quantities.check("dLdZ"):
+        expect_close(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)",
+                     alternatives={"treated the batch mean and variance as constants: in training "
+                                   "mode they depend on Z, which adds two terms to dLdZ":
+                                   dLdBZ * BW / np.sqrt(V + EPS),
+                                   "forgot the gradient through the variance (the term with "
+                                   "mean(dLdNZ · NZ))":
+                                   (dLdBZ * BW - (dLdBZ * BW).mean(axis=0, keepdims=True))
+                                   / np.sqrt(V + EPS),
+                                   "forgot the gradient through the mean (the term with "
+                                   "mean(dLdNZ))":
+                                   (dLdBZ * BW
+                                    - NZ * (dLdBZ * BW * NZ).mean(axis=0, keepdims=True))
+                                   / np.sqrt(V + EPS),
+                                   "BW is missing: dLdNZ = dLdBZ * BW": case["dLdZ"] / BW},
+                     batch=N)
+    with quantities.check("self.dLdBW"):
+        expect_close(bn.dLdBW, case["dLdBW"], "self.dLdBW", batch=N,
+                     alternatives={"dLdBW = sum over the batch of dLdBZ * NZ (the normalised Z, "
+                                   "not Z itself)": (dLdBZ * Z).sum(axis=0, keepdims=True)})
+    with quantities.check("self.dLdBb"):
+        expect_close(bn.dLdBb, case["dLdBb"], "self.dLdBb", batch=N)
 
 
 @pytest.mark.cases("batchnorm")
-def test_backward_eval(sub, case):
+def test_backward_eval(sub, case, quantities):
     """backward after forward(Z, eval=True): the running statistics are constants."""
     Z, BW, dLdBZ = case["Z_eval"], case["BW"], case["dLdBZ"]
     bn = make_bn(sub, case, running="after")
@@ -154,21 +168,24 @@ def test_backward_eval(sub, case):
     NZ_eval = (Z - rM) / np.sqrt(rV + EPS)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     NZ_batch = (Z - M) / np.sqrt(V + EPS)
-    expect_close(dLdZ, case["dLdZ_eval"],
-                 "dLdZ = BatchNorm1d.backward(dLdBZ) after an eval forward",
-                 alternatives={"used the training-mode formula in eval mode: with the running "
-                               "statistics the normalisation is affine, dLdZ = dLdBZ · BW / "
-                               "sqrt(running_V + eps)": train_backward(dLdBZ, NZ_eval, rV, BW),
-                               "used the batch statistics in backward: in eval mode, dLdZ = "
-                               "dLdBZ · BW / sqrt(running_V + eps)":
-                               train_backward(dLdBZ, NZ_batch, V, BW),
-                               "used the batch variance in eval mode: divide by "
-                               "sqrt(running_V + eps)": dLdBZ * BW / np.sqrt(V + EPS)})
-    expect_close(bn.dLdBW, case["dLdBW_eval"], "self.dLdBW after an eval forward",
-                 alternatives={"dLdBW must use the NZ of the eval forward (normalised with the "
-                               "running statistics)":
-                               (dLdBZ * NZ_batch).sum(axis=0, keepdims=True)})
-    expect_close(bn.dLdBb, case["dLdBb_eval"], "self.dLdBb after an eval forward")
+    with quantities.check("dLdZ"):
+        expect_close(dLdZ, case["dLdZ_eval"],
+                     "dLdZ = BatchNorm1d.backward(dLdBZ) after an eval forward",
+                     alternatives={"used the training-mode formula in eval mode: with the running "
+                                   "statistics the normalisation is affine, dLdZ = dLdBZ · BW / "
+                                   "sqrt(running_V + eps)": train_backward(dLdBZ, NZ_eval, rV, BW),
+                                   "used the batch statistics in backward: in eval mode, dLdZ = "
+                                   "dLdBZ · BW / sqrt(running_V + eps)":
+                                   train_backward(dLdBZ, NZ_batch, V, BW),
+                                   "used the batch variance in eval mode: divide by "
+                                   "sqrt(running_V + eps)": dLdBZ * BW / np.sqrt(V + EPS)})
+    with quantities.check("self.dLdBW"):
+        expect_close(bn.dLdBW, case["dLdBW_eval"], "self.dLdBW after an eval forward",
+                     alternatives={"dLdBW must use the NZ of the eval forward (normalised with the "
+                                   "running statistics)":
+                                   (dLdBZ * NZ_batch).sum(axis=0, keepdims=True)})
+    with quantities.check("self.dLdBb"):
+        expect_close(bn.dLdBb, case["dLdBb_eval"], "self.dLdBb after an eval forward")
 
 
 def spread_batch(seed, shape):

@@ -44,16 +44,19 @@ def test_forward_stores_A_and_N(sub, case):
 
 
 @pytest.mark.cases("linear")
-def test_backward(sub, case):
+def test_backward(sub, case, quantities):
     layer = make_linear(sub, case["W"], case["b"])
     layer.forward(case["A"])
     dLdA = layer.backward(case["dLdZ"])
     N = case["A"].shape[0]
-    expect_close(dLdA, case["dLdA"], "dLdA = backward(dLdZ)", batch=N)
-    expect_close(layer.dLdW, case["dLdW"], "self.dLdW", batch=N,
-                 alternatives={"dLdW is transposed: dLdW = dLdZ.T @ A has shape (C_out, C_in)":
-                               case["dLdW"].T})
-    expect_close(layer.dLdb, case["dLdb"], "self.dLdb", batch=N)
+    with quantities.check("dLdA"):
+        expect_close(dLdA, case["dLdA"], "dLdA = backward(dLdZ)", batch=N)
+    with quantities.check("self.dLdW"):
+        expect_close(layer.dLdW, case["dLdW"], "self.dLdW", batch=N,
+                     alternatives={"dLdW is transposed: dLdW = dLdZ.T @ A has shape "
+                                   "(C_out, C_in)": case["dLdW"].T})
+    with quantities.check("self.dLdb"):
+        expect_close(layer.dLdb, case["dLdb"], "self.dLdb", batch=N)
 
 
 @pytest.mark.cases("linear_nobias")

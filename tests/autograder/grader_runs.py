@@ -11,10 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TASK_IDS = ["1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5", "3.1", "3.2", "4.1", "5.1", "5.2",
-            "6.1", "6.2", "6.3"]
-ITEM_LINE = re.compile(r"^(test_\w+\.py::\w+(?:\[[^\]\n]*\])?) \[(failed|not implemented|crashed|"
-                       r"error|skipped|not run)\]$", re.M)
+
+
+def _visible_task_ids():
+    from autograder.rubric import load_rubric
+
+    return [t.id for t in load_rubric() if t.visibility == "visible"]
+
+
+TASK_IDS = _visible_task_ids()
 
 
 @dataclass
@@ -90,30 +95,52 @@ def collect_item_shares(out_path):
     return {item: (task, points) for item, (task, points) in data["shares"].items()}
 
 
+def item_results(results):
+    """{task id: {item: its record}} from the data a results.json carries (never its text)."""
+    return {entry["number"]: {test["name"]: test for test in entry["extra_data"]["tests"]}
+            for entry in results["tests"]}
+
+
 def failing_items(results):
-    """{task id: {item: status}} of the items named as failing in a results.json."""
-    out = {}
-    for entry in results["tests"]:
-        out[entry["number"]] = dict(ITEM_LINE.findall(entry["output"]))
-    return out
+    """{task id: {item: status}} of the items that did not pass, from a results.json."""
+    return {task: {name: test["status"] for name, test in tests.items()
+                   if test["status"] not in ("passed", "skipped")}
+            for task, tests in item_results(results).items()}
+
+
+def failed_quantities(record):
+    """The names of the quantities an item's record says failed (empty for a test without any)."""
+    return {q["name"] for q in record.get("quantities", []) if not q["passed"]}
 
 
 def expand(fails, shares):
-    """{task: set(items)} from a corpus ``fails`` spec (ALL, whole tests, or single cases)."""
+    """{task: {item: failing quantities}} from a corpus ``fails`` spec (ALL, whole tests, single
+    cases; an entry ``(test, quantity, ...)`` fails only those quantities of the test, and a plain
+    name fails all of them: its quantities are ``None``)."""
     out = {}
     for task, spec in fails.items():
         task_items = {item for item, (t, _) in shares.items() if t == task}
         if spec == "*":
-            out[task] = task_items
+            out[task] = dict.fromkeys(task_items)
             continue
-        chosen = set()
-        for name in spec:
+        chosen = {}
+        for entry in spec:
+            name, quantities = (entry, None) if isinstance(entry, str) else (entry[0],
+                                                                             set(entry[1:]))
             matched = {item for item in task_items
                        if item == name or ("[" not in name and item.split("[")[0] == name)}
             assert matched, f"the corpus names {name!r}, which task {task} does not grade"
-            chosen |= matched
+            chosen.update(dict.fromkeys(matched, quantities))
         out[task] = chosen
     return out
+
+
+def lost_share(record, quantities):
+    """The share of an item's points lost when ``quantities`` fail (None: all of the item)."""
+    if quantities is None or not record.get("quantities"):
+        return 1.0
+    total = sum(q["weight"] for q in record["quantities"])
+    return sum(q["weight"] for q in record["quantities"] if q["name"] in quantities) / total
 
 
 def rubric_points():
@@ -141,17 +168,27 @@ def check_scores(variant, run, item_shares):
     expected = expand(variant.fails, item_shares)
     got = {task: set(items) for task, items in failing_items(results).items() if items}
     assert set(expected) <= set(graded_tasks)
-    assert got == expected, f"{variant.name}: {variant.description}\n\n{run.describe()}"
+    assert got == {task: set(items) for task, items in expected.items()}, \
+        f"{variant.name}: {variant.description}\n\n{run.describe()}"
 
+    records = item_results(results)
     points = rubric_points()
+    total_lost = 0.0
     for entry in results["tests"]:
         task = entry["number"]
-        lost = sum(item_shares[item][1] for item in expected.get(task, ()))
+        lost = 0.0
+        for item, quantities in expected.get(task, {}).items():
+            record = records[task][item]
+            if quantities is not None:
+                assert failed_quantities(record) == quantities, (variant.name, item, record)
+            elif record.get("quantities"):
+                assert all(not q["passed"] for q in record["quantities"]), (variant.name, record)
+            lost += item_shares[item][1] * lost_share(record, quantities)
+        total_lost += lost
         assert entry["max_score"] == pytest.approx(points[task])
         assert entry["score"] == pytest.approx(points[task] - lost, abs=1e-3), (task, entry)
         assert entry["status"] == ("failed" if task in expected else "passed")
-    lost = sum(item_shares[item][1] for items in expected.values() for item in items)
-    total = sum(points[t] for t in graded_tasks) - lost
+    total = sum(points[t] for t in graded_tasks) - total_lost
     assert results["score"] == pytest.approx(total, abs=0.01)
 
     outputs = {t["number"]: t["output"] for t in results["tests"]}

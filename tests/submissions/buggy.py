@@ -7,7 +7,9 @@ corpus breaks loudly instead of silently testing nothing.
 For every variant the expected outcome is stated:
 
 * ``fails``: task id -> the graded test items that must fail, as ``"module.py::test_name"`` (every
-  case of that test) or ``"module.py::test_name[case1]"`` (that case only). Every other task must
+  case of that test) or ``"module.py::test_name[case1]"`` (that case only); a tuple
+  ``("module.py::test_name", "dLdW", ...)`` fails only those quantities of the test (each quantity of
+  a test earns its own share of its points, see autograder/quantities.py). Every other task must
   get full marks; the expected score of each task follows from the rubric's weights.
 * ``hints``: task id -> a piece of text that must appear in that task's feedback.
 
@@ -88,7 +90,7 @@ BUGS = [
     Variant(
         "linear_dLdW_transposed", "Linear.backward stores dLdW transposed: A.T @ dLdZ",
         (edit(LINEAR, "self.dLdW = dLdZ.T @ self.A", "self.dLdW = self.A.T @ dLdZ"),),
-        fails={"1.2": ("test_linear.py::test_backward",
+        fails={"1.2": (("test_linear.py::test_backward", "self.dLdW"),
                        "test_linear.py::test_backward_without_bias",
                        "test_linear.py::test_gradient_check",
                        "test_linear.py::test_backward_overwrites_gradients"),
@@ -160,7 +162,7 @@ BUGS = [
               "            self.running_V = a * self.running_V + (1 - a) * V * "
               "(self.N / (self.N - 1))\n"),),
         fails={"5.1": ("test_batchnorm.py::test_forward_train",),
-               "5.2": ("test_batchnorm.py::test_backward",
+               "5.2": (("test_batchnorm.py::test_backward", "dLdZ", "self.dLdBW"),
                        "test_batchnorm.py::test_gradient_check")},
         hints={"5.1": "used the running statistics while training"}, tasks=BN_TASKS),
     Variant(
@@ -168,8 +170,8 @@ BUGS = [
         (edit(BN, "            self.M, self.V = self.running_M, self.running_V\n",
               "            self.M = Z.mean(axis=0, keepdims=True)\n"
               "            self.V = Z.var(axis=0, keepdims=True)\n"),),
-        fails={"5.1": ("test_batchnorm.py::test_forward_eval",),
-               "5.2": ("test_batchnorm.py::test_backward_eval",)},
+        fails={"5.1": (("test_batchnorm.py::test_forward_eval", "BZ"),),
+               "5.2": (("test_batchnorm.py::test_backward_eval", "dLdZ", "self.dLdBW"),)},
         hints={"5.1": "used the batch statistics in eval mode",
                "5.2": "used the batch variance in eval mode"}, tasks=BN_TASKS),
     Variant(
@@ -200,7 +202,8 @@ def _fill_data_dependent_outcomes():
     """Bugs that only show on some public cases (a mean over N = 1 rows is the sum; momentum 0)."""
     by_name = {v.name: v for v in BUGS}
     by_name["linear_dLdb_averaged"].fails.update({
-        "1.2": _cases("test_linear.py::test_backward", "linear", _batched("A"))
+        "1.2": tuple((item, "self.dLdb") for item in
+                     _cases("test_linear.py::test_backward", "linear", _batched("A")))
         + ("test_linear.py::test_gradient_check",)
         + _cases("test_linear.py::test_backward_overwrites_gradients", "linear", _batched("A")),
         "6.1": _cases("test_mlp.py::test_mlp0", "mlp0", _batched("A0")),

@@ -1,0 +1,56 @@
+"""Partial credit inside one test: each graded quantity earns its own share of the test's points.
+
+A graded test checks several things — ``dLdZ``, ``dLdBW`` and ``dLdBb`` of one backward call, say.
+Each check sits in its own block::
+
+    def test_backward(sub, case, quantities):
+        ...
+        with quantities.check("dLdZ", weight=2):
+            expect_close(dLdZ, case["dLdZ"], "dLdZ")
+        with quantities.check("self.dLdBW"):
+            expect_close(bn.dLdBW, case["dLdBW"], "self.dLdBW")
+
+A block that fails (a wrong value, or the student's code raising or crashing while the block reads
+the quantity) costs that quantity's weight only; the later blocks still run and still earn theirs.
+The plugin then fails the test with every failing quantity's feedback and scores it
+``max_score · passed weight / total weight``.
+"""
+import contextlib
+from dataclasses import dataclass
+
+from .checks import Mismatch
+from .errors import StudentError, WorkerCrashed
+
+
+@dataclass
+class Outcome:
+    name: str
+    weight: float
+    passed: bool
+    error: BaseException | None = None
+
+
+class Quantities:
+    """The graded quantities of one test, in the order they were checked."""
+
+    def __init__(self):
+        self.outcomes = []
+
+    @contextlib.contextmanager
+    def check(self, name, weight=1.0):
+        if weight <= 0:
+            raise ValueError(f"quantity {name}: weight must be positive, got {weight}")
+        try:
+            yield
+        except (Mismatch, StudentError, WorkerCrashed, AssertionError) as exc:
+            self.outcomes.append(Outcome(name, float(weight), False, exc))
+        else:
+            self.outcomes.append(Outcome(name, float(weight), True))
+
+    def failures(self):
+        return [o for o in self.outcomes if not o.passed]
+
+    def fraction(self):
+        """Share of this test's points its quantities earned (0 when it checked none)."""
+        total = sum(o.weight for o in self.outcomes)
+        return sum(o.weight for o in self.outcomes if o.passed) / total if total else 0.0
