@@ -13,6 +13,7 @@ COMMANDS = {
     "fixtures": "regenerate the public fixtures from the reference solution (instructors)",
     "grade": "grade a whole class: folders/archives/exports -> grades.csv and reports (instructors)",
     "gradescope": "build Gradescope's autograder.zip (instructors)",
+    "similarity": "rank pairs of submissions by how alike their code is (instructors)",
 }
 
 
@@ -104,6 +105,14 @@ def cmd_grade(args):
     except BatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def cmd_similarity(args):
+    try:
+        from .instructor.similarity import run
+    except ImportError:
+        return _instructor_only("similarity")
+    return run(args)
 
 
 def cmd_gradescope(args):
@@ -206,6 +215,14 @@ def build_parser():
                             help="unprivileged user setup.sh creates for student code "
                                  "(default student)")
     gradescope.set_defaults(func=cmd_gradescope)
+    similarity = sub.add_parser("similarity", help=COMMANDS["similarity"])
+    try:
+        from .instructor.similarity import add_arguments as add_similarity_arguments
+    except ImportError:
+        similarity.add_argument("rest", nargs=argparse.REMAINDER)
+    else:
+        add_similarity_arguments(similarity)
+    similarity.set_defaults(func=cmd_similarity)
     return parser
 
 
@@ -231,6 +248,9 @@ def add_grade_arguments(parser):
                              "unchanged since the last run")
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="only run tests matching EXPR (as in pytest)")
+    parser.add_argument("--similarity", action="store_true",
+                        help="also compare the submissions' code: OUT/similarity/ (see the "
+                             "similarity command)")
 
 
 def main(argv=None):

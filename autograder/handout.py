@@ -25,7 +25,7 @@ END = re.compile(r"^\s*# END SOLUTION\s*$")
 # Modules only an instructor needs; they stay out of the handout.
 INSTRUCTOR_ONLY = {"reference.py", "cases.py", "handout.py", "batch.py", "gradescope.py",
                    "hidden.py"}
-SKIP_DIRS = {"__pycache__", "hidden", ".pytest_cache", ".hypothesis"}
+SKIP_DIRS = {"__pycache__", "hidden", "instructor", ".pytest_cache", ".hypothesis"}
 REQUIREMENTS = "numpy>=1.23\npytest>=7.4\nhypothesis>=6.80\ntomli>=1.1; python_version < \"3.11\"\n"
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 

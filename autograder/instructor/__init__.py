@@ -1,0 +1,1 @@
+"""Instructor-only tools (not shipped in the student handout)."""
