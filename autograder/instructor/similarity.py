@@ -10,8 +10,8 @@ How, as MOSS does (Schleimer, Wilkerson and Aiken, "Winnowing: local algorithms 
 fingerprinting", SIGMOD 2003):
 
 * the lines are tokenised with ``tokenize``: identifiers become ``V``, numbers ``N``, strings ``S``;
-  keywords and operators stay; comments, blank lines and indentation are dropped, so renaming
-  variables or reformatting changes nothing;
+  keywords and operators stay; comments, blank lines, indentation and grouping parentheses are
+  dropped, so renaming variables or reformatting changes nothing;
 * every run of ``k`` consecutive tokens of a region (a k-gram) is hashed; winnowing keeps the smallest
   hash of each window of ``w`` consecutive k-grams, so any passage of at least ``w + k - 1`` tokens that
   two students share yields a shared fingerprint wherever it sits;
@@ -143,7 +143,7 @@ def load_regions(rubric_path=RUBRIC_PATH):
 
 def normalised_tokens(source, rows):
     """[Token] of ``source`` (a whole file that parses) whose first character is on one of ``rows``."""
-    out, fstring_depth, fstring_from = [], 0, None
+    out, opened, fstring_depth, fstring_from = [], [], 0, None
     fstring_start = getattr(tokenize, "FSTRING_START", None)    # Python 3.12+: one S per f-string
     fstring_end = getattr(tokenize, "FSTRING_END", None)
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -168,6 +168,14 @@ def normalised_tokens(source, rows):
             kind = "S"
         elif tok.type in (tokenize.OP, tokenize.ERRORTOKEN):
             kind = tok.string.strip()
+            # Grouping parentheses are layout (`(a * b) / c` is `a * b / c`); a call's are not.
+            if kind == "(":
+                is_call = bool(out) and out[-1].kind in ("V", ")", "]")
+                opened.append(is_call)
+                if not is_call:
+                    continue
+            elif kind == ")" and opened and not opened.pop():
+                continue
         else:   # comments, newlines, indentation, encoding, end marker
             continue
         if kind:

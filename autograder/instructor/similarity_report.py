@@ -270,9 +270,12 @@ def _code_html(code, other, common, k):
         end = tok.end[1] if tok.end[0] == row else len(code.lines.get(row, ""))
         spans.setdefault(row, []).append((col, end, cls))
     width = len(str(max(code.lines))) if code.lines else 1
+    indent = min((len(t) - len(t.lstrip()) for t in code.lines.values()), default=0)
     out = ["<pre>"]
     for row, text in code.lines.items():
-        out.append(f"<span class=\"ln\">{row:>{width}}</span>  {_marked_line(text, spans.get(row, []))}\n")
+        shifted = [(max(a - indent, 0), max(b - indent, 0), cls) for a, b, cls in spans.get(row, [])]
+        out.append(f"<span class=\"ln\">{row:>{width}}</span>  "
+                   f"{_marked_line(text[indent:], shifted)}\n")
     out.append("</pre>\n")
     return "".join(out)
 
