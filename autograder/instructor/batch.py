@@ -430,7 +430,21 @@ def run_batch(args, stream=None):
         if totals:
             print(f"mean {statistics.fmean(totals):.2f}, median {_num(statistics.median(totals))}; "
                   f"wrote {opts.out / 'grades.csv'} and {opts.out / 'summary.txt'}", file=stream)
+        if getattr(args, "similarity", False):
+            return _similarity(students, opts.out / "similarity", stream)
     return 130 if interrupted else 0
+
+
+def _similarity(students, out_dir, stream):
+    from .similarity import SimilarityError, similarity_report, summary_line
+
+    try:
+        result = similarity_report(students, out_dir)
+    except SimilarityError as exc:
+        print(f"error: similarity: {exc}", file=stream)
+        return 2
+    print(summary_line(result, out_dir), file=stream)
+    return 0
 
 
 def _raise_interrupt(signum, frame):

@@ -15,6 +15,7 @@ def add_hidden_arguments(parser):
 def add_commands(sub):
     from ..case_store import PUBLIC_CASES_DIR
     from .case_writer import DEFAULT_SEED
+    from .similarity import add_arguments as add_similarity_arguments
 
     grade = sub.add_parser("grade", help="(instructors) grade a whole class into grades.csv and "
                                          "per-student reports",
@@ -41,6 +42,13 @@ def add_commands(sub):
     cases.add_argument("--seed", type=int, default=DEFAULT_SEED)
     cases.add_argument("--out", type=Path, default=PUBLIC_CASES_DIR)
     cases.set_defaults(func=cmd_cases)
+    similarity = sub.add_parser("similarity", help="(instructors) rank pairs of submissions by how "
+                                                   "alike their code is",
+                                description="Compare what students wrote in the solution "
+                                            "regions: a ranked list of pairs and side-by-side "
+                                            "pages, evidence for a person to review.")
+    add_similarity_arguments(similarity)
+    similarity.set_defaults(func=cmd_similarity)
 
 
 def add_grade_arguments(parser):
@@ -63,6 +71,9 @@ def add_grade_arguments(parser):
                              "unchanged since the last run")
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="only run tests matching EXPR (as in pytest)")
+    parser.add_argument("--similarity", action="store_true",
+                        help="also compare the submissions' code: OUT/similarity/ (see the "
+                             "similarity command)")
 
 
 def _error(exc):
@@ -87,6 +98,11 @@ def cmd_gradescope(args):
     print(f"wrote {args.out} ({info['files']} files{', with the secret' if info['secret'] else ''}"
           "); upload it as the autograder of a Gradescope programming assignment")
     return 0
+
+
+def cmd_similarity(args):
+    from .similarity import run
+    return run(args)
 
 
 def cmd_cases(args):
