@@ -151,7 +151,7 @@ def expect_gradient(analytic, numeric, name, rtol=None, atol=None, alternatives=
 
     ``numeric`` is a trusted central-difference estimate (``gradcheck.numeric_vjp_many``) of the
     student's own forward. Checks the type, shape and float64 dtype first (a float32 gradient cannot
-    pass a central-difference check, see GRADCHECK.md), then compares with ``compare_gradients``.
+    pass a central-difference check, see docs/gradcheck.md), then compares with ``compare_gradients``.
     ``alternatives`` maps a hint to the gradient a known mistake gives (as in ``expect_close``).
     """
     from .gradcheck import ATOL as GRAD_ATOL

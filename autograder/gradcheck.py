@@ -1,4 +1,4 @@
-"""Central-difference gradient checks that do not fail correct code (see ``GRADCHECK.md``).
+"""Central-difference gradient checks that do not fail correct code (see docs/gradcheck.md).
 
 A layer's ``backward(upstream)`` is a vector-Jacobian product: the gradient of the scalar
 ``sum(upstream * f(x))`` with respect to ``x``. We estimate the same gradient numerically, entry by

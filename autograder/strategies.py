@@ -1,6 +1,6 @@
 """Hypothesis strategies and value builders shared by the project's tests and the graded checks.
 
-The rule (see ``GRADCHECK.md``): hypothesis draws a *shape* and a *seed*; the values are built from
+The rule (see docs/gradcheck.md): hypothesis draws a *shape* and a *seed*; the values are built from
 the seed with ``np.random.default_rng``. Shapes still shrink to small counterexamples, and values
 are generic: no repeated entries, no exact zeros, no denormals — things ``hypothesis.extra.numpy``
 produces on purpose and that make correct ReLU or max backwards fail central-difference checks.
@@ -85,7 +85,7 @@ def positive(seed, shape, low=0.5, high=2.0):
 
 
 def upstream(seed, shape):
-    """A random upstream gradient (standard normal, float64). Never all ones: see GRADCHECK.md."""
+    """A random upstream gradient (standard normal, float64). Never all ones: see docs/gradcheck.md."""
     return _rng(seed).standard_normal(shape)
 
 

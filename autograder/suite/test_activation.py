@@ -2,7 +2,7 @@
 
 Each ``test_<name>`` compares forward and backward with the reference's outputs; each
 ``test_<name>_gradient_check`` compares your backward with central differences of your own forward
-(random upstream gradients, float64, inputs away from kinks; see GRADCHECK.md).
+(random upstream gradients, float64, inputs away from kinks; see docs/gradcheck.md).
 """
 import math
 

@@ -133,7 +133,7 @@ def test_all_ones_upstream_is_vacuous_for_softmax_and_random_upstream_is_not():
 
 
 def test_float32_forwards_fail_a_correct_gradient():
-    # GRADCHECK.md: central differences in float32 cannot reach the tolerance
+    # docs/gradcheck.md: central differences in float32 cannot reach the tolerance
     x = values(2, (3, 3))
     u = upstream(3, (3, 3))
     analytic = u * np.cos(x)
