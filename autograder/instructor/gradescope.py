@@ -36,7 +36,7 @@ from pathlib import Path
 from ..files import atomic_path, write_atomically, zip_entry
 from ..report import error_results
 from . import PROJECT_ROOT
-from .archive import SubmissionArchiveError, archive_kind, extract_submission
+from ..archive import SubmissionArchiveError, archive_kind, extract_submission
 from .requirements import requirements_txt
 
 SECRET_NAME = "grader_secret.txt"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.instructor.archive import (ArchiveLimits, SubmissionArchiveError, extract_submission,
+from autograder.archive import (ArchiveLimits, SubmissionArchiveError, extract_submission,
                                 strip_archive_suffix)
 
 from instructor_helpers import tar_folder
