@@ -293,13 +293,13 @@ def grade_student(student, opts, prepared):
            "sid": student.sid, "total": _score(results.get("score")),
            "max_score": sum(t.points for t in opts.tasks),
            **_task_scores(results, task_ids), "status": status, "message": message,
-           "submission": str(student.source)}
+           "submission": one_line(student.source, 1000)}
     folder = student_folder(opts, student)
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomically(results, folder / "results.json")
     write_atomically(folder / "feedback.txt", feedback)
     write_json_atomically({
-        "student": student.id, "submission": str(student.source),
+        "student": student.id, "submission": one_line(student.source, 1000),
         "content_sha256": prepared.digest, "grader_version": opts.version,
         "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.monotonic() - start, 3), "row": row}, folder / ".meta.json")
@@ -342,7 +342,7 @@ def cached_row(student, opts, digest):
         return None
     row = dict(meta["row"])
     row.update(name=student.name or row.get("name", ""), email=student.email or row.get("email", ""),
-               sid=student.sid or row.get("sid", ""), submission=str(student.source))
+               sid=student.sid or row.get("sid", ""), submission=one_line(student.source, 1000))
     return row
 
 
@@ -570,7 +570,7 @@ def _base_row(student, opts, status, message, total):
     return {"student": student.id, "name": student.name, "email": student.email,
             "sid": student.sid, "total": total, "max_score": sum(t.points for t in opts.tasks),
             **{t.id: total for t in opts.tasks}, "status": status, "message": message,
-            "submission": str(student.source)}
+            "submission": one_line(student.source, 1000)}
 
 
 def _interrupted_row(student, opts):

@@ -121,7 +121,7 @@ def read_gradescope_metadata(path):
         key, sep, value = line.lstrip(":").partition(":")
         if sep and key.strip() in ("name", "email", "sid"):
             people[-1].setdefault(key.strip(), _unquote(value))
-    return {folder: {k: "; ".join(p.get(k, "") for p in people if p.get(k))
+    return {folder: {k: one_line("; ".join(p.get(k, "") for p in people if p.get(k)), 300)
                      for k in ("name", "email", "sid")}
             for folder, people in out.items()}
 

@@ -207,8 +207,9 @@ def build_handout(out_dir, root=PROJECT_ROOT, make_zip=True, force=False):
     """Build the handout into ``out_dir`` (and ``out_dir``.zip). A non-empty ``out_dir`` is replaced
     only when a previous build made it and ``force`` is given; the zip beside it only when it
     belongs to such a build."""
-    zip_path = Path(out_dir).with_suffix(".zip")
-    if make_zip and zip_path.exists() and not (Path(out_dir) / MARKER).is_file():
+    resolved = Path(out_dir).resolve()
+    zip_path = resolved.with_suffix(".zip") if resolved.name else None  # "/": refused below
+    if make_zip and zip_path and zip_path.exists() and not (resolved / MARKER).is_file():
         raise HandoutError(f"refusing to overwrite {zip_path}: it was not written by a handout "
                            f"build into {out_dir}; move it away or choose another --out")
     out_dir = build_tree(out_dir, root, force=force)
