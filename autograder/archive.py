@@ -283,8 +283,8 @@ class _Writer:
             self.error(f"entry {_show(original)} has an empty name")
         lim = self.limits
         if declared is not None and declared > lim.max_file_bytes:
-            self.error(f"{_show(original)} declares {_mb(declared)} uncompressed, more than the "
-                       f"{_mb(lim.max_file_bytes)} limit for one file")
+            self.error(f"{_show(original)} is {_mb(declared)} (its declared size, not read), more "
+                       f"than the {_mb(lim.max_file_bytes)} limit for one file")
         if declared is not None and self.total + declared > lim.max_total_bytes:
             self.error(f"uncompressed contents exceed the {_mb(lim.max_total_bytes)} limit "
                        f"(at {_show(original)}, which declares {_mb(declared)})")
@@ -314,6 +314,8 @@ class _Writer:
 
 
 def _mb(n):
+    if n >= 2**30:
+        return f"{n / 2**30:.1f} GB"
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n} bytes"
 
 
