@@ -15,7 +15,8 @@ HAS_INSTRUCTOR_TOOLS = importlib.util.find_spec("autograder.instructor") is not 
 
 def add_check_arguments(parser):
     parser.add_argument("--submission", "-s", default=".", metavar="PATH",
-                        help="folder holding your mytorch/ (default: the current folder)")
+                        help="folder holding your mytorch/, or your handin.zip (default: the "
+                             "current folder)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="only run tests matching EXPR, as in pytest (e.g. -k linear, "
                              "-k task1_2)")

@@ -1,8 +1,12 @@
 """Grade one submission: run the graded suite under pytest with the grader plugin."""
+import atexit
 import contextlib
+import functools
 import importlib.util
 import io
 import os
+import shutil
+import tempfile
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -37,8 +41,25 @@ def _environment(**values):
                 os.environ[name] = value
 
 
+@functools.cache
+def _unpacked(archive):
+    """The folder holding mytorch/ in a safe copy of ``archive`` (removed when the process ends)."""
+    from .archive import SubmissionArchiveError, extract_submission
+    work = tempfile.mkdtemp(prefix="mytorch-check-")
+    atexit.register(shutil.rmtree, work, True)
+    os.chmod(work, 0o755)  # the worker may run as an unprivileged user
+    try:
+        return extract_submission(archive, Path(work) / "submission").root
+    except SubmissionArchiveError as exc:
+        raise SubmissionError(f"cannot grade {archive}: {exc.problem}") from None
+
+
 def check_submission_folder(path):
+    """The folder to grade: ``path`` itself, or a safe copy of it when it is an archive (a student's
+    handin.zip)."""
     path = Path(path)
+    if path.is_file():
+        return _unpacked(path.resolve())
     if not path.is_dir():
         raise SubmissionError(f"submission folder {path} does not exist")
     if not (path / "mytorch").is_dir():
@@ -51,6 +72,7 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
           user=None, pytest_args=(), submission_factory=Submission):
     """Run the suite against ``submission`` and return a ``report.Grade``."""
     start = time.perf_counter()
+    shown = f"{submission} (unpacked)" if Path(submission).is_file() else None
     submission = check_submission_folder(submission)
     tasks = load_rubric(rubric_path)
     if hidden_cases is None:
@@ -83,7 +105,7 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
         plugin.close()
     if code not in (0, 1, 5):  # 5: nothing selected
         plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")
-    result = build_grade(tasks, plugin.state, submission, time.perf_counter() - start)
+    result = build_grade(tasks, plugin.state, shown or submission, time.perf_counter() - start)
     missing = plugin.state.worker_info.get("limits_missing")
     if missing:
         result.notes.append("limits not enforced on this platform: " + ", ".join(missing))

@@ -2,6 +2,13 @@
 import textwrap
 from dataclasses import dataclass, field
 
+from .text import one_line, visible
+
+# Caps on what one submission's text takes in a report (student output, messages, tracebacks).
+TEST_FEEDBACK_CHARS = 8000     # feedback of one failing test
+TEST_OUTPUT_CHARS = 4000       # what the student's code printed during one test
+STUDENT_FEEDBACK_CHARS = 200_000  # all failures of one submission together
+
 
 @dataclass
 class TaskGrade:
@@ -39,8 +46,8 @@ class TaskGrade:
         failures = self.failures()
         if not failures:
             return ""
-        line = failures[0].feedback.strip().splitlines()[0] if failures[0].feedback else \
-            failures[0].status
+        line = one_line(failures[0].feedback.strip().splitlines()[0]) if failures[0].feedback \
+            else failures[0].status
         more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
         return line + more
 
@@ -80,7 +87,7 @@ def _fmt(x):
 
 def render_table(grade, verbose=False, width=100):
     """The student's view: one row per task; with ``verbose`` every failure in full."""
-    lines = [f"mytorch autograder: {grade.submission}", ""]
+    lines = [f"mytorch autograder: {one_line(grade.submission, 500)}", ""]
     header = f"{'Task':<5} {'Title':<38} {'Score':>11}  Status"
     lines += [header, "-" * len(header)]
     for t in grade.tasks:
@@ -93,19 +100,25 @@ def render_table(grade, verbose=False, width=100):
     lines.append("-" * len(header))
     lines.append(f"{'Total':<44} {_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
     if verbose:
+        budget = _Budget()
         for t in grade.tasks:
             for r in t.failures():
+                feedback, output = budget.take(r)
+                if feedback is None:
+                    break
                 lines += ["", f"== {t.id} {t.title}: {r.nodeid.split('suite/')[-1]} [{r.status}]"]
-                lines += ["   " + s for s in (r.feedback or r.status).splitlines()]
-                if r.output.strip():
+                lines += ["   " + s for s in feedback.splitlines()]
+                if output:
                     lines.append("   Your code printed:")
-                    lines += ["     | " + s for s in r.output.rstrip().splitlines()[:40]]
+                    lines += ["     | " + s for s in output.splitlines()[:40]]
+        if budget.cut:
+            lines += ["", budget.cut]
     elif grade.score < grade.max_score:
         lines += ["", "Run with -v for every failure in full, or -k NAME to run some tests only."]
     for note in grade.notes:
-        lines.append(f"note: {note}")
+        lines.append(f"note: {visible(note, TEST_FEEDBACK_CHARS)}")
     for err in grade.errors:
-        lines.append(f"grader problem: {err}")
+        lines.append(f"grader problem: {visible(err, TEST_FEEDBACK_CHARS)}")
     lines.append(f"({grade.seconds:.1f} s)")
     return "\n".join(lines)
 
@@ -113,13 +126,18 @@ def render_table(grade, verbose=False, width=100):
 def results_json(grade):
     """Gradescope's results.json: one entry per task, feedback of its failing tests as output."""
     tests = []
+    budget = _Budget()
     for t in grade.tasks:
         parts = []
         for r in t.failures():
+            feedback, output = budget.take(r)
+            if feedback is None:
+                parts.append(budget.cut)
+                break
             name = r.nodeid.split("suite/")[-1]
-            parts.append(f"{name} [{r.status}]\n{r.feedback}")
-            if r.output.strip():
-                parts.append("Your code printed:\n" + r.output.rstrip()[:4000])
+            parts.append(f"{name} [{r.status}]\n{feedback}")
+            if output:
+                parts.append("Your code printed:\n" + output)
         tests.append({
             "name": f"{t.id} {t.title}", "number": t.id, "score": t.score,
             "max_score": t.max_score, "status": "passed" if t.status == "passed" else "failed",
@@ -133,17 +151,40 @@ def results_json(grade):
         })
     output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
     if grade.errors:
-        output += "\nGrader problems:\n" + "\n".join(grade.errors)
+        output += "\nGrader problems:\n" + "\n".join(visible(e, TEST_FEEDBACK_CHARS)
+                                                      for e in grade.errors)
     if grade.notes:  # e.g. a limit or the sandbox not available on this platform
-        output += "\n" + "\n".join(f"note: {note}" for note in grade.notes)
+        output += "\n" + "\n".join(f"note: {visible(note, TEST_FEEDBACK_CHARS)}"
+                                    for note in grade.notes)
     return {"score": grade.score, "execution_time": round(grade.seconds, 3), "output": output,
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": tests}
 
 
+class _Budget:
+    """The per-test and per-submission caps on student-derived text, applied as failures are shown."""
+
+    def __init__(self, chars=STUDENT_FEEDBACK_CHARS):
+        self.left, self.cut = chars, ""
+
+    def take(self, result):
+        """(feedback, output) of one failing test, made visible and capped; (None, None) once the
+        submission's budget is spent (``cut`` then says so)."""
+        if self.left <= 0:
+            self.cut = self.cut or (f"(further failures left out: the report keeps at most "
+                                    f"{STUDENT_FEEDBACK_CHARS} characters of feedback per "
+                                    f"submission, {TEST_FEEDBACK_CHARS} per test)")
+            return None, None
+        feedback = visible(result.feedback or result.status, TEST_FEEDBACK_CHARS)
+        output = visible(result.output.rstrip(), TEST_OUTPUT_CHARS) if result.output.strip() else ""
+        self.left -= len(feedback) + len(output)
+        return feedback, output
+
+
 def error_results(message, seconds=0.0):
     """results.json for a submission that could not be graded at all: score 0 and why."""
     return {"score": 0.0, "execution_time": round(seconds, 3),
-            "output": f"Your submission could not be graded: {message}\nScore: 0",
+            "output": f"Your submission could not be graded: {visible(message, TEST_FEEDBACK_CHARS)}"
+                      "\nScore: 0",
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": []}

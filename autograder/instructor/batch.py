@@ -1,21 +1,25 @@
 """Grade a whole class: ``python -m autograder grade SUBMISSION... --out DIR [--jobs N]``.
 
 Each SUBMISSION is one student's folder or archive, or a folder of many (a Canvas or Gradescope
-export: one entry per student). Every student is unpacked safely (``archive.py``) into a fresh
-temporary folder and graded by its own ``python -m autograder check`` subprocess, ``--jobs`` at a time,
+export: one entry per student). Every student is first copied or unpacked through the bounded walker
+(``autograder/archive.py``) into a fresh temporary folder; that copy is hashed and, unless unchanged
+since the last run, graded by its own ``python -m autograder check`` subprocess, ``--jobs`` at a time,
 with a per-student wall-time cap. Output, every file written atomically:
 
-    DIR/grades.csv                 student, name, email, total, one column per task, status, message
-    DIR/<student>/results.json     Gradescope's format (also for students that could not be graded)
-    DIR/<student>/feedback.txt     the console report with every failure in full (-v)
-    DIR/<student>/.meta.json       what was graded: the submission's sha256 and the grader version
-    DIR/summary.txt (+ .png)       score statistics and histogram, per-task pass rates, failed tests
+    DIR/grades.csv                        student, name, email, total, one column per task, status
+    DIR/summary.txt (+ .png)              score statistics and histogram, per-task pass rates
+    DIR/students/<id>/results.json        Gradescope's format (also for students not graded)
+    DIR/students/<id>/feedback.txt        the console report with every failure in full (-v)
+    DIR/students/<id>/.meta.json          what was graded: the copy's sha256, the grader version
 
 A re-run skips students whose submission and grader are unchanged (``--force`` regrades), so a
-killed batch resumes where it stopped. A broken archive or a missing mytorch/ gives that student 0 with
-the reason in feedback.txt and grades.csv; it never stops the batch.
+killed batch resumes where it stopped; Ctrl-C keeps what finished and lists the others as "not
+graded (interrupted)". Whatever goes wrong with one student (a broken archive, no mytorch/, a FIFO, an
+unexpected error) becomes that student's row; it never stops the batch. Student-derived text is made
+visible (``autograder/text.py``) before it reaches the console or any file.
 """
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -30,15 +34,25 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import write_atomically, write_json_atomically
-from ..report import error_results
+from ..archive import SubmissionArchiveError, extract_submission
+from ..files import (
+    OutputDirError,
+    prepare_output_dir,
+    write_atomically,
+    write_json_atomically,
+)
+from ..report import STUDENT_FEEDBACK_CHARS, error_results
 from ..rubric import RUBRIC_PATH, load_rubric
+from ..text import one_line, visible
 from . import PACKAGE_DIR, PROJECT_ROOT
-from .archive import SubmissionArchiveError, extract_submission
 from .discovery import DiscoveryError, content_hash, discover
 from .hidden import SecretError, read_secret
+from .summary import INTERRUPTED, summarize, write_grades_csv
 from .summary import num as _num
-from .summary import summarize, write_grades_csv
+
+OUT_MARKER = ".mytorch-grades"   # in every OUT a batch writes; see files.prepare_output_dir
+STUDENTS_DIR = "students"        # OUT/students/<id>/: nothing a student is named can clash with
+RESULTS_BYTES = 32 * 2**20       # a results.json larger than this is not read back
 
 
 class BatchError(RuntimeError):
@@ -127,10 +141,11 @@ def _failed_results(message, seconds=0.0):
 
 def _task_scores(results, task_ids):
     scores = {t: 0.0 for t in task_ids}
-    for test in results.get("tests", []) if isinstance(results, dict) else []:
-        number = str(test.get("number", ""))
+    tests = results.get("tests", []) if isinstance(results, dict) else []
+    for test in tests if isinstance(tests, list) else []:
+        number = str(test.get("number", "")) if isinstance(test, dict) else ""
         if number in scores:
-            scores[number] = round(scores[number] + float(test.get("score", 0) or 0), 4)
+            scores[number] = round(scores[number] + _score(test.get("score")), 4)
     return scores
 
 
@@ -192,88 +207,126 @@ def _check_command(opts, submission, json_path):
     return cmd
 
 
-def grade_student(student, opts, digest):
-    """Grade one student; write DIR/<id>/{results.json,feedback.txt,.meta.json}; return the row."""
-    start = time.monotonic()
-    folder = opts.out / student.id
+@dataclass
+class Prepared:
+    """One student's bounded copy (or why there is none) and its hash."""
+    work: Path | None            # temporary folder holding the copy; removed after grading
+    extracted: object = None     # archive.Extracted, or None when the submission is invalid
+    problem: str = ""            # why the submission cannot be graded
+    digest: str = ""
+
+
+def prepare(student):
+    """Copy or unpack ``student.source`` through the bounded walker and hash the copy."""
     work = Path(tempfile.mkdtemp(prefix="mytorch-batch-"))
-    notes, results, status, message, feedback = [], None, "graded", "", ""
     try:
         os.chmod(work, 0o755)  # the worker may run as an unprivileged user
-        try:
-            extracted = extract_submission(student.source, work / "submission")
-            notes += extracted.notes
-        except SubmissionArchiveError as exc:
-            status, message = "invalid submission", str(exc)
-            results = _failed_results(message)
-            feedback = (f"Student {student.id} ({student.source.name})\n\nYour submission could not "
-                        f"be graded: {exc}\nScore: 0\n")
-        if results is None:
-            json_path = work / "results.json"
-            cmd = _check_command(opts, extracted.root, json_path)
-            env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                       MKL_NUM_THREADS="1", PYTHONIOENCODING="utf-8",
-                       TMPDIR=str(work))  # what a killed check leaves behind goes with `work`
-            proc = opts.checks.start(cmd, cwd=str(PROJECT_ROOT), env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
-            try:
-                out, err = proc.communicate(timeout=opts.student_timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                kill_tree(proc)
-                out, err = proc.communicate()
-                timed_out = True
-            finally:
-                opts.checks.finished(proc)
-            out = out.decode("utf-8", "replace")
-            err = err.decode("utf-8", "replace")
-            feedback = (f"Student {student.id} ({student.source.name})\n\n" + out
-                        + (("\n" + err) if err.strip() else ""))
-            if notes:
-                feedback += "".join(f"note: {n}\n" for n in notes)
-            try:
-                results = json.loads(json_path.read_text(encoding="utf-8"))
-                if not isinstance(results, dict) or "score" not in results:
-                    raise ValueError("no score")
-            except (OSError, ValueError):
-                results = None
-            if opts.checks.stopping.is_set():
-                raise _Interrupted()
-            if timed_out:
-                status = "timed out"
-                message = (f"grading took longer than {opts.student_timeout:g} s and was stopped "
-                           "(an infinite loop?)")
-                results = _failed_results(message, time.monotonic() - start)
-                feedback += f"\n{message}\nScore: 0\n"
-            elif proc.returncode == 2:
-                status = "invalid submission"
-                message = err.strip().splitlines()[-1] if err.strip() else "rejected by the grader"
-                results = _failed_results(message, time.monotonic() - start)
-            elif results is None or proc.returncode not in (0, 1, 3):
-                status = "grader failed"
-                message = (f"the grading process exited with code {proc.returncode}"
-                           + (f": {err.strip().splitlines()[-1][:300]}" if err.strip() else ""))
-                results = _failed_results(message, time.monotonic() - start)
-            elif proc.returncode == 3:
-                status = "graded (grader problems)"
-                message = "the grader reported problems of its own; see feedback.txt"
-    finally:
+        extracted = extract_submission(student.source, work / "submission")
+    except SubmissionArchiveError as exc:
         shutil.rmtree(work, ignore_errors=True)
+        problem = one_line(exc, 2000)
+        return Prepared(None, None, problem, "invalid:" + hashlib.sha256(problem.encode()).hexdigest())
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Prepared(work, extracted, "", content_hash(work / "submission"))
+
+
+def student_folder(opts, student):
+    return opts.out / STUDENTS_DIR / student.id
+
+
+def grade_student(student, opts, prepared):
+    """Grade one prepared student; write OUT/students/<id>/{results.json,feedback.txt,.meta.json};
+    return the row."""
+    start = time.monotonic()
+    header = f"Student {student.id} ({one_line(student.source.name)})\n\n"
+    notes, results, status, message, feedback = [], None, "graded", "", ""
+    if prepared.extracted is None:
+        status, message = "invalid submission", prepared.problem
+        results = _failed_results(message)
+        feedback = header + f"Your submission could not be graded: {message}\nScore: 0\n"
+    else:
+        notes = [one_line(n, 2000) for n in prepared.extracted.notes]
+        json_path = prepared.work / "results.json"
+        cmd = _check_command(opts, prepared.extracted.root, json_path)
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                   MKL_NUM_THREADS="1", PYTHONIOENCODING="utf-8",
+                   TMPDIR=str(prepared.work))  # what a killed check leaves behind goes with it
+        proc = opts.checks.start(cmd, cwd=str(PROJECT_ROOT), env=env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=opts.student_timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            kill_tree(proc)
+            out, err = proc.communicate()
+            timed_out = True
+        finally:
+            opts.checks.finished(proc)
+        out = out.decode("utf-8", "replace")
+        err = err.decode("utf-8", "replace")
+        feedback = header + visible(out + (("\n" + err) if err.strip() else ""),
+                                    2 * STUDENT_FEEDBACK_CHARS, line_chars=None)
+        if notes:
+            feedback += "".join(f"note: {n}\n" for n in notes)
+        results = _read_results(json_path)
+        if opts.checks.stopping.is_set():
+            raise _Interrupted()
+        last_err = one_line(err.strip().splitlines()[-1], 300) if err.strip() else ""
+        if timed_out:
+            status = "timed out"
+            message = (f"grading took longer than {opts.student_timeout:g} s and was stopped "
+                       "(an infinite loop?)")
+            results = _failed_results(message, time.monotonic() - start)
+            feedback += f"\n{message}\nScore: 0\n"
+        elif proc.returncode == 2:
+            status = "invalid submission"
+            message = last_err or "rejected by the grader"
+            results = _failed_results(message, time.monotonic() - start)
+        elif results is None or proc.returncode not in (0, 1, 3):
+            status = "grader failed"
+            message = (f"the grading process exited with code {proc.returncode}"
+                       + (f": {last_err}" if last_err else ""))
+            results = _failed_results(message, time.monotonic() - start)
+        elif proc.returncode == 3:
+            status = "graded (grader problems)"
+            message = "the grader reported problems of its own; see feedback.txt"
     task_ids = [t.id for t in opts.tasks]
     row = {"student": student.id, "name": student.name, "email": student.email,
-           "sid": student.sid, "total": float(results.get("score", 0) or 0),
+           "sid": student.sid, "total": _score(results.get("score")),
            "max_score": sum(t.points for t in opts.tasks),
            **_task_scores(results, task_ids), "status": status, "message": message,
-           "submission": str(student.source)}
+           "submission": one_line(student.source, 1000)}
+    folder = student_folder(opts, student)
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomically(results, folder / "results.json")
     write_atomically(folder / "feedback.txt", feedback)
     write_json_atomically({
-        "student": student.id, "submission": str(student.source), "content_sha256": digest,
-        "grader_version": opts.version, "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "student": student.id, "submission": one_line(student.source, 1000),
+        "content_sha256": prepared.digest, "grader_version": opts.version,
+        "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.monotonic() - start, 3), "row": row}, folder / ".meta.json")
     return row
+
+
+def _score(value):
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _read_results(path):
+    """The check's results.json, or None when it is missing, oversized or not a grade."""
+    try:
+        if path.stat().st_size > RESULTS_BYTES:
+            return None
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return results if isinstance(results, dict) and "score" in results else None
 
 
 class _Interrupted(Exception):
@@ -282,7 +335,7 @@ class _Interrupted(Exception):
 
 def cached_row(student, opts, digest):
     """The stored row when this student's submission and the grader are unchanged, else None."""
-    folder = opts.out / student.id
+    folder = student_folder(opts, student)
     try:
         meta = json.loads((folder / ".meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -294,8 +347,41 @@ def cached_row(student, opts, digest):
         return None
     row = dict(meta["row"])
     row.update(name=student.name or row.get("name", ""), email=student.email or row.get("email", ""),
-               sid=student.sid or row.get("sid", ""), submission=str(student.source))
+               sid=student.sid or row.get("sid", ""), submission=one_line(student.source, 1000))
     return row
+
+
+# -- the console ----------------------------------------------------------------------------
+class Console:
+    """Where the batch talks to the instructor. A closed pipe (``grade ... 2>&1 | head``) silences
+    it and never stops the batch: the stream is pointed at the null device from then on."""
+
+    def __init__(self, stream):
+        self.stream, self.broken = stream, False
+
+    def isatty(self):
+        try:
+            return bool(self.stream.isatty())
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    def write(self, text):
+        if self.broken:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.broken = True
+            try:  # so that Python's own flush at exit does not fail on it either
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+                pass
+
+    def line(self, text=""):
+        self.write(text + "\n")
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -304,8 +390,9 @@ class Progress:
 
     def __init__(self, total, stream=None):
         self.total, self.done = total, 0
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        stream = stream or sys.stderr
+        self.stream = stream if isinstance(stream, Console) else Console(stream)
+        self.tty = self.stream.isatty()
         self.start = time.monotonic()
 
     def eta(self):
@@ -327,7 +414,6 @@ class Progress:
         else:
             self.stream.write(f"[{self.done}/{self.total}] {text} (elapsed {elapsed}, "
                               f"ETA {self.eta()})\n")
-        self.stream.flush()
 
 
 def _duration(seconds):
@@ -368,43 +454,73 @@ def options_from_args(args):
     return opts
 
 
+def privilege_state(opts):
+    """One line: which user student code runs as in this batch (checked once, at the start)."""
+    from ..privilege import _current_user, choose_user, running_as_root
+    probe_dir = Path(tempfile.mkdtemp(prefix="mytorch-probe-"))
+    try:
+        (probe_dir / "mytorch").mkdir()
+        for folder in (probe_dir, probe_dir / "mytorch"):
+            os.chmod(folder, 0o755)
+        user, notes = choose_user(opts.user, probe_dir, opts.python)
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+    if user is not None:
+        return f"student code runs as user {user.name} (checked: it can run {opts.python})"
+    if notes:
+        return notes[0].replace("student code ran as", "student code runs as")
+    if running_as_root():
+        return "student code runs as root (no privilege drop: $MYTORCH_GRADER_USER=none)"
+    return f"student code runs as {_current_user()}, the grader's own user"
+
+
 def run_batch(args, stream=None):
     """``python -m autograder grade``; returns the exit code (0, or 130 when interrupted)."""
-    stream = stream or sys.stderr
+    console = Console(stream or sys.stderr)
     opts = options_from_args(args)
     try:
         students, warnings = discover(args.submissions, opts.out)
     except DiscoveryError as exc:
         raise BatchError(str(exc)) from None
-    for w in warnings:
-        print(f"warning: {w}", file=stream)
     if not students:
-        raise BatchError("no submissions found in " + ", ".join(map(str, args.submissions)))
-    opts.out.mkdir(parents=True, exist_ok=True)
-    rows, todo = {}, []
-    for student in students:
-        try:
-            digest = content_hash(student.source)
-        except OSError as exc:
-            digest = f"unreadable: {exc}"
-        row = None if opts.force else cached_row(student, opts, digest)
-        if row is not None:
-            rows[student.id] = row
-        else:
-            todo.append((student, digest))
-    skipped = len(students) - len(todo)
-    plan = (f"{len(todo)} to grade with {min(opts.jobs, len(todo))} at a time" if todo
-            else "nothing to grade")
-    print(f"{len(students)} students; {skipped} unchanged since the last run (skipped"
-          f"{'' if not skipped else '; --force regrades them'}), {plan}", file=stream)
-    progress = Progress(len(todo), stream)
+        raise BatchError("no submissions found in " + ", ".join(one_line(a) for a in
+                                                                 args.submissions))
+    try:
+        opts.out = prepare_output_dir(opts.out, OUT_MARKER)
+    except OutputDirError as exc:
+        raise BatchError(str(exc)) from None
+    for w in warnings:
+        console.line(f"warning: {w}")
+    console.line(privilege_state(opts))
+    rows, prepared, interrupted = {}, {}, False
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    interrupted = False
     pool = ThreadPoolExecutor(max_workers=opts.jobs)
+    futures = {}
     try:
-        futures = {pool.submit(_grade_safely, s, opts, d): s for s, d in todo}
+        todo, unchanged = [], 0
+        for student in students:  # copy and hash every submission first: cheap, and bounded
+            try:
+                ready = prepare(student)
+            except Exception as exc:  # noqa: BLE001 — one student's problem never aborts the batch
+                rows[student.id] = _error_row(student, opts, exc)
+                continue
+            prepared[student.id] = ready
+            row = None if opts.force else cached_row(student, opts, ready.digest)
+            if row is not None:
+                rows[student.id] = row
+                unchanged += 1
+                _discard(prepared.pop(student.id))
+            else:
+                todo.append(student)
+        skipped = unchanged
+        plan = (f"{len(todo)} to grade with {min(opts.jobs, len(todo))} at a time" if todo
+                else "nothing to grade")
+        console.line(f"{len(students)} students; {skipped} unchanged since the last run (skipped"
+                     f"{'' if not skipped else '; --force regrades them'}), {plan}")
+        progress = Progress(len(todo), console)
+        futures = {pool.submit(_grade_safely, s, opts, prepared[s.id]): s for s in todo}
         for future in as_completed(futures):
             student = futures[future]
             row = future.result()
@@ -416,34 +532,52 @@ def run_batch(args, stream=None):
     except KeyboardInterrupt:
         interrupted = True
         opts.checks.stop_all()
-        print("\ninterrupted: students graded so far are saved; run the same command again to "
-              "resume", file=stream)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        for future, student in futures.items():  # what finished while the batch was stopping
+            if student.id not in rows and future.done() and not future.cancelled() \
+                    and future.exception() is None:
+                rows[student.id] = future.result()
+        for ready in prepared.values():
+            _discard(ready)
+    missing = [s for s in students if s.id not in rows]
+    for student in missing:
+        rows[student.id] = _interrupted_row(student, opts)
     write_grades_csv(rows.values(), opts.tasks, opts.out / "grades.csv")
-    summary = summarize(list(rows.values()), opts.tasks, opts.out)
-    if not interrupted:
-        print(summary.split("\n\n", 1)[0], file=stream)
-        totals = [r["total"] for r in rows.values()]
-        if totals:
-            print(f"mean {statistics.fmean(totals):.2f}, median {_num(statistics.median(totals))}; "
-                  f"wrote {opts.out / 'grades.csv'} and {opts.out / 'summary.txt'}", file=stream)
-        if getattr(args, "similarity", False):
-            return _similarity(students, opts.out / "similarity", stream)
-    return 130 if interrupted else 0
+    summary = summarize(list(rows.values()), opts.tasks, opts.out / STUDENTS_DIR, opts.out)
+    if interrupted:
+        console.line(f"\ninterrupted: {len(students) - len(missing)} students graded and saved, "
+                     f"{len(missing)} listed as \"{INTERRUPTED}\" in grades.csv and summary.txt; "
+                     "run the same command again to grade them")
+        return 130
+    console.line(summary.split("\n\n", 1)[0])
+    totals = [r["total"] for r in rows.values()]
+    if totals:
+        console.line(f"mean {statistics.fmean(totals):.2f}, median "
+                     f"{_num(statistics.median(totals))}; wrote {opts.out / 'grades.csv'} and "
+                     f"{opts.out / 'summary.txt'}")
+    if getattr(args, "similarity", False):
+        return _similarity(students, opts.out / "similarity", console)
+    return 0
 
 
-def _similarity(students, out_dir, stream):
+def _discard(ready):
+    if ready.work is not None:
+        shutil.rmtree(ready.work, ignore_errors=True)
+        ready.work = None
+
+
+def _similarity(students, out_dir, console):
     from .similarity import SimilarityError, similarity_report, summary_line
 
     try:
         result = similarity_report(students, out_dir)
     except SimilarityError as exc:
-        print(f"error: similarity: {exc}", file=stream)
+        console.line(f"error: similarity: {exc}")
         return 2
-    print(summary_line(result, out_dir), file=stream)
+    console.line(summary_line(result, out_dir))
     return 0
 
 
@@ -451,23 +585,40 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _grade_safely(student, opts, digest):
+def _base_row(student, opts, status, message, total):
+    return {"student": student.id, "name": student.name, "email": student.email,
+            "sid": student.sid, "total": total, "max_score": sum(t.points for t in opts.tasks),
+            **{t.id: total for t in opts.tasks}, "status": status, "message": message,
+            "submission": one_line(student.source, 1000)}
+
+
+def _interrupted_row(student, opts):
+    """A student the interrupted batch did not reach: no score, and nothing written for them."""
+    return _base_row(student, opts, INTERRUPTED, "the batch was interrupted before this student "
+                     "was graded; run the same command again", None)
+
+
+def _error_row(student, opts, exc):
+    """Any unexpected failure on one student, as that student's row (written, never cached)."""
+    message = f"the batch grader failed on this student ({type(exc).__name__}: {one_line(exc, 500)})"
+    folder = student_folder(opts, student)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(_failed_results(message), folder / "results.json")
+        write_atomically(folder / "feedback.txt", f"Your submission could not be graded: {message}\n")
+        (folder / ".meta.json").unlink(missing_ok=True)  # the next run tries this student again
+    except OSError:
+        pass
+    return _base_row(student, opts, "grader failed", message, 0.0)
+
+
+def _grade_safely(student, opts, prepared):
     """grade_student, with any unexpected failure turned into that student's error row."""
     try:
-        return grade_student(student, opts, digest)
+        return grade_student(student, opts, prepared)
     except _Interrupted:
         raise
     except Exception as exc:  # noqa: BLE001 — one student's problem never aborts the batch
-        message = f"the batch grader failed on this student ({type(exc).__name__}: {exc})"
-        folder = opts.out / student.id
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            write_json_atomically(_failed_results(message), folder / "results.json")
-            write_atomically(folder / "feedback.txt", f"Your submission could not be graded: {message}\n")
-        except OSError:
-            pass
-        row = {"student": student.id, "name": student.name, "email": student.email,
-               "sid": student.sid, "total": 0.0, "max_score": sum(t.points for t in opts.tasks),
-               **{t.id: 0.0 for t in opts.tasks}, "status": "grader failed", "message": message,
-               "submission": str(student.source)}
-        return row  # no .meta.json: the next run tries this student again
+        return _error_row(student, opts, exc)
+    finally:
+        _discard(prepared)

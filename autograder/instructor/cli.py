@@ -34,7 +34,10 @@ def add_commands(sub):
     gradescope.set_defaults(func=cmd_gradescope)
     handout = sub.add_parser("handout", help="(instructors) build the student handout from the "
                                              "reference")
-    handout.add_argument("--out", type=Path, required=True, help="folder to create (replaced)")
+    handout.add_argument("--out", type=Path, required=True,
+                         help="folder to create: a new or empty one, or a previous build (--force)")
+    handout.add_argument("--force", action="store_true",
+                         help="replace a previous handout build in --out (never another folder)")
     handout.add_argument("--no-zip", action="store_true", help="skip the .zip beside it")
     handout.set_defaults(func=cmd_handout)
     cases = sub.add_parser("cases", help="(instructors) regenerate the public graded cases from "
@@ -117,7 +120,7 @@ def cmd_cases(args):
 def cmd_handout(args):
     from .handout import HandoutError, build_handout
     try:
-        out = build_handout(args.out, make_zip=not args.no_zip)
+        out = build_handout(args.out, make_zip=not args.no_zip, force=args.force)
     except HandoutError as exc:
         return _error(exc)
     print(f"handout written to {out}" + ("" if args.no_zip else f" and {out.with_suffix('.zip')}"))

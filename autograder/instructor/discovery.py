@@ -2,28 +2,37 @@
 
 Each SUBMISSION argument is one student's folder or archive, or a folder of many (a Canvas or
 Gradescope export: one entry per student, with Gradescope's ``submission_metadata.yml`` giving names
-and emails). ``discover`` returns one ``Student`` per entry with a unique id; ``content_hash``
-fingerprints a submission so that an unchanged one is not graded twice.
+and emails). ``discover`` returns one ``Student`` per entry. A student's id comes from the name of
+their entry alone (never from what else is in the batch), so two entries that would share an id are
+an error naming both, before anything is graded. Entries are looked at without following links or
+opening anything but regular files; what is in them is read only through the bounded copy
+(``autograder/archive.py``), which ``content_hash`` fingerprints.
 """
 import hashlib
 import os
 import re
+import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archive import (
-    SKIP_NAMES,
+from ..archive import (
+    HANDIN_NAME,
     archive_kind,
-    clean_component,
+    file_kind,
     is_archive_name,
+    is_skipped_name,
     strip_archive_suffix,
 )
+from ..text import one_line
 
 METADATA_NAME = "submission_metadata.yml"
 IGNORED_SUFFIXES = (".yml", ".yaml", ".csv", ".txt", ".md", ".json", ".html", ".pdf")
 CANVAS_NAME = re.compile(r"^(.+?)_(?:late_)?\d+_\d+(?:_|$)", re.IGNORECASE)
-
-
+# What cannot be part of a folder name on Linux, macOS or Windows, or reads badly in a CSV cell.
+PATH_UNSAFE = re.compile(r'[/\\:*?"<>|]')
+WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
+ID_BYTES = 200  # longest id in UTF-8 bytes (a folder name holds 255)
 
 
 class DiscoveryError(RuntimeError):
@@ -39,18 +48,31 @@ class Student:
     sid: str = ""
 
 
-
 def student_id_from_name(name):
     """The student id an export's file or folder name stands for.
 
     Canvas: ``lastfirst_12345_67890_hw1.zip`` (or ``lastfirst_LATE_12345_67890_...``) -> ``lastfirst``;
     anything else (``submission_123456``, ``alice.zip``) -> its name without the archive suffix.
+    The id keeps every letter of the name (Unicode NFC: ``zoë_Müller``, ``李明``); only characters
+    that are unsafe in a path or a report (separators, ``:*?"<>|``, control and format characters)
+    become ``_``.
     """
-    stem = strip_archive_suffix(clean_component(name))
+    name = os.fsdecode(name) if isinstance(name, bytes) else name
+    try:  # undecodable bytes of a file name (surrogate escapes) become U+FFFD, then "_"
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        name = name.encode("utf-8", "replace").decode("utf-8")
+    stem = strip_archive_suffix(unicodedata.normalize("NFC", name))
     match = CANVAS_NAME.match(stem)
     if match and match.group(1):
         stem = match.group(1)
-    safe = re.sub(r"[^A-Za-z0-9._@+-]+", "_", stem).strip("._")[:100]
+    safe = "".join("_" if unicodedata.category(ch)[0] in "CZ" and ch != " " or ch == "\ufffd"
+                   else ch for ch in PATH_UNSAFE.sub("_", stem))
+    safe = safe.strip(" ._")
+    while len(safe.encode("utf-8")) > ID_BYTES:
+        safe = safe[:-1]
+    if WINDOWS_RESERVED.match(safe):
+        safe += "_"
     return safe or "student"
 
 
@@ -99,7 +121,7 @@ def read_gradescope_metadata(path):
         key, sep, value = line.lstrip(":").partition(":")
         if sep and key.strip() in ("name", "email", "sid"):
             people[-1].setdefault(key.strip(), _unquote(value))
-    return {folder: {k: "; ".join(p.get(k, "") for p in people if p.get(k))
+    return {folder: {k: one_line("; ".join(p.get(k, "") for p in people if p.get(k)), 300)
                      for k in ("name", "email", "sid")}
             for folder, people in out.items()}
 
@@ -111,98 +133,112 @@ def _unquote(text):
     return text
 
 
-def _ignored(path, out_dir):
+def _ignored(path, kind, out_dir):
     name = path.name
-    if name in SKIP_NAMES or name.startswith(".") or name == METADATA_NAME:
+    if is_skipped_name(name) or name.startswith(".") or name == METADATA_NAME:
         return True
     try:
         if path.resolve() == out_dir.resolve() or out_dir.resolve().is_relative_to(path.resolve()):
             return True
     except OSError:
         pass
-    return path.is_file() and name.lower().endswith(IGNORED_SUFFIXES)
+    return kind == "file" and name.lower().endswith(IGNORED_SUFFIXES)
+
+
+def _kind(path):
+    """'dir', 'file', 'link' or what else the entry is, without following a link."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "missing"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "link" if stat.S_ISLNK(mode) else file_kind(mode)
 
 
 def _is_single(folder):
-    """A folder holding mytorch/ (maybe one folder down) is one student; others are exports."""
-    if (folder / "mytorch").is_dir():
-        return True
-    children = [c for c in folder.iterdir() if c.name not in SKIP_NAMES and not c.name.startswith(".")]
-    return (len(children) == 1 and children[0].is_dir() and (children[0] / "mytorch").is_dir()
-            and not (folder / METADATA_NAME).exists())
+    """A folder holding mytorch/ or handin.zip is one student's; any other folder is an export."""
+    return _kind(folder / "mytorch") == "dir" or _kind(folder / HANDIN_NAME) == "file"
+
+
+def _export_entries(path, out_dir, warnings):
+    """(entry, kind) of the submissions in an export folder, sorted by name."""
+    found = []
+    for child in sorted(path.iterdir(), key=lambda p: p.name):
+        kind = _kind(child)
+        if _ignored(child, kind, out_dir):
+            continue
+        if kind == "file" and not is_archive_name(child.name) and archive_kind(child) is None \
+                and not CANVAS_NAME.match(child.name):
+            warnings.append(f"skipped {one_line(child)}: not a folder or an archive")
+            continue
+        if kind not in ("dir", "file", "link"):
+            warnings.append(f"skipped {one_line(child)}: {kind}, not a folder or an archive")
+            continue
+        found.append(child)  # a link is kept: its row says links are not accepted
+    return found
 
 
 def discover(paths, out_dir):
-    """[Student] for the SUBMISSION arguments, with unique ids, and a list of warnings."""
+    """([Student], warnings) for the SUBMISSION arguments.
+
+    Raises ``DiscoveryError`` for an argument that does not exist and for two entries that would
+    get the same student id (compared without case: they would share a folder on macOS and
+    Windows), naming both.
+    """
     out_dir = Path(out_dir)
-    found, warnings = [], []
+    found, warnings, seen_sources = [], [], set()
     for arg in paths:
         path = Path(arg)
-        if not path.exists() and not path.is_symlink():
-            raise DiscoveryError(f"{path} does not exist")
-        if path.is_dir() and not _is_single(path):
+        kind = _kind(path)
+        if kind == "missing":
+            raise DiscoveryError(f"{one_line(path)} does not exist")
+        if kind == "dir" and not _is_single(path):
             meta = read_gradescope_metadata(path / METADATA_NAME)
-            entries = sorted(path.iterdir(), key=lambda p: p.name)
-            count = 0
+            entries = _export_entries(path, out_dir, warnings)
+            if len(entries) == 1 and _kind(entries[0]) == "dir":
+                warnings.append(f"{one_line(path)} holds one student folder "
+                                f"({one_line(entries[0].name)}) and no mytorch/: graded as a class "
+                                "of one")
+            if not entries:
+                warnings.append(f"{one_line(path)} holds no submissions (no mytorch/, no student "
+                                "folders or archives)")
             for child in entries:
-                if _ignored(child, out_dir):
-                    continue
-                if child.is_file() and not is_archive_name(child.name) and \
-                        archive_kind(child) is None and not CANVAS_NAME.match(child.name):
-                    warnings.append(f"skipped {child}: not a folder or an archive")
-                    continue
                 info = meta.get(child.name, {})
                 found.append(Student(student_id_from_name(child.name), child, **info))
-                count += 1
-            if count == 0:
-                warnings.append(f"{path} holds no submissions (no mytorch/, no student folders or "
-                                "archives)")
         else:
             found.append(Student(student_id_from_name(path.name), path))
-    seen = {}
+    unique, by_id = [], {}
     for student in found:
-        base = student.id
-        n = seen.get(base, 0) + 1
-        seen[base] = n
-        if n > 1:
-            student.id = f"{base}-{n}"
-            while student.id in seen:
-                n += 1
-                student.id = f"{base}-{n}"
-            seen[student.id] = 1
-            warnings.append(f"two submissions map to the student id {base}: {student.source} "
-                            f"is graded as {student.id}")
-    return found, warnings
+        source = os.path.realpath(student.source)
+        if source in seen_sources:
+            warnings.append(f"{one_line(student.source)} was given twice; graded once")
+            continue
+        seen_sources.add(source)
+        other = by_id.setdefault(student.id.casefold(), student)
+        if other is not student:
+            raise DiscoveryError(
+                f"two submissions would both be graded as student {one_line(student.id)!r}: "
+                f"{one_line(other.source, 300)} and {one_line(student.source, 300)}. Student ids "
+                "come from file and folder names alone, so rename or remove one of them")
+        unique.append(student)
+    return unique, warnings
 
 
-
-def content_hash(source):
-    """sha256 of a submission: an archive's bytes, or a folder's relative paths and contents."""
+def content_hash(folder):
+    """sha256 of a bounded copy made by ``archive.extract_submission`` (never of the student's own
+    files, which may hold FIFOs, links or sparse files): its relative paths and contents."""
     h = hashlib.sha256()
-    source = Path(source)
-    if source.is_file():
-        h.update(b"file\0")
-        with open(source, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-    h.update(b"folder\0")
-    for root, dirs, files in os.walk(source, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_NAMES)
-        rel = os.path.relpath(root, source)
+    folder = Path(folder)
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        rel = os.path.relpath(root, folder)
         for name in sorted(files):
-            if name in SKIP_NAMES:
-                continue
-            path = os.path.join(root, name)
             h.update(os.fsencode(os.path.join(rel, name)) + b"\0")
-            try:
-                if os.path.islink(path):
-                    h.update(b"link\0" + os.fsencode(os.readlink(path)))
-                else:
-                    with open(path, "rb") as fh:
-                        for chunk in iter(lambda: fh.read(1 << 20), b""):
-                            h.update(chunk)
-            except OSError as exc:
-                h.update(f"unreadable {exc.errno}".encode())
+            with open(os.path.join(root, name), "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
             h.update(b"\0")
     return h.hexdigest()

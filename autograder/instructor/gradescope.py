@@ -33,10 +33,10 @@ import time
 import zipfile
 from pathlib import Path
 
+from ..archive import SubmissionArchiveError, archive_kind, extract_submission
 from ..files import atomic_path, write_atomically, zip_entry
 from ..report import error_results
 from . import PROJECT_ROOT
-from .archive import SubmissionArchiveError, archive_kind, extract_submission
 from .requirements import requirements_txt
 
 SECRET_NAME = "grader_secret.txt"

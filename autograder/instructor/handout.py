@@ -16,7 +16,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from ..files import atomic_path, zip_entry
+from ..files import OutputDirError, atomic_path, prepare_output_dir, zip_entry
 from ..plugin import task_keyword
 from ..rubric import RUBRIC_PATH, load_rubric
 from . import PROJECT_ROOT
@@ -27,6 +27,8 @@ END = re.compile(r"^\s*# END SOLUTION\s*$")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".hypothesis"}
 # What of the grader stays with the instructor: their tools, and the hidden tests.
 INSTRUCTOR_PARTS = ("autograder/instructor", "autograder/suite/hidden")
+# Written into every handout folder the build makes: only a folder holding it is ever replaced.
+MARKER = ".mytorch-handout-build"
 
 
 class HandoutError(RuntimeError):
@@ -97,13 +99,24 @@ def stub_file(path, rel, by_region, used):
     return "\n".join(out) + "\n"
 
 
-def build_tree(out_dir, root=PROJECT_ROOT, rubric_path=RUBRIC_PATH):
-    root, out_dir = Path(root), Path(out_dir)
+def _prepare(out_dir, force):
+    """Check ``out_dir`` (see ``files.prepare_output_dir``) and empty it when it is a previous build
+    and ``force`` says so; return it resolved."""
+    out_dir = Path(out_dir)
+    previous = (out_dir / MARKER).is_file()
+    if previous and not force:
+        raise HandoutError(f"{out_dir} holds a previous handout build; pass --force to replace it")
+    try:
+        return prepare_output_dir(out_dir, MARKER, replace=True)
+    except OutputDirError as exc:
+        raise HandoutError(str(exc)) from None
+
+
+def build_tree(out_dir, root=PROJECT_ROOT, rubric_path=RUBRIC_PATH, force=False):
+    root = Path(root)
     tasks = load_rubric(rubric_path)
     by_region, used = region_tasks(tasks), set()
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    out_dir = _prepare(out_dir, force)
     for src in sorted((root / "mytorch").rglob("*.py")):
         if SKIP_DIRS & set(src.relative_to(root).parts):
             continue
@@ -184,14 +197,22 @@ def write_zip(folder, zip_path):
     """A deterministic zip of ``folder`` (sorted names, fixed dates and permissions)."""
     folder = Path(folder)
     with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w") as zf:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MARKER):
             name = f"{folder.name}/{path.relative_to(folder).as_posix()}"
             zf.writestr(zip_entry(name), path.read_bytes())
     return Path(zip_path)
 
 
-def build_handout(out_dir, root=PROJECT_ROOT, make_zip=True):
-    out_dir = build_tree(out_dir, root)
+def build_handout(out_dir, root=PROJECT_ROOT, make_zip=True, force=False):
+    """Build the handout into ``out_dir`` (and ``out_dir``.zip). A non-empty ``out_dir`` is replaced
+    only when a previous build made it and ``force`` is given; the zip beside it only when it
+    belongs to such a build."""
+    resolved = Path(out_dir).resolve()
+    zip_path = resolved.with_suffix(".zip") if resolved.name else None  # "/": refused below
+    if make_zip and zip_path and zip_path.exists() and not (resolved / MARKER).is_file():
+        raise HandoutError(f"refusing to overwrite {zip_path}: it was not written by a handout "
+                           f"build into {out_dir}; move it away or choose another --out")
+    out_dir = build_tree(out_dir, root, force=force)
     if make_zip:
         write_zip(out_dir, out_dir.with_suffix(".zip"))
     return out_dir

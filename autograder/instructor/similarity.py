@@ -36,11 +36,10 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The batch grader's discovery and safe extraction, the handout's view of the regions and the rubric.
+from ..archive import SubmissionArchiveError, extract_submission
 from ..rubric import RUBRIC_PATH, RubricError, load_rubric
 from . import PROJECT_ROOT
-
-# The batch grader's discovery and safe extraction, the handout's view of the regions and the rubric.
-from .archive import SubmissionArchiveError, extract_submission
 from .discovery import DiscoveryError, discover
 from .handout import HandoutError, _functions, region_tasks, solution_regions, stub_file
 

@@ -1,10 +1,36 @@
-"""What a batch writes for the whole class: ``grades.csv`` and ``summary.txt`` (+ ``summary.png``)."""
+"""What a batch writes for the whole class: ``grades.csv`` and ``summary.txt`` (+ ``summary.png``).
+
+Names, messages and paths in them come from students (file names, metadata, error messages): every
+cell and line is made visible on one line (``autograder/text.py``), and a CSV cell a spreadsheet
+would run as a formula gets a leading ``'``.
+"""
 import csv
 import io
 import json
 import statistics
 
 from ..files import atomic_path, write_atomically
+from ..text import one_line
+
+INTERRUPTED = "not graded (interrupted)"
+CELL_CHARS = 1000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def spreadsheet_cell(value):
+    """A CSV cell that no spreadsheet reads as a formula (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM``):
+    text starting like one (also after spaces) gets a leading ``'``, as spreadsheets themselves
+    write text that only looks like a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return num(value)
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if text.lstrip(" ").startswith(FORMULA_STARTS) or text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    return one_line(text, CELL_CHARS)
 
 
 def write_grades_csv(rows, tasks, path):
@@ -14,7 +40,7 @@ def write_grades_csv(rows, tasks, path):
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in sorted(rows, key=lambda r: r["student"]):
-        writer.writerow({k: (num(v) if isinstance(v, float) else v) for k, v in row.items()})
+        writer.writerow({k: spreadsheet_cell(v) for k, v in row.items()})
     write_atomically(path, buf.getvalue())
 
 
@@ -37,14 +63,21 @@ def failed_tests(results):
     return out
 
 
-def summarize(rows, tasks, out_dir):
-    """Write summary.txt (and summary.png with matplotlib); return the text."""
+def summarize(rows, tasks, students_dir, out_dir):
+    """Write summary.txt (and summary.png with matplotlib) into ``out_dir``, reading each student's
+    results.json under ``students_dir``; return the text. Students an interrupted batch did not
+    reach are listed, and left out of every statistic."""
+    waiting = [r for r in rows if r["status"] == INTERRUPTED]
+    rows = [r for r in rows if r["status"] != INTERRUPTED]
     n = len(rows)
     max_total = sum(t.points for t in tasks) or 100.0
     totals = [float(r["total"]) for r in rows]
     graded = [r for r in rows if r["status"].startswith("graded")]
     lines = [f"Class summary: {n} students ({len(graded)} graded, {n - len(graded)} could not be "
              "graded; those count as 0)", ""]
+    if waiting:
+        lines[0:0] = [f"INTERRUPTED: {len(waiting)} students not graded yet; the numbers below "
+                      f"leave them out (run the same command again to grade them)", ""]
     if totals:
         lines.append(f"Score (out of {num(max_total)}): mean {statistics.fmean(totals):.2f}, "
                      f"median {num(statistics.median(totals))}, min {num(min(totals))}, "
@@ -74,7 +107,7 @@ def summarize(rows, tasks, out_dir):
     fails = {}
     for r in graded:
         try:
-            results = json.loads((out_dir / r["student"] / "results.json").read_text("utf-8"))
+            results = json.loads((students_dir / r["student"] / "results.json").read_text("utf-8"))
         except (OSError, ValueError):
             continue
         for test in failed_tests(results):
@@ -83,11 +116,16 @@ def summarize(rows, tasks, out_dir):
         lines += ["", f"Most failed tests (failed by k of the {len(graded)} graded students; pass "
                   "rate in parentheses):"]
         for test, k in sorted(fails.items(), key=lambda kv: (-kv[1], kv[0]))[:25]:
-            lines.append(f"  {k:>4}  {test}  ({100 * (1 - k / max(len(graded), 1)):.0f}% pass)")
+            lines.append(f"  {k:>4}  {one_line(test)}  "
+                         f"({100 * (1 - k / max(len(graded), 1)):.0f}% pass)")
     bad = [r for r in rows if not r["status"].startswith("graded")]
     if bad:
         lines += ["", "Could not be graded:"]
-        lines += [f"  {r['student']}: {r['status']}: {r['message']}" for r in bad]
+        lines += [f"  {one_line(r['student'])}: {r['status']}: {one_line(r['message'], 500)}"
+                  for r in bad]
+    if waiting:
+        lines += ["", f"{INTERRUPTED[0].upper() + INTERRUPTED[1:]}:"]
+        lines += [f"  {one_line(r['student'])}: {INTERRUPTED}" for r in waiting]
     text = "\n".join(lines) + "\n"
     write_atomically(out_dir / "summary.txt", text)
     _plot(totals, max_total, task_rates, out_dir / "summary.png")

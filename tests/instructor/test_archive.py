@@ -1,4 +1,4 @@
-"""Safe extraction of students' submissions (autograder/instructor/archive.py).
+"""Safe extraction of students' submissions (autograder/archive.py).
 
 Every malformed or hostile submission must end in a ``SubmissionArchiveError`` whose message names
 the student's file and the problem — never another exception, never a file outside the destination.
@@ -11,11 +11,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from autograder.instructor.archive import (ArchiveLimits, SubmissionArchiveError, extract_submission,
-                                strip_archive_suffix)
-
 from instructor_helpers import tar_folder
+
+from autograder.archive import (
+    ArchiveLimits,
+    SubmissionArchiveError,
+    extract_submission,
+    strip_archive_suffix,
+)
 
 POSIX = os.name == "posix"
 LINEAR = b"import numpy as np\n\nclass Linear:\n    pass\n"

@@ -14,9 +14,9 @@ import sys
 import textwrap
 
 import pytest
+from instructor_helpers import LINEAR_BUG, REPO, copy_reference
 
 from autograder.sandbox import landlock
-from instructor_helpers import LINEAR_BUG, REPO, copy_reference
 
 pytestmark = pytest.mark.skipif(
     os.name != "posix" or landlock.abi_version() < 6,
@@ -76,7 +76,7 @@ def test_a_hostile_student_changes_nobody_elses_grade(tmp_path):
     linear = mallory / "mytorch" / "nn" / "linear.py"
     anchor = "        Z = A @ self.W.T\n"
     code = textwrap.dedent(MALLORY.format(grades=str(out / "grades.csv"),
-                                          alice=str(out / "alice" / "results.json")))
+                                          alice=str(out / "students" / "alice" / "results.json")))
     text = linear.read_text(encoding="utf-8")
     assert text.count(anchor) == 1
     linear.write_text(text.replace(anchor, textwrap.indent(code.strip("\n") + "\n", " " * 8)
@@ -88,13 +88,13 @@ def test_a_hostile_student_changes_nobody_elses_grade(tmp_path):
     assert sorted(rows) == ["alice", "bob", "mallory"]
     for student in ("alice", "bob"):
         assert comparable(rows[student]) == comparable(alone[student])
-        mine = json.loads((out / student / "results.json").read_text(encoding="utf-8"))
-        theirs = json.loads((tmp_path / "alone" / student / "results.json").read_text("utf-8"))
+        mine = json.loads((out / "students" / student / "results.json").read_text(encoding="utf-8"))
+        theirs = json.loads((tmp_path / "alone" / "students" / student / "results.json").read_text("utf-8"))
         assert [(t["number"], t["score"], t["output"]) for t in mine["tests"]] == \
             [(t["number"], t["score"], t["output"]) for t in theirs["tests"]]
     assert float(rows["alice"]["total"]) == 15 and float(rows["bob"]["total"]) < 15
     # Mallory: graded, and every attack refused (so forward fails: 0 of 15)
     assert rows["mallory"]["status"] == "graded" and float(rows["mallory"]["total"]) == 0
-    feedback = (out / "mallory" / "feedback.txt").read_text(encoding="utf-8")
+    feedback = (out / "students" / "mallory" / "feedback.txt").read_text(encoding="utf-8")
     assert "8 attacks refused" in feedback, feedback
     assert "forged" not in (out / "grades.csv").read_text(encoding="utf-8")

@@ -7,11 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from instructor_helpers import run_grader
 
 from autograder import privilege
 from autograder.privilege import UserError, choose_user, probe, resolve_user
-
-from instructor_helpers import run_grader
 
 POSIX = os.name == "posix"
 ROOT = POSIX and os.geteuid() == 0

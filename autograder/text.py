@@ -1,0 +1,76 @@
+"""Student-derived text made safe to show: on a terminal, in feedback.txt, summary.txt, results.json.
+
+A submission controls its output, its exception messages, the names in its tracebacks and the names
+of its files. Written raw, an escape sequence (ESC, or the one-byte CSI/OSC of C1) repaints the
+instructor's terminal — a fake "Total 100 / 100", a window title, a clipboard write (OSC 52) — and
+a newline in a file name forges a line of a report. ``visible`` turns every such character into
+printable text (``\\x1b``, ``\\r``, ``\\u202e``), so what was sent is still readable and nothing acts.
+It accepts any value (bytes, lone surrogates, objects whose ``str`` fails) and bounds the length of
+every line and of the whole text.
+"""
+import unicodedata
+
+LINE_CHARS = 1000  # longest line kept; the rest of a line is cut with a count
+# Characters that change how the text around them is shown, not being controls (category Cc):
+# bidirectional overrides and isolates ("Trojan Source"), and the Unicode line separators.
+_LAYOUT = {0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def _escape(ch):
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _visible_char(ch, keep_newlines):
+    if ch == "\n":
+        return "\n" if keep_newlines else "\\n"
+    if ch == "\t":
+        return "\t" if keep_newlines else " "
+    code = ord(ch)
+    if code in _LAYOUT or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+        # Cc: C0/C1 controls and DEL (ESC, CR, BEL, CSI 0x9b); Cs: lone surrogates (undecodable
+        # bytes), which no UTF-8 file can hold; Co/Cn: private and unassigned code points
+        return _escape(ch)
+    return ch
+
+
+def _as_text(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 — a student object's __str__ may raise anything
+        return f"<unprintable {type(value).__name__}>"
+
+
+def visible(text, max_len=None, keep_newlines=True, line_chars=LINE_CHARS):
+    """``text`` with control characters and escape sequences shown as escapes, never acted on.
+
+    ``keep_newlines``: newlines stay line breaks (feedback) or become ``\\n`` (a name, a CSV cell).
+    Every line is cut after ``line_chars`` characters and the whole after ``max_len``, each cut
+    saying how much was left out.
+    """
+    text = _as_text(text)
+    if max_len is not None and len(text) > 4 * max_len + 64:
+        text = text[:4 * max_len + 64]  # escapes can at most quadruple: never process more than needed
+        cut_input = True
+    else:
+        cut_input = False
+    out = "".join(_visible_char(ch, keep_newlines) for ch in text)
+    if line_chars is not None:
+        lines = out.split("\n")
+        out = "\n".join(line if len(line) <= line_chars else
+                        f"{line[:line_chars]}… ({len(line) - line_chars} more characters)"
+                        for line in lines)
+    if max_len is not None and (len(out) > max_len or cut_input):
+        out = out[:max_len] + f"… (cut at {max_len} characters)"
+    return out
+
+
+def one_line(text, max_len=200):
+    """``visible`` on one line: for names, ids and messages that sit inside a line of a report."""
+    return visible(text, max_len, keep_newlines=False, line_chars=None)
