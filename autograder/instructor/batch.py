@@ -33,6 +33,7 @@ from pathlib import Path
 from ..files import write_atomically, write_json_atomically
 from ..report import error_results
 from ..rubric import RUBRIC_PATH, load_rubric
+from ..transport import SANDBOX_FAILED, describe_sandbox
 from . import PACKAGE_DIR, PROJECT_ROOT
 from .archive import SubmissionArchiveError, extract_submission
 from .discovery import DiscoveryError, content_hash, discover
@@ -56,6 +57,8 @@ class Options:
     user: str | None = None
     keyword: str | None = None
     force: bool = False
+    allow_weak_sandbox: bool = False
+    required_layers: tuple = ()  # what the probe worker had: each student's worker must have it
     python: str = sys.executable
     tasks: list = field(default_factory=list)   # rubric tasks graded in this mode
     version: str = ""
@@ -89,7 +92,8 @@ def grader_version(config=""):
 def _config(opts):
     secret = read_secret(opts.secret_file) if opts.hidden else ""
     return json.dumps({"hidden": opts.hidden, "secret": hashlib.sha256(secret.encode()).hexdigest(),
-                       "timeout": opts.timeout, "keyword": opts.keyword}, sort_keys=True)
+                       "timeout": opts.timeout, "keyword": opts.keyword,
+                       "sandbox": sorted(opts.required_layers)}, sort_keys=True)
 
 
 # -- grading one student ----------------------------------------------------------------------
@@ -187,6 +191,8 @@ def _check_command(opts, submission, json_path):
         cmd += ["--timeout", str(opts.timeout)]
     if opts.user:
         cmd += ["--user", opts.user]
+    if opts.required_layers:
+        cmd += ["--require-sandbox", ",".join(opts.required_layers)]
     if opts.keyword:
         cmd += ["-k", opts.keyword]
     return cmd
@@ -246,6 +252,11 @@ def grade_student(student, opts, digest):
                            "(an infinite loop?)")
                 results = _failed_results(message, time.monotonic() - start)
                 feedback += f"\n{message}\nScore: 0\n"
+            elif proc.returncode == SANDBOX_FAILED:
+                status = "sandbox failed"
+                message = ("the sandbox failed while grading this student: not graded, not cached "
+                           "(the next run tries again); see feedback.txt")
+                results = _failed_results(message, time.monotonic() - start)
             elif proc.returncode == 2:
                 status = "invalid submission"
                 message = err.strip().splitlines()[-1] if err.strip() else "rejected by the grader"
@@ -269,6 +280,9 @@ def grade_student(student, opts, digest):
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomically(results, folder / "results.json")
     write_atomically(folder / "feedback.txt", feedback)
+    if status == "sandbox failed":  # never cached: a grade the sandbox did not hold is no grade
+        (folder / ".meta.json").unlink(missing_ok=True)
+        return row
     write_json_atomically({
         "student": student.id, "submission": str(student.source), "content_sha256": digest,
         "grader_version": opts.version, "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -363,7 +377,8 @@ def options_from_args(args):
     opts = Options(out=Path(args.out).resolve(), jobs=jobs, hidden=args.hidden,
                    secret_file=args.secret_file, timeout=args.timeout,
                    student_timeout=args.student_timeout or 600.0, user=args.user,
-                   keyword=args.keyword, force=args.force, tasks=tasks)
+                   keyword=args.keyword, force=args.force, tasks=tasks,
+                   allow_weak_sandbox=getattr(args, "allow_weak_sandbox", False))
     opts.version = grader_version(_config(opts))
     return opts
 
@@ -372,6 +387,7 @@ def run_batch(args, stream=None):
     """``python -m autograder grade``; returns the exit code (0, or 130 when interrupted)."""
     stream = stream or sys.stderr
     opts = options_from_args(args)
+    _check_sandbox(opts, stream)
     try:
         students, warnings = discover(args.submissions, opts.out)
     except DiscoveryError as exc:
@@ -431,6 +447,22 @@ def run_batch(args, stream=None):
             print(f"mean {statistics.fmean(totals):.2f}, median {_num(statistics.median(totals))}; "
                   f"wrote {opts.out / 'grades.csv'} and {opts.out / 'summary.txt'}", file=stream)
     return 130 if interrupted else 0
+
+
+def _check_sandbox(opts, stream):
+    """Once per batch, not per student: a probe worker says which sandbox layers this machine
+    gives student code; too few is an error (unless --allow-weak-sandbox), and every student's
+    worker must then have at least those (``check --require-sandbox``)."""
+    from ..privilege import WeakSandbox, check_sandbox
+    try:
+        report, notes = check_sandbox(opts.user, opts.python, opts.allow_weak_sandbox)
+    except WeakSandbox as exc:
+        raise BatchError(str(exc)) from None
+    opts.required_layers = tuple(report.get("active", {}))
+    opts.version = grader_version(_config(opts))
+    print(describe_sandbox(report), file=stream)
+    for note in notes:
+        print(f"warning: {note}", file=stream)
 
 
 def _raise_interrupt(signum, frame):

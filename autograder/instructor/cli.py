@@ -58,6 +58,9 @@ def add_grade_arguments(parser):
                         help="wall-time cap on grading one student (default 600)")
     parser.add_argument("--user", metavar="NAME",
                         help="run student code as this user (needs root; default nobody as root)")
+    parser.add_argument("--allow-weak-sandbox", action="store_true",
+                        help="grade even when student code would run as root or without the "
+                             "isolation this machine offers (see the README's security section)")
     parser.add_argument("--force", action="store_true",
                         help="regrade everyone, even students whose submission and grader are "
                              "unchanged since the last run")
