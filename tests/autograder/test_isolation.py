@@ -6,7 +6,6 @@ layer off (``Limits(namespaces=False, sandbox=False)``) and must then succeed: t
 fail. A machine whose kernel refuses a layer says so: the test checks the worker's report of the
 missing layer (its reason) and skips with that reason, never passes silently.
 """
-import ctypes
 import os
 import resource
 import shutil
