@@ -31,16 +31,19 @@ def add_check_arguments(parser):
     parser.add_argument("--user", metavar="NAME",
                         help="run the code under test as this user (needs root; as root the "
                              "default is `nobody`, or $MYTORCH_GRADER_USER)")
+    # set by `grade` and the Gradescope bundle: sandbox layers without which no student code runs
+    parser.add_argument("--require-sandbox", metavar="LAYERS", default="", help=argparse.SUPPRESS)
 
 
 def cmd_check(args):
     from .grading import SubmissionError, grade
     from .report import render_table, results_json
-    from .transport import Limits
+    from .transport import SANDBOX_FAILED, Limits
 
     limits = Limits()
     if args.timeout is not None:
         limits.call_seconds = args.timeout
+    limits.require_layers = tuple(n for n in args.require_sandbox.split(",") if n)
     hidden = None
     if getattr(args, "hidden", False):
         from .instructor.hidden import SecretError, hidden_cases, read_secret
@@ -57,9 +60,13 @@ def cmd_check(args):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result.notes[:0] = user_notes
+    for failure in dict.fromkeys(limits.sandbox_failures):
+        result.errors.append(f"the sandbox failed, so this grade cannot be trusted: {failure}")
     print(render_table(result, verbose=args.verbose))
     if args.json:
         write_json_atomically(results_json(result), args.json)
+    if limits.sandbox_failures:
+        return SANDBOX_FAILED
     if result.errors:
         return 3
     if args.fail_under is not None and result.score < args.fail_under:

@@ -18,7 +18,7 @@ from .plugin import GraderPlugin
 from .proxy import Submission
 from .report import build_grade
 from .rubric import RUBRIC_PATH, load_rubric
-from .transport import Limits
+from .transport import Limits, describe_sandbox
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
@@ -110,7 +110,6 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
     if missing:
         result.notes.append("limits not enforced on this platform: " + ", ".join(missing))
     sandbox = plugin.state.worker_info.get("sandbox")
-    if (limits is None or limits.sandbox) and isinstance(sandbox, str) and sandbox:
-        result.notes.append(f"no sandbox around the submission's code: {sandbox} (it could read, "
-                            "write and signal whatever its user can)")
+    if isinstance(sandbox, dict):
+        result.notes.append(describe_sandbox(sandbox))
     return result

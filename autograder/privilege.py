@@ -116,3 +116,62 @@ def _current_user():
         return pwd.getpwuid(os.geteuid()).pw_name
     except (ImportError, KeyError):
         return "the grader's user"
+
+
+# -- the worker's sandbox, checked once before a class is graded ---------------------------------
+class WeakSandbox(RuntimeError):
+    """Student code would run with fewer layers between it and the machine than this one offers."""
+
+
+def probe_sandbox(requested_user=None, python=None):
+    """The sandbox report (``active``, ``missing``, ``weak``, ``host_uid``) of a worker started
+    exactly as grading starts one (as the user ``choose_user`` picks), on an empty submission."""
+    import shutil
+    import tempfile
+
+    from .errors import WorkerCrashed
+    from .transport import Limits, Worker
+
+    folder = tempfile.mkdtemp(prefix="mytorch-sandbox-probe-")
+    try:
+        os.chmod(folder, 0o755)  # readable by the unprivileged user, as a batch's copies are
+        os.mkdir(os.path.join(folder, "mytorch"), 0o755)
+        try:
+            user, _ = choose_user(requested_user, folder, python)
+        except UserError as exc:
+            raise WeakSandbox(str(exc)) from None
+        worker = Worker(folder, Limits(), python, user)
+        try:
+            worker.finish()
+        except WorkerCrashed as exc:
+            raise WeakSandbox(f"a probe worker could not start: {exc}") from None
+        finally:
+            worker.kill()
+        return dict(worker.info.get("sandbox") or {})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sandbox_problems(report):
+    """Why ``report`` is too weak to grade a class with (an empty list when it is not)."""
+    problems = [f"{name} is missing though this machine offers it ({report['missing'][name]})"
+                for name in report.get("weak", [])]
+    if report.get("host_uid") == 0 and "user-ns" not in report.get("active", {}):
+        problems.append("student code would run as root (no user namespace, no unprivileged user)")
+    return problems
+
+
+def check_sandbox(requested_user=None, python=None, allow_weak=False):
+    """Probe once; return ``(report, notes)`` for grading a class.
+
+    Raises ``WeakSandbox`` naming every problem unless ``allow_weak``, in which case the problems
+    become notes. The layers active in ``report`` are then required of every student's worker: one
+    without them never runs that student's code (``Limits.require_layers``).
+    """
+    report = probe_sandbox(requested_user, python)
+    problems = sandbox_problems(report)
+    if problems and not allow_weak:
+        raise WeakSandbox("the sandbox around student code is weaker than this machine allows: "
+                          + "; ".join(problems) + ". Fix that (see the README's security section) "
+                          "or pass --allow-weak-sandbox to grade anyway")
+    return report, [f"weak sandbox allowed: {p}" for p in problems]

@@ -7,7 +7,6 @@ or breaks the protocol fails the request in flight with ``WorkerCrashed`` and is
 started. The proxy (``proxy.py``) builds the graded tests' view on top of this.
 """
 import collections
-import json
 import os
 import queue
 import select
@@ -18,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import NotImplementedYet, StudentError, WorkerCrashed
@@ -28,6 +27,7 @@ SANDBOX_DIR = Path(__file__).parent / "sandbox"
 # What the sandboxed worker must not read even when it lies inside a folder it may read (the grader
 # installed into site-packages): the grader's package (fixtures, secret handling) and the reference.
 GRADER_FILES = (Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "mytorch")
+SANDBOX_FAILED = 4  # `check`'s exit status when a worker lacked a layer --require-sandbox names
 
 
 @dataclass
@@ -42,10 +42,28 @@ class Limits:
     processes: int | None = None    # RLIMIT_NPROC; only meaningful for a dedicated user
     output_bytes: int = 64 * 1024   # student prints kept per worker; the rest is counted, not kept
     sandbox: bool = True            # Landlock on Linux (sandbox/landlock.py): what code may touch
+    namespaces: bool = True         # user, PID, network, IPC namespaces (sandbox/isolation.py)
+    # Layers (names as in the worker's greeting) without which no student code may run: a worker
+    # lacking one refuses to serve, and the reason is added to ``sandbox_failures`` (a grade that
+    # saw one must not be trusted; ``python -m autograder check --require-sandbox`` exits 4).
+    require_layers: tuple = ()
+    sandbox_failures: list = field(default_factory=list, repr=False, compare=False)
 
     def posix(self):
         return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
                 "file_size_mb": self.file_size_mb, "processes": self.processes}
+
+
+def describe_sandbox(report):
+    """One line naming the layers a worker's greeting reports active, and those missing (why)."""
+    shown = ("user-ns", "landlock")  # the details worth a reader's time
+    active = [f"{name} ({detail})" if detail and name in shown else name
+              for name, detail in report.get("active", {}).items()]
+    text = "sandbox layers: " + (", ".join(active) or "none")
+    missing = report.get("missing", {})
+    if missing:
+        text += "; missing: " + "; ".join(f"{name} ({why})" for name, why in missing.items())
+    return text
 
 
 class BoundedOutput:
@@ -231,7 +249,7 @@ class Worker:
         self.output = BoundedOutput(limits.output_bytes)
         self.pending = collections.deque()  # (action, on_reply, seq) of requests not yet answered
         self.dir = tempfile.mkdtemp(prefix="mytorch-worker-")
-        for name in ("landlock.py", "wire.py", "worker.py"):
+        for name in ("isolation.py", "landlock.py", "wire.py", "worker.py"):
             shutil.copy(SANDBOX_DIR / name, self.dir)
         env = {k: v for k, v in os.environ.items()
                if k in ("PATH", "SYSTEMROOT", "HOME", "USERPROFILE", "TMP", "TEMP", "TMPDIR", "LANG")}
@@ -249,26 +267,41 @@ class Worker:
                 os.chmod(self.dir, 0o755)
                 os.chown(env["TMPDIR"], user.uid, user.gid)
         submission = Path(submission).resolve()
-        sandbox = {"hide": [str(p) for p in GRADER_FILES if not p.is_relative_to(submission)]}
+        # Sent as the first frame on stdin, not on argv: any process may read another's argv.
+        config = {"submission": str(submission), "limits": limits.posix(),
+                  "landlock": {"hide": [str(p) for p in GRADER_FILES
+                                        if not p.is_relative_to(submission)]}
+                  if limits.sandbox else None,
+                  "namespaces": limits.namespaces, "require": list(limits.require_layers)}
         self.seq = 0  # requests are numbered; each reply must carry its request's number
         self.group_killed = False
         try:
             self.proc = subprocess.Popen(
-                [python or sys.executable, "-I", "-X", "utf8", os.path.join(self.dir, "worker.py"),
-                 str(submission), json.dumps(limits.posix())]
-                + ([json.dumps(sandbox)] if limits.sandbox else []),
+                [python or sys.executable, "-I", "-X", "utf8", os.path.join(self.dir, "worker.py")],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 cwd=str(submission), env=env, **extra)
         except BaseException:  # no worker, so nobody else would remove its folder
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
         self.pipes = _Pipes(self.proc.stdin, self.proc.stdout, self.proc.stderr, self.output)
+        self.pipes.outgoing += wire.encode(config)
+        try:  # a few hundred bytes into an empty pipe: at once, and the worker boots meanwhile
+            self.pipes.write(limits.start_seconds)
+        except OSError:
+            pass  # a worker that died at once: the wait for its greeting reports it
         # The greeting is the reply to request 0: not waited for here, so that the worker starts
         # (Python, NumPy: ~70 ms) while the grader collects its tests.
         self.info = None
         self.pending.append(("starting your code", self._greeted, 0))
 
     def _greeted(self, ok, info):
+        if ok and isinstance(info, dict) and isinstance(info.get("sandbox_failed"), str):
+            self.info = info
+            self.limits.sandbox_failures.append(info["sandbox_failed"])
+            self.kill()
+            raise WorkerCrashed("failed: the grader could not isolate your code as required "
+                                f"({info['sandbox_failed']}), so it did not run",
+                                "starting your code")
         if not (ok and isinstance(info, dict) and info.get("ready")):
             self.kill()
             raise WorkerCrashed("sent an invalid greeting", "starting your code")

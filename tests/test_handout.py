@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.instructor.handout import build_handout, find_solution_leaks, solution_lines
+from autograder.instructor.handout import (
+    build_handout,
+    find_solution_leaks,
+    solution_lines,
+)
 from autograder.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -44,6 +44,7 @@ from ..files import (
 from ..report import STUDENT_FEEDBACK_CHARS, error_results
 from ..rubric import RUBRIC_PATH, load_rubric
 from ..text import one_line, visible
+from ..transport import SANDBOX_FAILED, describe_sandbox
 from . import PACKAGE_DIR, PROJECT_ROOT
 from .discovery import DiscoveryError, content_hash, discover
 from .hidden import SecretError, read_secret
@@ -70,6 +71,8 @@ class Options:
     user: str | None = None
     keyword: str | None = None
     force: bool = False
+    allow_weak_sandbox: bool = False
+    required_layers: tuple = ()  # what the probe worker had: each student's worker must have it
     python: str = sys.executable
     tasks: list = field(default_factory=list)   # rubric tasks graded in this mode
     version: str = ""
@@ -103,7 +106,8 @@ def grader_version(config=""):
 def _config(opts):
     secret = read_secret(opts.secret_file) if opts.hidden else ""
     return json.dumps({"hidden": opts.hidden, "secret": hashlib.sha256(secret.encode()).hexdigest(),
-                       "timeout": opts.timeout, "keyword": opts.keyword}, sort_keys=True)
+                       "timeout": opts.timeout, "keyword": opts.keyword,
+                       "sandbox": sorted(opts.required_layers)}, sort_keys=True)
 
 
 # -- grading one student ----------------------------------------------------------------------
@@ -202,6 +206,8 @@ def _check_command(opts, submission, json_path):
         cmd += ["--timeout", str(opts.timeout)]
     if opts.user:
         cmd += ["--user", opts.user]
+    if opts.required_layers:
+        cmd += ["--require-sandbox", ",".join(opts.required_layers)]
     if opts.keyword:
         cmd += ["-k", opts.keyword]
     return cmd
@@ -281,6 +287,11 @@ def grade_student(student, opts, prepared):
                        "(an infinite loop?)")
             results = _failed_results(message, time.monotonic() - start)
             feedback += f"\n{message}\nScore: 0\n"
+        elif proc.returncode == SANDBOX_FAILED:
+            status = "sandbox failed"
+            message = ("the sandbox failed while grading this student: not graded, not cached "
+                       "(the next run tries again); see feedback.txt")
+            results = _failed_results(message, time.monotonic() - start)
         elif proc.returncode == 2:
             status = "invalid submission"
             message = last_err or "rejected by the grader"
@@ -303,6 +314,9 @@ def grade_student(student, opts, prepared):
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomically(results, folder / "results.json")
     write_atomically(folder / "feedback.txt", feedback)
+    if status == "sandbox failed":  # never cached: a grade the sandbox did not hold is no grade
+        (folder / ".meta.json").unlink(missing_ok=True)
+        return row
     write_json_atomically({
         "student": student.id, "submission": one_line(student.source, 1000),
         "content_sha256": prepared.digest, "grader_version": opts.version,
@@ -449,7 +463,8 @@ def options_from_args(args):
     opts = Options(out=Path(args.out).resolve(), jobs=jobs, hidden=args.hidden,
                    secret_file=args.secret_file, timeout=args.timeout,
                    student_timeout=args.student_timeout or 600.0, user=args.user,
-                   keyword=args.keyword, force=args.force, tasks=tasks)
+                   keyword=args.keyword, force=args.force, tasks=tasks,
+                   allow_weak_sandbox=getattr(args, "allow_weak_sandbox", False))
     opts.version = grader_version(_config(opts))
     return opts
 
@@ -478,6 +493,7 @@ def run_batch(args, stream=None):
     """``python -m autograder grade``; returns the exit code (0, or 130 when interrupted)."""
     console = Console(stream or sys.stderr)
     opts = options_from_args(args)
+    _check_sandbox(opts, console)
     try:
         students, warnings = discover(args.submissions, opts.out)
     except DiscoveryError as exc:
@@ -579,6 +595,22 @@ def _similarity(students, out_dir, console):
         return 2
     console.line(summary_line(result, out_dir))
     return 0
+
+
+def _check_sandbox(opts, console):
+    """Once per batch, not per student: a probe worker says which sandbox layers this machine
+    gives student code; too few is an error (unless --allow-weak-sandbox), and every student's
+    worker must then have at least those (``check --require-sandbox``)."""
+    from ..privilege import WeakSandbox, check_sandbox
+    try:
+        report, notes = check_sandbox(opts.user, opts.python, opts.allow_weak_sandbox)
+    except WeakSandbox as exc:
+        raise BatchError(str(exc)) from None
+    opts.required_layers = tuple(report.get("active", {}))
+    opts.version = grader_version(_config(opts))
+    console.line(describe_sandbox(report))
+    for note in notes:
+        console.line(f"warning: {note}")
 
 
 def _raise_interrupt(signum, frame):

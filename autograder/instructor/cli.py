@@ -31,6 +31,10 @@ def add_commands(sub):
     gradescope.add_argument("--user", default="student",
                             help="unprivileged user setup.sh creates for student code "
                                  "(default student)")
+    gradescope.add_argument("--allow-weak-sandbox", action="store_true",
+                            help="grade even where student code would run as root or without the "
+                                 "isolation the machine offers (otherwise such runs give an "
+                                 "error, not a score)")
     gradescope.set_defaults(func=cmd_gradescope)
     handout = sub.add_parser("handout", help="(instructors) build the student handout from the "
                                              "reference")
@@ -69,6 +73,9 @@ def add_grade_arguments(parser):
                         help="wall-time cap on grading one student (default 600)")
     parser.add_argument("--user", metavar="NAME",
                         help="run student code as this user (needs root; default nobody as root)")
+    parser.add_argument("--allow-weak-sandbox", action="store_true",
+                        help="grade even when student code would run as root or without the "
+                             "isolation this machine offers (see the README's security section)")
     parser.add_argument("--force", action="store_true",
                         help="regrade everyone, even students whose submission and grader are "
                              "unchanged since the last run")
@@ -95,7 +102,8 @@ def cmd_grade(args):
 def cmd_gradescope(args):
     from .gradescope import GradescopeError, build_autograder_zip
     try:
-        info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user)
+        info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user,
+                                    allow_weak_sandbox=args.allow_weak_sandbox)
     except GradescopeError as exc:
         return _error(exc)
     print(f"wrote {args.out} ({info['files']} files{', with the secret' if info['secret'] else ''}"

@@ -19,7 +19,8 @@ Paths come from environment variables so that a test can run the whole thing in 
 the results go to ``$GRADESCOPE_ROOT/results/results.json``), ``GRADER_PYTHON`` (default ``python3``),
 ``GRADER_USER`` (default: the user named when the zip was built), ``GRADER_TIME_LIMIT`` (seconds for
 the whole grading, default 540, under Gradescope's default 10 minutes) and ``GRADER_CHECK_ARGS``
-(extra options for ``check``, e.g. ``--timeout 20``).
+(extra options for ``check``, e.g. ``--timeout 20``), ``GRADER_ALLOW_WEAK_SANDBOX`` (``1``: grade
+even where the worker's sandbox is weaker than the machine allows; set by ``--allow-weak-sandbox``).
 """
 import argparse
 import json
@@ -69,6 +70,7 @@ ROOT="${GRADESCOPE_ROOT:-/autograder}"
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${GRADER_PYTHON:-python3}"
 export GRADER_USER="${GRADER_USER:-__USER__}"
+export GRADER_ALLOW_WEAK_SANDBOX="${GRADER_ALLOW_WEAK_SANDBOX:-__ALLOW_WEAK__}"
 RESULTS="$ROOT/results/results.json"
 mkdir -p "$ROOT/results"
 rm -f "$RESULTS"
@@ -112,8 +114,13 @@ def _add(zf, name, data, mode):
     zf.writestr(zip_entry(name, mode), data)
 
 
-def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROOT):
-    """Write Gradescope's autograder zip to ``out``; return {"files": n, "secret": bool}."""
+def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROOT,
+                         allow_weak_sandbox=False):
+    """Write Gradescope's autograder zip to ``out``; return {"files": n, "secret": bool}.
+
+    ``allow_weak_sandbox``: grade even where the sandbox is weaker than the machine allows (see
+    ``privilege.check_sandbox``); otherwise such a run gives every student an error, not a score.
+    """
     import re
 
     if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user or ""):
@@ -129,7 +136,8 @@ def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROO
     files = _grader_files(Path(root))
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         _add(zf, "setup.sh", SETUP_SH.replace("__USER__", user), 0o755)
-        _add(zf, "run_autograder", RUN_AUTOGRADER.replace("__USER__", user), 0o755)
+        _add(zf, "run_autograder", RUN_AUTOGRADER.replace("__USER__", user)
+             .replace("__ALLOW_WEAK__", "1" if allow_weak_sandbox else "0"), 0o755)
         _add(zf, "requirements.txt", requirements_txt(root), 0o644)
         for path, name in files:
             _add(zf, name, path.read_bytes(), 0o644)
@@ -160,7 +168,13 @@ def _extract(submission, dest):
 
 def run(root, source, user=None, python=None, time_limit=None):
     """Grade ``root/submission`` into ``root/results/results.json``; returns an exit status."""
-    from ..privilege import UserError, resolve_user, running_as_root
+    from ..privilege import (
+        UserError,
+        WeakSandbox,
+        check_sandbox,
+        resolve_user,
+        running_as_root,
+    )
 
     start = time.monotonic()
     root, source = Path(root), Path(source)
@@ -188,12 +202,24 @@ def run(root, source, user=None, python=None, time_limit=None):
             cmd += ["--hidden", "--secret-file", str(secret)]
         cmd += shlex.split(os.environ.get("GRADER_CHECK_ARGS", ""))  # e.g. "--timeout 20"
         notes = list(extracted.notes)
+        drop_to = None
         if user and running_as_root():
             try:
                 resolve_user(user)
                 cmd += ["--user", user]
+                drop_to = user
             except UserError as exc:
                 notes.append(f"privilege drop unavailable: {exc} (did setup.sh run?)")
+        try:  # one submission per run: the probe is this run's "once at the start"
+            report, weak_notes = check_sandbox(drop_to, python,
+                                               os.environ.get("GRADER_ALLOW_WEAK_SANDBOX") == "1")
+        except WeakSandbox as exc:
+            _write_results(error_results(
+                f"The autograder cannot isolate student code on this machine, so it did not run "
+                f"yours ({exc}). Please tell the course staff.", time.monotonic() - start), results)
+            return 0
+        cmd += ["--require-sandbox", ",".join(report.get("active", {}))]
+        notes += weak_notes
         try:
             proc = subprocess.run(cmd, cwd=str(source), stdin=subprocess.DEVNULL,
                                   capture_output=True, timeout=time_limit)

@@ -9,7 +9,8 @@ that away for the worker and everything it starts:
 
 * read (and execute) only the Python installation the worker runs on, the system's libraries, the
   submission and the worker's own folder — not ``/proc``, not the grader's folder (``hide``);
-* write only inside the submission and the worker's own folder (its ``TMPDIR``);
+* write only inside the submission and the worker's own folder (its ``TMPDIR``), where it may
+  create regular files, folders and symbolic links but no device node, FIFO or socket file;
 * no TCP bind/connect (ABI >= 4); no signals to, or ptrace of, processes outside the sandbox
   (signals: ABI >= 6, Linux 6.12; ptrace: always).
 
@@ -31,6 +32,11 @@ _PR_SET_NO_NEW_PRIVS = 38
 _FS = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 TRUNCATE, IOCTL_DEV = 1 << 14, 1 << 15
+# Never granted, not even in writable folders: a device node would reach a disk by its number
+# (Landlock checks the path, not the node), a FIFO could block whoever opens it, a socket file
+# would be a channel out of the sandbox.
+MAKE_CHAR, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK = 1 << 6, 1 << 9, 1 << 10, 1 << 11
+_NEVER = MAKE_CHAR | MAKE_SOCK | MAKE_FIFO | MAKE_BLOCK
 _FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV  # rights a file rule may hold
 _NET_TCP = 0b11           # bind and connect (ABI 4)
 _SCOPES = 0b11            # abstract unix sockets and signals (ABI 6)
@@ -106,7 +112,8 @@ def restrict(read, write, hide=()):
         return f"Landlock ruleset refused: {os.strerror(ctypes.get_errno())}"
     try:
         read_rights = EXECUTE | READ_FILE | READ_DIR
-        for rights, paths in ((read_rights, _grants(read, hide)), (fs, _grants(write, hide))):
+        for rights, paths in ((read_rights, _grants(read, hide)),
+                             (fs & ~_NEVER, _grants(write, hide))):
             for path in paths:
                 _add_rule(libc, ruleset, path, rights & fs)
         _add_rule(libc, ruleset, os.devnull, (READ_FILE | WRITE_FILE | TRUNCATE) & fs)

@@ -1,22 +1,23 @@
 """The worker: imports the submission and serves calls from the trusted grader over stdin/stdout.
 
-Started as ``python -I worker.py SUBMISSION_DIR LIMITS_JSON [SANDBOX_JSON]``. Before any student code
-runs it keeps private copies of the wire's file descriptors, points fds 1 and 2 (the student's prints)
-at stderr, which the grader reads into a bounded buffer, closes stdin for the student, applies the
-resource limits the platform offers and, on Linux, the Landlock sandbox (``landlock.py``: what the
-student's code may read, write and signal). Everything the student's code does — raise, print, exit — becomes a reply;
-only a dead process does not, and the grader notices that on its own.
+Started as ``python -I worker.py``; the grader's first frame on stdin says what to serve and how
+(its paths never appear on the worker's argv or in its environment). Before any student code runs
+it isolates itself (``isolate``: namespaces, resource limits, Landlock, no capabilities, a socket
+filter — ``isolation.py``, ``landlock.py``), keeps private copies of the wire's file descriptors,
+points fds 1 and 2 (the student's prints) at stderr, which the grader reads into a bounded buffer,
+and closes stdin for the student. Everything the student's code does — raise, print, exit —
+becomes a reply; only a dead process does not, and the grader notices that on its own.
 """
 import functools
 import importlib
 import inspect
-import json
 import os
 import sys
 import traceback
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import isolation  # noqa: E402
 import landlock  # noqa: E402  (the files beside this one; imported before the submission is on sys.path)
 import numpy as np  # noqa: E402
 import wire  # noqa: E402
@@ -217,7 +218,7 @@ class Server:
             self.reply(message)
 
 
-def apply_sandbox(submission, options):
+def apply_landlock(submission, options):
     """Landlock (Linux): read the interpreter, system libraries and the submission; write the
     submission and this worker's folder; nothing of ``options["hide"]`` (the grader's own files).
     Returns None when applied, else why not (reported, never fatal)."""
@@ -231,9 +232,70 @@ def apply_sandbox(submission, options):
         return f"Landlock could not be applied ({type(exc).__name__}: {exc})"
 
 
+def isolate(config):
+    """Every layer between student code and the rest of the machine, before any of it runs.
+
+    Returns the greeting's ``sandbox`` report: ``active`` (layer -> detail), ``missing`` (layer
+    -> why not), ``weak`` (missing layers this kernel offers: a grader may refuse to go on) and
+    ``host_uid`` (the worker's user outside any namespace).
+    """
+    host_uid = os.geteuid() if hasattr(os, "geteuid") else None
+    active, missing = {}, {}
+
+    def record(name, why, detail=""):
+        if why:
+            missing[name] = why
+        else:
+            active[name] = detail
+
+    offers = {}
+    if sys.platform.startswith("linux"):
+        offers = {"user-ns": isolation.offered("user"), "pid-ns": isolation.offered("pid"),
+                  "net-ns": isolation.offered("net"), "ipc-ns": isolation.offered("ipc"),
+                  "own-proc": isolation.offered("pid"), "caps-dropped": True,
+                  "no-new-privs": True, "seccomp": isolation.seccomp_offered(),
+                  "landlock": landlock.abi_version() >= 1}
+    if config.get("namespaces", True):
+        found, lost = isolation.enter_namespaces()  # the parent never returns from here
+        active.update(found)
+        missing.update(lost)
+        if "pid-ns" not in active:
+            record("own-proc", "no PID namespace")
+    else:
+        missing.update({n: "not requested" for n in ("user-ns", "pid-ns", "net-ns", "ipc-ns",
+                                                      "own-proc")})
+    limits = config.get("limits", {})
+    lacking = apply_limits(limits)
+    requested = [k for k, v in sorted(limits.items()) if v is not None]
+    record("rlimits", ("not enforced here: " + ", ".join(lacking)) if lacking
+           else None if requested else "not requested", ", ".join(requested))
+    if config.get("landlock") is None:
+        record("landlock", "not requested")
+    else:
+        record("landlock", apply_landlock(config["submission"], config["landlock"]),
+               f"ABI {landlock.abi_version()}")
+    caps, nnp = isolation.drop_capabilities()
+    record("caps-dropped", caps)
+    record("no-new-privs", nnp)
+    record("seccomp", isolation.block_unix_sockets(), "no unix sockets, no io_uring")
+    weak = sorted(n for n, why in missing.items() if offers.get(n) and why != "not requested")
+    return {"active": active, "missing": missing, "weak": weak, "host_uid": host_uid}, lacking
+
+
+def read_config(fd):
+    """The grader's first frame: the submission, limits and sandbox options (never on argv, which
+    any process can read, nor in the environment, which student code inherits)."""
+    frame = wire.read_frame(os.fdopen(fd, "rb", buffering=0, closefd=False))
+    if frame is None:
+        sys.exit("the grader sent no configuration")
+    return wire.decode(*frame)
+
+
 def main():
     global MISSING_LIMITS, SANDBOX
-    submission, limits = sys.argv[1], json.loads(sys.argv[2])
+    config = read_config(0)
+    submission = config["submission"]
+    SANDBOX, MISSING_LIMITS = isolate(config)
     wire_in = os.fdopen(os.dup(0), "rb", buffering=0)
     wire_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -242,9 +304,13 @@ def main():
     sys.stdin = open(os.devnull)
     sys.stdout = os.fdopen(1, "w", buffering=1, errors="replace", closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, errors="replace", closefd=False)
-    MISSING_LIMITS = apply_limits(limits)
-    if len(sys.argv) > 3:
-        SANDBOX = apply_sandbox(submission, json.loads(sys.argv[3]))
+    required = [n for n in config.get("require", []) if n not in SANDBOX["active"]]
+    if required:  # the grader would not trust the grade: no student code runs at all
+        failed = "; ".join(f"{n}: {SANDBOX['missing'].get(n, 'unknown layer')}" for n in required)
+        wire_out.write(wire.encode({"ok": {"ready": False, "sandbox_failed": failed,
+                                           "sandbox": SANDBOX}, "seq": 0}))
+        wire_out.flush()
+        return
     # The submission comes first on the path; drop editable-install finders that could otherwise
     # hand out the grader's own (reference) mytorch when the submission has none.
     sys.path.insert(0, os.path.realpath(submission))
@@ -255,7 +321,7 @@ def main():
 
 
 MISSING_LIMITS = []
-SANDBOX = "not requested"
+SANDBOX = {}
 
 if __name__ == "__main__":
     main()

@@ -16,8 +16,8 @@ import pytest
 
 from autograder.errors import NotImplementedYet, StudentError, WorkerCrashed
 from autograder.proxy import Remote, Submission
-from autograder.transport import Limits
 from autograder.sandbox.wire import TaggedArray
+from autograder.transport import Limits
 
 REPO = Path(__file__).resolve().parents[2]
 POSIX = os.name == "posix"

@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from grader_runs import REPO, TASK_IDS, rubric_points, run_grader
 
 sys.path.insert(0, str(REPO / "tests"))

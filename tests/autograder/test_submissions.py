@@ -14,7 +14,6 @@ import os
 import sys
 
 import pytest
-
 from grader_runs import REPO, TASK_IDS, check_scores, collect_item_shares, run_grader
 
 sys.path.insert(0, str(REPO / "tests"))

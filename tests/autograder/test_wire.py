@@ -11,10 +11,25 @@ import struct
 import numpy as np
 import pytest
 
-from autograder.checks import Mismatch, close, diagnose, expect_array, expect_close, expect_scalar
+from autograder.checks import (
+    Mismatch,
+    close,
+    diagnose,
+    expect_array,
+    expect_close,
+    expect_scalar,
+)
 from autograder.sandbox import wire
-from autograder.sandbox.wire import (MAGIC, Ref, TaggedArray, WireError, decode, encode, read_frame,
-                                     split_frame)
+from autograder.sandbox.wire import (
+    MAGIC,
+    Ref,
+    TaggedArray,
+    WireError,
+    decode,
+    encode,
+    read_frame,
+    split_frame,
+)
 
 
 def roundtrip(value, **kwargs):

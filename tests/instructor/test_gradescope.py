@@ -137,3 +137,38 @@ def test_empty_submission_and_broken_grader_still_write_results(tmp_path):
     copy_reference(root / "submission")
     results, _ = run_autograder(root, {"GRADER_PYTHON": str(tmp_path / "no-python")})
     assert results["score"] == 0 and "autograder failed" in results["output"]
+
+
+def python_refusing_user_namespaces(tmp_path):
+    """An interpreter started inside a user namespace that allows no nested one: a container
+    refusing user namespaces, for real. None when this machine cannot build one."""
+    import shutil
+    if not sys.platform.startswith("linux") or shutil.which("unshare") is None:
+        return None
+    wrapper = tmp_path / "python-without-userns"
+    wrapper.write_text("#!/bin/sh\nexec unshare --user --map-root-user sh -c "
+                       "'echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" \"$@\"' "
+                       f"{sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    probe = subprocess.run([str(wrapper), "-c", "print('ok')"], capture_output=True, text=True)
+    return wrapper if probe.stdout.strip() == "ok" else None
+
+
+@needs_bash
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_weak_sandbox_is_an_error_unless_the_bundle_allows_it(tmp_path, allowed):
+    python = python_refusing_user_namespaces(tmp_path)
+    if python is None:
+        pytest.skip("cannot build a namespace that refuses user namespaces on this machine")
+    build_autograder_zip(tmp_path / "ag.zip", allow_weak_sandbox=allowed)
+    root = layout(tmp_path, tmp_path / "ag.zip")
+    copy_reference(root / "submission")
+    results, _ = run_autograder(root, {"GRADER_PYTHON": str(python),
+                                       "GRADER_CHECK_ARGS": "-k test_forward"})
+    if allowed:
+        assert results["score"] > 0 and "weak sandbox allowed: user-ns is missing" in \
+            results["output"], results["output"]
+    else:
+        assert results["score"] == 0 and not results["tests"]
+        assert "cannot isolate student code" in results["output"]
+        assert "user-ns is missing" in results["output"], results["output"]

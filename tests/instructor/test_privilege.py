@@ -123,3 +123,74 @@ def test_unknown_user_is_a_clear_error(reference_submission):
 def test_not_root_cannot_switch_users(reference_submission):
     user, notes = choose_user("nobody", reference_submission)
     assert user is None and "only root" in notes[0]
+
+
+# --------------------------------------------------------------------------- the batch's sandbox
+
+def test_sandbox_problems_name_root_and_refused_namespaces():
+    strong = {"active": {"user-ns": "uid 65534, host uid 0", "pid-ns": ""}, "missing": {},
+              "weak": [], "host_uid": 0}
+    assert privilege.sandbox_problems(strong) == []
+    refused = {"active": {"pid-ns": ""}, "missing": {"user-ns": "user namespace refused: EPERM"},
+               "weak": ["user-ns"], "host_uid": 0}
+    problems = privilege.sandbox_problems(refused)
+    assert any("user-ns is missing" in p and "EPERM" in p for p in problems)
+    assert any("as root" in p for p in problems)
+    unprivileged = dict(refused, host_uid=1000, weak=[])  # a kernel without user namespaces
+    assert privilege.sandbox_problems(unprivileged) == []
+
+
+def _grade_args(*extra):
+    from autograder.__main__ import build_parser
+    return build_parser().parse_args(["grade", *map(str, extra)])
+
+
+def test_a_weak_sandbox_stops_a_batch_unless_allowed(monkeypatch, tmp_path, reference_submission):
+    from autograder.instructor.batch import BatchError, run_batch
+    weak = {"active": {"rlimits": ""}, "missing": {"pid-ns": "namespaces refused: EPERM"},
+            "weak": ["pid-ns"], "host_uid": 0}
+    monkeypatch.setattr(privilege, "probe_sandbox", lambda *a, **k: weak)
+    args = _grade_args(reference_submission, "--out", tmp_path / "out", "-k", "test_forward",
+                       "--jobs", "1")
+    with pytest.raises(BatchError, match="--allow-weak-sandbox") as exc:
+        run_batch(args)
+    assert "pid-ns is missing" in str(exc.value) and "as root" in str(exc.value)
+    assert not (tmp_path / "out").exists()  # checked before anything was graded
+
+    import io
+    log = io.StringIO()
+    allowed = _grade_args(reference_submission, "--out", tmp_path / "out", "-k", "test_forward",
+                          "--jobs", "1", "--allow-weak-sandbox")
+    assert run_batch(allowed, stream=log) == 0
+    assert "weak sandbox allowed: pid-ns is missing" in log.getvalue()
+    assert "sandbox layers: rlimits; missing: pid-ns" in log.getvalue()
+
+
+@pytest.mark.skipif(not POSIX, reason="the sandbox layers are Linux's")
+def test_a_row_whose_sandbox_failed_is_not_cached(monkeypatch, tmp_path, reference_submission):
+    """The probe promised a layer the students' workers then lack (for real: a layer no worker
+    has): no student code runs, the row says why, and the next run grades the student again."""
+    import csv
+
+    from autograder.instructor.batch import run_batch
+    real = privilege.probe_sandbox
+
+    def promising(*args, **kwargs):
+        report = real(*args, **kwargs)
+        report["active"]["imaginary-layer"] = ""
+        return report
+
+    monkeypatch.setattr(privilege, "probe_sandbox", promising)
+    out = tmp_path / "out"
+    args = _grade_args(reference_submission, "--out", out, "-k", "test_forward", "--jobs", "1")
+    for _ in range(2):  # the second run must not skip the student as unchanged
+        import io
+        log = io.StringIO()
+        assert run_batch(args, stream=log) == 0
+        assert "0 unchanged since the last run" in log.getvalue()
+        with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
+            (row,) = list(csv.DictReader(fh))
+        assert row["status"] == "sandbox failed" and float(row["total"]) == 0
+        student = out / "students" / row["student"]
+        assert not (student / ".meta.json").exists()
+        assert "imaginary-layer" in (student / "feedback.txt").read_text(encoding="utf-8")

@@ -3,10 +3,10 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_gradient, strict_floats
 from hypothesis import example, given
 
 from autograder.strategies import batch_shapes, logits, seeds, upstream, values
-from helpers import assert_gradient, strict_floats
 from mytorch.nn import GELU, Identity, ReLU, Sigmoid, Softmax, Tanh
 
 ACTIVATIONS = [Identity, Sigmoid, Tanh, ReLU, GELU, Softmax]

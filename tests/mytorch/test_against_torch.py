@@ -8,15 +8,33 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.strategies import (batch_shapes, labels, logits, positive, seeds, sizes, upstream,
-                                   values)
-from helpers import assert_matches_torch
+from autograder.strategies import (
+    batch_shapes,
+    labels,
+    logits,
+    positive,
+    seeds,
+    sizes,
+    upstream,
+    values,
+)
 from mytorch.models import MLP, MLP4
-from mytorch.nn import (GELU, BatchNorm1d, CrossEntropyLoss, Identity, Linear, MSELoss, ReLU,
-                        Sigmoid, Softmax, Tanh)
+from mytorch.nn import (
+    GELU,
+    BatchNorm1d,
+    CrossEntropyLoss,
+    Identity,
+    Linear,
+    MSELoss,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from mytorch.optim import SGD
 
 torch = pytest.importorskip(

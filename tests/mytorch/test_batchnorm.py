@@ -3,10 +3,10 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_gradient
 from hypothesis import given
 
 from autograder.strategies import batch_shapes, positive, seeds, upstream, values
-from helpers import assert_gradient
 from mytorch.nn import BatchNorm1d
 
 EPS = 1e-8

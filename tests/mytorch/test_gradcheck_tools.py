@@ -8,10 +8,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import gradcheck, hypothesis_profile, strategies
-from autograder.gradcheck import (ATOL, H, RTOL, GradcheckResult, compare_gradients,
-                                  directional_check, numeric_vjp)
-from autograder.strategies import (batch_shapes, labels, logits, one_hot, positive, seeds,
-                                   upstream, values)
+from autograder.gradcheck import (
+    ATOL,
+    RTOL,
+    GradcheckResult,
+    H,
+    compare_gradients,
+    directional_check,
+    numeric_vjp,
+)
+from autograder.strategies import (
+    batch_shapes,
+    labels,
+    logits,
+    one_hot,
+    positive,
+    seeds,
+    upstream,
+    values,
+)
 from mytorch.nn import Softmax
 
 

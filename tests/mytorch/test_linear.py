@@ -1,11 +1,11 @@
 """mytorch.nn.Linear: values by hand, gradient checks, properties, initialisation, errors."""
 import numpy as np
 import pytest
+from helpers import assert_gradient
 from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.strategies import seeds, sizes, upstream, values
-from helpers import assert_gradient
 from mytorch.nn import Linear
 
 

@@ -3,10 +3,10 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_gradient, strict_floats
 from hypothesis import given
 
 from autograder.strategies import batch_shapes, labels, logits, one_hot, seeds, values
-from helpers import assert_gradient, strict_floats
 from mytorch.nn import CrossEntropyLoss, MSELoss
 
 # ----------------------------------------------------------------------------- MSE by hand

@@ -1,11 +1,11 @@
 """mytorch.models: structure of MLP0/MLP1/MLP4/MLP, gradient checks of whole models, errors."""
 import numpy as np
 import pytest
+from helpers import assert_gradient
 from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.strategies import seeds, sizes, upstream, values
-from helpers import assert_gradient
 from mytorch.models import MLP, MLP0, MLP1, MLP4
 from mytorch.nn import BatchNorm1d, Identity, Linear, ReLU, Sigmoid, Tanh
 

@@ -12,8 +12,14 @@ import pytest
 
 from mytorch.data import mnist
 from mytorch.data.mnist import (
-    FILES, MNISTDownloadError, MNISTFormatError, MNISTNotFoundError, batches, download_mnist,
-    load_mnist, read_idx,
+    FILES,
+    MNISTDownloadError,
+    MNISTFormatError,
+    MNISTNotFoundError,
+    batches,
+    download_mnist,
+    load_mnist,
+    read_idx,
 )
 
 

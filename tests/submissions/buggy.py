@@ -17,9 +17,9 @@ Three kinds: ``BUGS`` (plausible student mistakes: the grader must see them and 
 ``CORRECT`` (correct code written differently: full marks) and ``FAULTS`` (code that attacks or
 breaks the grader: only the task concerned loses its points, and the run still reports every task).
 """
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-import shutil
 
 LINEAR, ACT, LOSS, BN = ("mytorch/nn/linear.py", "mytorch/nn/activation.py", "mytorch/nn/loss.py",
                          "mytorch/nn/batchnorm.py")

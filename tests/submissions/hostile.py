@@ -15,7 +15,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from submissions.buggy import ACT, ALL, LINEAR, LOSS, NN_INIT, SGD, Variant, edit
+from submissions.buggy import ACT, ALL, LOSS, NN_INIT, SGD, Variant, edit
 
 REPO = Path(__file__).resolve().parents[2]
 # the test grading ``leak_grader_files_and_proc`` writes a secret here and into the grader's
@@ -206,15 +206,18 @@ for fd in range(3, 256):  # every descriptor the grader's channel could be on
 
 # =============================================================================== denial of service
 
+# Each sleeper keeps its pid file open: in the worker's PID namespace its pid means nothing
+# outside, so the test finds the survivors by the file they hold.
 FORK_SLEEPERS = '''
 import os, time
 for i in range(40):
     pid = os.fork()
     if pid == 0:
         try:
-            with open(f"sleeper-{os.getpid()}.pid", "w") as fh:
+            with open(f"sleeper-{os.getpid()}-{time.monotonic_ns()}.pid", "w") as fh:
                 fh.write(str(os.getpid()))
-            time.sleep(300)
+                fh.flush()
+                time.sleep(300)
         finally:
             os._exit(0)
 time.sleep(300)
@@ -265,7 +268,13 @@ def signal_parent(sig):
     return SIGNAL.format(call=f"os.kill(os.getppid(), signal.{sig})")
 
 
-KILL_GRADER_GROUP = SIGNAL.format(call="os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)")
+# In the worker's PID namespace the grader's group has no number (getpgid says 0, which killpg
+# would take for the worker's own group): the attack then has no target, and says so.
+KILL_GRADER_GROUP = SIGNAL.format(
+    call="group = os.getpgid(os.getppid())\n"
+         "if group == 0:\n"
+         "    raise PermissionError('the grader\\'s process group is not visible')\n"
+         "os.killpg(group, signal.SIGKILL)")
 
 
 HOSTILE = [
@@ -353,8 +362,8 @@ HOSTILE = [
         fails={"4.1": ALL}, hints={"4.1": "segmentation fault"}),
     # ------------------------------------------------------------------ denial of service
     Variant(
-        "fork_sleepers", "Tanh.forward forks 40 children that sleep 300 s (each writes its pid "
-        "file), then sleeps itself (graded with --timeout 1); GELU.forward forks 10 such "
+        "fork_sleepers", "Tanh.forward forks 40 children that sleep 300 s (each holding its pid "
+        "file open), then sleeps itself (graded with --timeout 1); GELU.forward forks 10 such "
         "children, then ends its own process with os._exit",
         (before(ACT, TANH_FWD, FORK_SLEEPERS), before(ACT, GELU_FWD, FORK_AND_EXIT)),
         fails={"2.2": ALL, "2.4": ALL},
