@@ -437,14 +437,12 @@ def grade_student(student, opts, digest):
                 status = "invalid submission"
                 message = err.strip().splitlines()[-1] if err.strip() else "rejected by the grader"
                 results = error_results(message, time.monotonic() - start)
-            elif results is None or proc.returncode not in (0, 1, 3):
-                status = "grader failed"
+            elif results is None or proc.returncode not in (0, 1):
+                # exit 3 (a problem of the grader's own) comes without a score: not a grade
+                status = "grader problem" if proc.returncode == 3 else "grader failed"
                 message = (f"the grading process exited with code {proc.returncode}"
                            + (f": {err.strip().splitlines()[-1][:300]}" if err.strip() else ""))
                 results = error_results(message, time.monotonic() - start)
-            elif proc.returncode == 3:
-                status = "graded (grader problems)"
-                message = "the grader reported problems of its own; see feedback.txt"
     finally:
         shutil.rmtree(work, ignore_errors=True)
     task_ids = [t.id for t in opts.tasks]

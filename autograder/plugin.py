@@ -5,10 +5,9 @@ tests marked ``@pytest.mark.cases("component")`` with the public (and, in instru
 cases, maps every collected test to its rubric task, and records each test's outcome and feedback.
 
 A failure of the grader's own code is never the student's: an exception the suite does not turn
-into feedback, a warning raised in this process (student code runs in the worker, so every warning
-here comes from the grader, pytest, hypothesis or NumPy as the grader uses them), a fixture file
-that cannot be read or a test that cannot be collected is recorded in ``GradeState.errors``, and a
-grade with errors is reported as "could not grade", without a score.
+into feedback, a warning of the grader's own code (``grader_warning``), a fixture file that cannot
+be read or a test that cannot be collected is recorded in ``GradeState.errors``, and a grade with
+errors is reported as "could not grade", without a score.
 """
 import sys
 import traceback
@@ -151,10 +150,10 @@ class GraderPlugin:
                                      "autograder/suite to see why)")
 
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
-        problem = grader_warning(warning_message)
+        where = f" in {_relative_id(nodeid)}" if nodeid else f" ({when})" if when else ""
+        problem = grader_warning(warning_message, where)
         if problem:
-            where = f" in {_relative_id(nodeid)}" if nodeid else f" ({when})" if when else ""
-            self.state.errors.append(problem.replace(":", where + ":", 1))
+            self.state.errors.append(problem)
 
     # -- outcomes -----------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -251,7 +250,7 @@ def _student_failure(exc):
 GRADER_DIR = Path(__file__).resolve().parent
 
 
-def grader_warning(message):
+def grader_warning(message, where=""):
     """The grader problem a ``warnings.WarningMessage`` caught in the grader's process is, or None.
 
     The student's code runs in the worker, so a warning here is the grader's own when it is raised
@@ -264,7 +263,7 @@ def grader_warning(message):
         issubclass(category, pytest.PytestWarning) or issubclass(category, HypothesisWarning)
     if not own:
         return None
-    return (f"warning from the grader's own code: {category.__name__}: {message.message} "
+    return (f"warning from the grader's own code{where}: {category.__name__}: {message.message} "
             f"({message.filename}:{message.lineno})")
 
 
