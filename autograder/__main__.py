@@ -59,6 +59,8 @@ def cmd_check(args):
     except SubmissionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - the grader's own failure is never the student's
+        return _grader_problem(exc)
     result.notes[:0] = user_notes
     for failure in dict.fromkeys(limits.sandbox_failures):
         result.errors.append(f"the sandbox failed, so this grade cannot be trusted: {failure}")
@@ -67,11 +69,25 @@ def cmd_check(args):
         write_json_atomically(results_json(result), args.json)
     if limits.sandbox_failures:
         return SANDBOX_FAILED
-    if result.errors:
+    if not result.graded:
+        print(f"grader problem: {result.errors[0].splitlines()[0]} (no score was given)",
+              file=sys.stderr)
         return 3
     if args.fail_under is not None and result.score < args.fail_under:
         return 1
     return 0
+
+
+def _grader_problem(exc):
+    """Exit status 3 for an exception of the grader's own: what and where, no traceback, no score
+    (nor a results.json)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    print(f"grader problem: {type(exc).__name__}: {exc}{where} (no score was given; please tell "
+          "the course staff)", file=sys.stderr)
+    return 3
 
 
 def _worker_user(args):
@@ -94,9 +110,12 @@ def cmd_submit(args):
         student_files(args.folder)
         try:
             result = grade(args.folder)
-            score = {"score": result.score, "max_score": result.max_score}
+            score = {"score": result.score, "max_score": result.max_score} if result.graded \
+                else None
             print(f"self-check: {result.score:g} / {result.max_score:g} "
-                  "(run `python -m autograder` for the details)")
+                  "(run `python -m autograder` for the details)" if result.graded else
+                  f"self-check: not graded, the grader had a problem of its own: "
+                  f"{result.errors[0].splitlines()[0]}")
         except SubmissionError as exc:
             raise SubmitError(str(exc)) from None
         manifest = make_handin(args.folder, args.out, score)

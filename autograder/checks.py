@@ -3,7 +3,14 @@
 ``expect_close`` compares a value the worker sent back with the trusted expected value and, when they
 differ, raises ``Mismatch`` whose message names the quantity, both shapes and dtypes, the largest
 error and where it is, and — by testing the usual mistakes one by one — the likely bug.
+
+``property_check`` declares a property-based test (hypothesis draws its arguments) whose failure
+carries the arguments it failed with, so that the grader reports them in its own words.
 """
+import functools
+from dataclasses import dataclass
+
+import hypothesis
 import numpy as np
 
 from .sandbox.wire import TaggedArray
@@ -24,6 +31,43 @@ class Mismatch(AssertionError):
 
     def feedback(self):
         return str(self)
+
+
+@dataclass(frozen=True)
+class FailingExample:
+    """The arguments a property check failed with, drawn by hypothesis."""
+
+    test: str          # the test function's name
+    arguments: dict    # name -> drawn value
+
+    def call(self):
+        """The test called with these arguments: "test_x(shape=(3, 1), seed=0)"."""
+        return f"{self.test}(" + ", ".join(f"{k}={v!r}" for k, v in self.arguments.items()) + ")"
+
+
+def property_check(**strategies):
+    """``hypothesis.given(**strategies)`` for a graded test, recording each failing example.
+
+    When the test raises, the exception carries the arguments drawn for that run
+    (``failing_example(exc)``); the failure hypothesis finally reports is the one of the example it
+    reports, so the grader shows exactly the arguments that fail.
+    """
+    def decorate(test):
+        @functools.wraps(test)
+        def run_example(*args, **kwargs):
+            try:
+                return test(*args, **kwargs)
+            except BaseException as exc:
+                drawn = {name: kwargs[name] for name in strategies if name in kwargs}
+                exc.mytorch_failing_example = FailingExample(test.__name__, drawn)
+                raise
+        return hypothesis.given(**strategies)(run_example)
+    return decorate
+
+
+def failing_example(exc):
+    """The ``FailingExample`` a ``property_check`` test attached to ``exc``, or None."""
+    return getattr(exc, "mytorch_failing_example", None)
 
 
 def _kind(value):

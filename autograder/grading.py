@@ -8,13 +8,14 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from .hypothesis_profile import load_profile
-from .plugin import GraderPlugin
+from .plugin import GraderPlugin, grader_warning
 from .proxy import Submission
 from .report import build_grade
 from .rubric import RUBRIC_PATH, load_rubric
@@ -70,7 +71,21 @@ def check_submission_folder(path):
 
 def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden_cases=None,
           user=None, pytest_args=(), submission_factory=Submission):
-    """Run the suite against ``submission`` and return a ``report.Grade``."""
+    """Run the suite against ``submission`` and return a ``report.Grade``.
+
+    A warning of the grader's own code raised in this process while grading (the student's code
+    runs in the worker) is a grader problem (``Grade.errors``), as is anything the tests recorded;
+    see ``plugin.grader_warning``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        result = _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_args,
+                        submission_factory)
+    result.errors += [problem for problem in map(grader_warning, caught) if problem]
+    return result
+
+
+def _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_args,
+           submission_factory):
     start = time.perf_counter()
     shown = f"{submission} (unpacked)" if Path(submission).is_file() else None
     submission = check_submission_folder(submission)

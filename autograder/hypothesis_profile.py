@@ -35,11 +35,14 @@ def register_profiles():
     # fixture is deliberately shared by a test's examples. No shrinking: it re-runs a failing
     # property hundreds of times (seconds per failing test, a minute for a starter handout,
     # and a restart each time for code that crashes or hangs); the first failing example is
-    # reported as found (derandomized, so the same one every run).
+    # reported as found (derandomized, so the same one every run). The grader reports the
+    # example itself (autograder/checks.py: property_check), one per test: no blob to paste, and
+    # the first failure only, not a group of them.
     settings.register_profile(GRADER_PROFILE, max_examples=15, **{
         **_COMMON, "suppress_health_check": [HealthCheck.too_slow,
                                              HealthCheck.function_scoped_fixture],
-        "phases": [Phase.explicit, Phase.reuse, Phase.generate]})
+        "phases": [Phase.explicit, Phase.reuse, Phase.generate],
+        "print_blob": False, "report_multiple_bugs": False})
 
 
 def load_profile(name=None):

@@ -3,13 +3,23 @@
 It provides the ``sub`` fixture (the proxy of the submission, reset before each test), parametrizes
 tests marked ``@pytest.mark.cases("component")`` with the public (and, in instructor mode, hidden)
 cases, maps every collected test to its rubric task, and records each test's outcome and feedback.
-"""
-from dataclasses import dataclass, field
 
+A failure of the grader's own code is never the student's: an exception the suite does not turn
+into feedback, a warning of the grader's own code (``grader_warning``), a fixture file that cannot
+be read or a test that cannot be collected is recorded in ``GradeState.errors``, and a grade with
+errors is reported as "could not grade", without a score.
+"""
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 import pytest
+from hypothesis.errors import HypothesisWarning
 
 from . import case_store
-from .checks import Mismatch
+from .checks import Mismatch, failing_example
 from .errors import NotImplementedYet, StudentError, WorkerCrashed
 from .proxy import Submission
 from .rubric import test_key
@@ -21,7 +31,7 @@ class TestResult:
     task: str
     max_score: float
     hidden: bool = False
-    status: str = "not run"  # passed | partial | failed | not implemented | crashed | error | skipped
+    status: str = "not run"  # passed partial failed "not implemented" crashed error skipped
     feedback: str = ""
     output: str = ""
     seconds: float = 0.0
@@ -50,6 +60,7 @@ class GraderPlugin:
         self.user = user
         self.submission = None
         self.state = GradeState()
+        self.uncollectable = set()  # node ids whose collection error is already in state.errors
         self.test_to_task = {}  # test -> (task, weight, hidden)
         for task in tasks:
             graded = task.graded_tests(hidden_cases is not None)
@@ -76,28 +87,18 @@ class GraderPlugin:
     def pytest_sessionfinish(self, session):
         self.close()
 
-    @pytest.fixture(scope="session")
-    def _submission(self):
+    def started_submission(self):
         if self.submission is None:  # not started early (a plugin used on its own): start now
             self.start()
         return self.submission
 
-    @pytest.fixture
-    def sub(self, _submission, request):
-        """The submission, with a clean object table and reseeded global generators."""
-        _submission.reset()
-        _submission.take_output()
-        yield _submission
-        try:
-            _submission.sync()  # requests the test did not wait for: their errors are its own
-        finally:
-            result = self.state.results.get(request.node.nodeid)
-            if result is not None:
-                result.output = _submission.take_output()
-
     # -- collection ---------------------------------------------------------------------------
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "cases(component): parametrize `case` with graded cases")
+        # The fixtures are this module's functions, not methods of the plugin (pytest deprecates
+        # fixtures of a wider scope than a test on plugin instances); they find the plugin here.
+        config.stash[PLUGIN_KEY] = self
+        config.pluginmanager.register(sys.modules[__name__], FIXTURES_PLUGIN_NAME)
 
     def pytest_generate_tests(self, metafunc):
         marker = metafunc.definition.get_closest_marker("cases")
@@ -109,7 +110,12 @@ class GraderPlugin:
                 raise RuntimeError("hidden tests need instructor mode (--hidden with a secret)")
             cases = self.hidden_cases[component]
         else:
-            cases = case_store.load_cases(component)
+            try:
+                cases = case_store.load_cases(component)
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is the grader's problem
+                self.state.errors.append(f"the case file of {component!r} cannot be read "
+                                         f"({_describe_exception(exc)}); its tests were not run")
+                cases = []  # pytest then collects the test once, skipped
         metafunc.parametrize("case", cases, ids=[f"case{i}" for i in range(len(cases))])
 
     @pytest.hookimpl(tryfirst=True)  # before -k deselects anything: the rubric check sees all
@@ -135,11 +141,32 @@ class GraderPlugin:
         for item in items:
             self.state.results.pop(item.nodeid, None)
 
+    def pytest_exception_interact(self, node, call, report):
+        if call.when == "collect":
+            self.uncollectable.add(report.nodeid)
+            self.state.errors.append(f"could not collect {report.nodeid}: "
+                                     f"{_describe_exception(_root_cause(call.excinfo.value))}")
+
     def pytest_collectreport(self, report):
-        if report.failed:
-            self.state.errors.append(f"could not collect {report.nodeid}: {report.longreprtext}")
+        if report.failed and report.nodeid not in self.uncollectable:
+            self.state.errors.append(f"could not collect {report.nodeid} (run pytest on "
+                                     "autograder/suite to see why)")
+
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        where = f" in {_relative_id(nodeid)}" if nodeid else f" ({when})" if when else ""
+        problem = grader_warning(warning_message, where)
+        if problem:
+            self.state.errors.append(problem)
 
     # -- outcomes -----------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        # The checks compare values the student's code sent, which may hold inf, NaN or 1e308 on
+        # purpose; they test for that and say so. NumPy's floating-point warnings on such values
+        # are no problem of the grader's.
+        with np.errstate(all="ignore"):
+            yield
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
@@ -151,16 +178,18 @@ class GraderPlugin:
             result.seconds = call.duration
         quantities = getattr(item, "funcargs", {}).get("quantities")
         if call.when == "call" and quantities is not None and quantities.outcomes:
-            self._grade_quantities(result, report, quantities, call)
+            self._grade_quantities(result, report, quantities, call, _relative(item))
         elif report.skipped and call.when in ("setup", "call"):
             result.status, result.feedback = "skipped", str(getattr(call.excinfo, "value", ""))
         elif report.passed and call.when == "call":
             result.status = "passed"
         elif report.failed and result.status in ("not run", "passed"):
-            result.status, result.feedback = describe_failure(call.excinfo, call.when)
+            result.status, result.feedback = describe_failure(call.excinfo.value, _relative(item))
+        if result.status == "error":
+            self.state.errors.append(f"{_relative(item)} ({call.when}): {result.feedback}")
 
     @staticmethod
-    def _grade_quantities(result, report, quantities, call):
+    def _grade_quantities(result, report, quantities, call, test):
         """Score a test by its quantities; a failing one fails the test (for pytest too)."""
         result.quantities = [{"name": o.name, "weight": o.weight, "passed": o.passed}
                              for o in quantities.outcomes]
@@ -169,21 +198,19 @@ class GraderPlugin:
             result.status = "passed"
             return
         result.earned = quantities.fraction()
-        blocks, statuses = [], []
-        for outcome in failures:
-            status, text = describe_exception(outcome.error, "call")
-            statuses.append(status)
-            blocks.append(text)
+        described = [describe_failure(outcome.error, test) for outcome in failures]
         if report.failed:  # the test stopped outside any quantity: that is said too
-            status, text = describe_failure(call.excinfo, call.when)
-            statuses.append(status)
-            blocks.append(text)
+            described.append(describe_failure(call.excinfo.value, test))
+        statuses = {status for status, _ in described}
+        blocks = [text for _, text in described]
         right = [o.name for o in quantities.outcomes if o.passed]
         if right:
             blocks.append(f"right: {', '.join(right)} ({result.earned:.0%} of this test's points)")
-        if result.earned > 0:
+        if "error" in statuses:
+            result.status = "error"
+        elif result.earned > 0:
             result.status = "partial"
-        elif set(statuses) == {"not implemented"}:
+        elif statuses == {"not implemented"}:
             result.status = "not implemented"
         else:
             result.status = "crashed" if "crashed" in statuses else "failed"
@@ -198,43 +225,119 @@ def task_keyword(task_id):
 
 def _relative(item):
     """Node id relative to the suite folder: 'test_linear.py::test_forward[case0]'."""
-    nodeid = item.nodeid
+    return _relative_id(item.nodeid)
+
+
+STUDENT_FAILURES = (NotImplementedYet, StudentError, WorkerCrashed, Mismatch, AssertionError)
+
+
+def describe_failure(exc, test=None):
+    """(status, feedback) for an exception that failed a test phase.
+
+    The student's failures (an exception of theirs, a crash, a wrong value, a property that does
+    not hold) get their feedback, with the failing example of a property check and the command
+    that shows it again. Anything else is an error of the grader: status "error".
+    """
+    exc = _student_failure(exc) or exc
+    if isinstance(exc, NotImplementedYet):
+        status, text = "not implemented", exc.feedback()
+    elif isinstance(exc, (StudentError, WorkerCrashed, Mismatch)):
+        status = "crashed" if isinstance(exc, WorkerCrashed) else "failed"
+        text = exc.feedback()
+    elif isinstance(exc, AssertionError):
+        status, text = "failed", str(exc) or "an expected property does not hold"
+    else:
+        return "error", f"grader error while checking your code: {_describe_exception(exc)}"
+    example = failing_example(exc)
+    if example is not None:
+        text += f"\n  Failing example: {example.call()}"
+        if test is not None:
+            module, function = test.split("::")[0], example.test
+            text += (f"\n    (autograder/suite/{module} builds the test's arrays from these "
+                     f"arguments)\n  Run it again: {reproduce_command(module, function)}")
+    return status, text
+
+
+def reproduce_command(module, function):
+    """The command that runs only ``function`` of suite file ``module``, with full feedback (the
+    examples are drawn the same way every run, so it meets the same failing one)."""
+    return f'python -m autograder -k "{Path(module).stem} and {function}" -v'
+
+
+def _student_failure(exc):
+    """``exc`` or, for an exception that wraps others (a group of failures, or one raised ``from``
+    another, as when a failure could not be repeated), the first student failure inside it; None if
+    there is none. (An exception raised while handling another is not wrapping it.)"""
+    seen = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, STUDENT_FAILURES):
+            return current
+        pending += list(getattr(current, "exceptions", ()) or ())
+        pending.append(current.__cause__)
+    return None
+
+
+GRADER_DIR = Path(__file__).resolve().parent
+
+
+def grader_warning(message, where=""):
+    """The grader problem a ``warnings.WarningMessage`` caught in the grader's process is, or None.
+
+    The student's code runs in the worker, so a warning here is the grader's own when it is raised
+    in the grader's package (the suite, the checks) or is pytest's or hypothesis's complaint about
+    how the grader uses them. A library warning about its own internals (one library deprecating
+    another's API, say) is not, and is left alone.
+    """
+    category = message.category
+    own = Path(message.filename).resolve().is_relative_to(GRADER_DIR) or \
+        issubclass(category, pytest.PytestWarning) or issubclass(category, HypothesisWarning)
+    if not own:
+        return None
+    return (f"warning from the grader's own code{where}: {category.__name__}: {message.message} "
+            f"({message.filename}:{message.lineno})")
+
+
+def _root_cause(exc):
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _describe_exception(exc):
+    """"ValueError: message (file.py:12)", at the innermost frame that raised it."""
+    text = f"{type(exc).__name__}: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        text += f" ({frames[-1].filename}:{frames[-1].lineno})"
+    return text
+
+
+def _relative_id(nodeid):
     marker = "suite/"
     return nodeid.split(marker, 1)[1] if marker in nodeid else nodeid
 
 
-def describe_failure(excinfo, when):
-    """(status, feedback) for a failed test phase."""
-    return describe_exception(excinfo.value, when)
+# -- fixtures (found by pytest in this module, which GraderPlugin registers) ---------------------
+PLUGIN_KEY = pytest.StashKey()
+FIXTURES_PLUGIN_NAME = "mytorch-grader-fixtures"
 
 
-def describe_exception(exc, when):
-    """(status, feedback) for an exception raised while checking the student's code."""
-    example = _falsifying_example(getattr(exc, "__notes__", []))
-    if isinstance(exc, NotImplementedYet):
-        status, text = "not implemented", exc.feedback()
-    elif isinstance(exc, StudentError):
-        status, text = "failed", exc.feedback()
-    elif isinstance(exc, WorkerCrashed):
-        status, text = "crashed", exc.feedback()
-    elif isinstance(exc, Mismatch):
-        status, text = "failed", exc.feedback()
-    elif isinstance(exc, AssertionError):
-        status, text = "failed", str(exc) or "an expected property does not hold"
-    else:
-        status = "error"
-        text = f"grader error while checking your code ({when}): {type(exc).__name__}: {exc}"
-    if example:
-        text += f"\n  Failing example (hypothesis): {example}"
-    return status, text
-
-
-def _falsifying_example(notes):
-    """'shape=(2, 3), seed=7' from hypothesis' notes, without the proxy argument or blobs."""
-    for note in notes:
-        if note.startswith("Falsifying example"):
-            inner = note.split("(", 1)[1].rsplit(")", 1)[0] if "(" in note else ""
-            args = [a.strip().rstrip(",") for a in inner.splitlines() if a.strip()]
-            args = [a for a in args if a and not a.startswith(("sub=", "_submission="))]
-            return ", ".join(args)
-    return ""
+@pytest.fixture
+def sub(request):
+    """The submission, with a clean object table and reseeded global generators."""
+    plugin = request.config.stash[PLUGIN_KEY]
+    submission = plugin.started_submission()
+    submission.reset()
+    submission.take_output()
+    yield submission
+    try:
+        submission.sync()  # requests the test did not wait for: their errors are its own
+    finally:
+        result = plugin.state.results.get(request.node.nodeid)
+        if result is not None:
+            result.output = submission.take_output()

@@ -68,6 +68,15 @@ class Grade:
     def max_score(self):
         return round(sum(t.max_score for t in self.tasks), 2)
 
+    @property
+    def graded(self):
+        """False when the grader had a problem of its own: then there is no score to give."""
+        return not self.errors
+
+
+COULD_NOT_GRADE = ("Could not grade: the grader itself had a problem (not your code), so no score "
+                   "was given. Please tell the course staff.")
+
 
 def build_grade(tasks, state, submission, seconds):
     grades = []
@@ -88,6 +97,12 @@ def _fmt(x):
 def render_table(grade, verbose=False, width=100):
     """The student's view: one row per task; with ``verbose`` every failure in full."""
     lines = [f"mytorch autograder: {one_line(grade.submission, 500)}", ""]
+    if not grade.graded:
+        lines.append(COULD_NOT_GRADE)
+        lines += [f"grader problem: {visible(err, TEST_FEEDBACK_CHARS)}" for err in grade.errors]
+        lines += [f"note: {visible(note, TEST_FEEDBACK_CHARS)}" for note in grade.notes]
+        lines.append(f"({grade.seconds:.1f} s)")
+        return "\n".join(lines)
     header = f"{'Task':<5} {'Title':<38} {'Score':>11}  Status"
     lines += [header, "-" * len(header)]
     for t in grade.tasks:
@@ -117,14 +132,23 @@ def render_table(grade, verbose=False, width=100):
         lines += ["", "Run with -v for every failure in full, or -k NAME to run some tests only."]
     for note in grade.notes:
         lines.append(f"note: {visible(note, TEST_FEEDBACK_CHARS)}")
-    for err in grade.errors:
-        lines.append(f"grader problem: {visible(err, TEST_FEEDBACK_CHARS)}")
     lines.append(f"({grade.seconds:.1f} s)")
     return "\n".join(lines)
 
 
 def results_json(grade):
-    """Gradescope's results.json: one entry per task, feedback of its failing tests as output."""
+    """Gradescope's results.json: one entry per task, feedback of its failing tests as output.
+
+    A grade the grader could not give has no ``score`` (nor tests), only its ``grader_problems``:
+    whoever reads the file cannot mistake it for a zero.
+    """
+    if not grade.graded:
+        output = "\n".join([COULD_NOT_GRADE, "Grader problems:",
+                            *(visible(e, TEST_FEEDBACK_CHARS) for e in grade.errors),
+                            *(f"note: {visible(n, TEST_FEEDBACK_CHARS)}" for n in grade.notes)])
+        return {"execution_time": round(grade.seconds, 3), "output": output,
+                "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
+                "grader_problems": list(grade.errors), "tests": []}
     tests = []
     budget = _Budget()
     for t in grade.tasks:
@@ -150,9 +174,6 @@ def results_json(grade):
                                      for r in t.tests]},
         })
     output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
-    if grade.errors:
-        output += "\nGrader problems:\n" + "\n".join(visible(e, TEST_FEEDBACK_CHARS)
-                                                      for e in grade.errors)
     if grade.notes:  # e.g. a limit or the sandbox not available on this platform
         output += "\n" + "\n".join(f"note: {visible(note, TEST_FEEDBACK_CHARS)}"
                                     for note in grade.notes)

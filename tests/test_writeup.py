@@ -190,6 +190,20 @@ def test_linear_example_shape_comments(writeup):
     assert {"A", "W", "b", "dLdZ", "Z", "dLdA", "dLdW", "dLdb"} <= set(arrays)
 
 
+def test_failing_example_output_is_what_the_grader_prints(writeup):
+    """The lines §7 shows are the grader's own, for the example they name."""
+    from autograder.checks import FailingExample, Mismatch
+    from autograder.plugin import describe_failure
+
+    shown = tagged_block(writeup, "output: failing-example")
+    failure = Mismatch("dLdb", "disagrees with the central-difference gradient of your forward")
+    failure.mytorch_failing_example = FailingExample(
+        "test_gradient_check", {"shape": (3, 1), "c_out": 1, "seed": 0})
+    _, feedback = describe_failure(failure, "test_linear.py::test_gradient_check")
+    # -v indents each feedback line by three spaces (report.render_table)
+    assert shown.splitlines() == ["   " + line for line in feedback.splitlines()[1:]]
+
+
 def test_gradient_check_recipe_runs(writeup, monkeypatch):
     code = tagged_block(writeup, "example: reproduce-gradient-check")
     _, out = run_block(code, monkeypatch)

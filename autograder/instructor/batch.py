@@ -296,14 +296,12 @@ def grade_student(student, opts, prepared):
             status = "invalid submission"
             message = last_err or "rejected by the grader"
             results = _failed_results(message, time.monotonic() - start)
-        elif results is None or proc.returncode not in (0, 1, 3):
-            status = "grader failed"
+        elif results is None or proc.returncode not in (0, 1):
+            # exit 3 (a problem of the grader's own) comes without a score: not a grade
+            status = "grader problem" if proc.returncode == 3 else "grader failed"
             message = (f"the grading process exited with code {proc.returncode}"
                        + (f": {last_err}" if last_err else ""))
             results = _failed_results(message, time.monotonic() - start)
-        elif proc.returncode == 3:
-            status = "graded (grader problems)"
-            message = "the grader reported problems of its own; see feedback.txt"
     task_ids = [t.id for t in opts.tasks]
     row = {"student": student.id, "name": student.name, "email": student.email,
            "sid": student.sid, "total": _score(results.get("score")),

@@ -46,17 +46,19 @@ def grader_env():
     return env
 
 
-def run_grader(submission, json_path=None, args=(), timeout=600, env=None):
-    """``python -m autograder --submission SUBMISSION [--json JSON_PATH] ARGS``, from the repo.
+def run_grader(submission, json_path=None, args=(), timeout=600, env=None, python_args=(),
+               cwd=REPO):
+    """``python PYTHON_ARGS -m autograder --submission SUBMISSION [--json JSON_PATH] ARGS``, from
+    ``cwd`` (the repo: its grader is the one run).
 
     The grader gets a session of its own, so that a submission signalling the grader's process
     group could never reach the test run. ``env`` adds variables to the grader's environment."""
-    cmd = [sys.executable, "-m", "autograder", "--submission", str(submission)]
+    cmd = [sys.executable, *python_args, "-m", "autograder", "--submission", str(submission)]
     if json_path is not None:
         cmd += ["--json", str(json_path)]
     cmd += list(args)
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env=dict(grader_env(), **(env or {})), stdin=subprocess.DEVNULL,
                           start_new_session=os.name == "posix")
     seconds = time.monotonic() - start

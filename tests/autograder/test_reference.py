@@ -7,6 +7,7 @@ import concurrent.futures
 import json
 import os
 import re
+import shlex
 import sys
 
 import numpy as np
@@ -29,18 +30,23 @@ def runs(tmp_path_factory):
     plan = {
         "full": (REPO, True, ()),
         "full_again": (REPO, True, ("--fail-under", "100")),
+        # warnings as errors in the grader's process: none may come from the grader's own code
+        "warnings_error_flag": (REPO, True, (), {"python_args": ("-W", "error")}),
+        "warnings_error_env": (REPO, True, (), {"env": {"PYTHONWARNINGS": "error"}}),
         "softmax_only": (REPO, True, ("-k", "task2_5")),
         "linear_only": (REPO, True, ("-k", "linear")),
         "under": (REPO, True, ("-k", "task2_1", "--fail-under", "2.5")),
         "buggy": (buggy, True, ("-k", "task1_2")),
         "buggy_again": (buggy, True, ("-k", "task1_2")),
+        "buggy_rerun": (buggy, True, RERUN_LINEAR_GRADIENT_CHECK),
         "missing": (tmp / "does-not-exist", False, ()),
         "no_mytorch": (tmp / "no-mytorch", False, ()),
     }
 
     def go(name):
-        folder, want_json, args = plan[name]
-        return name, run_grader(folder, tmp / f"{name}.json" if want_json else None, args)
+        folder, want_json, args, *options = plan[name]
+        return name, run_grader(folder, tmp / f"{name}.json" if want_json else None, args,
+                                **(options[0] if options else {}))
 
     with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
         return dict(pool.map(go, plan))
@@ -54,6 +60,16 @@ def test_reference_gets_full_marks(runs):
     assert "grader problem" not in run.stdout
     for task in TASK_IDS:
         assert re.search(rf"^{re.escape(task)} .* passed$", run.stdout, re.M), run.stdout
+
+
+@pytest.mark.parametrize("name", ["warnings_error_flag", "warnings_error_env"])
+def test_warnings_as_errors_change_nothing(runs, name):
+    """`python -W error` / PYTHONWARNINGS=error: the grader's own code warns about nothing."""
+    run = runs[name]
+    assert run.returncode == 0, run.describe()
+    assert run.results["score"] == 100
+    assert "grader problem" not in run.stdout + run.stderr
+    assert scores(run) == scores(runs["full"])
 
 
 def test_results_json_schema(runs):
@@ -90,9 +106,32 @@ def test_deterministic(runs):
     assert scores(runs["full"]) == scores(runs["full_again"])
     first, second = runs["buggy"], runs["buggy_again"]
     assert first.results["score"] < 10, first.describe()
-    gradient_check = first.results["tests"][0]["output"].split("::test_gradient_check ")[1]
-    assert "example" in gradient_check.split("\n\n")[0].lower()  # hypothesis's failing example
     assert scores(first) == scores(second)
+
+
+FAILING_EXAMPLE = re.compile(r"^ +Failing example: (test_gradient_check\(shape=\(\d, \d\), "
+                             r"c_out=\d, seed=\d+\))$", re.M)
+RERUN_LINEAR_GRADIENT_CHECK = ("-k", "test_linear and test_gradient_check", "-v")
+
+
+def gradient_check_feedback(run):
+    return run.results["tests"][0]["output"].split("::test_gradient_check ")[1].split("\n\n")[0]
+
+
+def test_failing_example_is_shown_with_the_command_that_repeats_it(runs):
+    """The grader records the drawn arguments itself and says how to run that check again; the
+    command it prints meets the same example."""
+    feedback = gradient_check_feedback(runs["buggy"])
+    example = FAILING_EXAMPLE.search(feedback)
+    assert example, feedback
+    command = 'python -m autograder -k "test_linear and test_gradient_check" -v'
+    assert f"Run it again: {command}" in feedback
+    assert shlex.split(command)[3:] == list(RERUN_LINEAR_GRADIENT_CHECK)  # what buggy_rerun ran
+    rerun = runs["buggy_rerun"]
+    assert [(t["number"], t["score"]) for t in rerun.results["tests"]] == [("1.2", 0)]
+    assert re.findall(r"^== .*\[failed\]$", rerun.stdout, re.M) == \
+        ["== 1.2 Linear: backward: test_linear.py::test_gradient_check [failed]"], rerun.stdout
+    assert FAILING_EXAMPLE.search(gradient_check_feedback(rerun)).group(1) == example.group(1)
 
 
 def test_keyword_selection(runs):
