@@ -23,6 +23,7 @@ else:  # as many threads as NumPy's BLAS was given (run.py sets both)
     torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1)))
 
 from mytorch.nn import Linear
+from mytorch.speed import cast
 
 BATCHES = (1, 16, 64, 256, 1024)
 LAYERS = ((784, 128), (128, 64))
@@ -32,7 +33,7 @@ def case(n, c_in, c_out, dtype, rounds, frameworks=("mytorch", "floor", "torch")
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n, c_in)).astype(dtype)
     dLdZ = rng.standard_normal((n, c_out)).astype(dtype)
-    layer = Linear(c_in, c_out, rng=0, dtype=dtype)
+    layer = cast(Linear(c_in, c_out, rng=0), dtype)
     W = layer.W
 
     def mytorch_step():

@@ -30,6 +30,7 @@ else:  # as many threads as NumPy's BLAS was given (run.py sets both)
 from mytorch.models import MLP
 from mytorch.nn import CrossEntropyLoss
 from mytorch.optim import SGD
+from mytorch.speed import cast, skip_input_gradient
 
 DIMS = (784, 128, 64, 10)
 LR, MOMENTUM = 0.01, 0.9
@@ -104,7 +105,7 @@ def case(X, y, X_test, y_test, batch, repeat, dtype):
     order = np.random.default_rng(1).permutation(len(X))
 
     def fresh():  # the same initial weights for every run of both frameworks
-        return MLP(DIMS, rng=0, dtype=dtype, input_grad=False)  # no gradient for the data
+        return skip_input_gradient(cast(MLP(DIMS, rng=0), dtype))  # no gradient for the data
 
     models = []
 

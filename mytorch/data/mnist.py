@@ -188,12 +188,19 @@ def read_idx(path):
     return arr.astype(dtype.newbyteorder("="), copy=True).reshape(dims)
 
 
-def _read_mnist_images(path):
+def _read_mnist_file(path, expected_magic, kind, layout):
+    """``(data, dims, offset)`` of an IDX file that must be MNIST's ``kind`` (its ``layout``)."""
     data = _read_bytes(path)
-    magic, dims, dtype, offset = _parse_idx(data, path)
-    if magic != IMAGES_MAGIC:
-        raise MNISTFormatError(f"{path}: bad magic number 0x{magic:08X} for an image file, "
-                               f"expected 0x{IMAGES_MAGIC:08X} (uint8, 3 dimensions)")
+    magic, dims, _, offset = _parse_idx(data, path)
+    if magic != expected_magic:
+        raise MNISTFormatError(f"{path}: bad magic number 0x{magic:08X} for {kind}, "
+                               f"expected 0x{expected_magic:08X} ({layout})")
+    return data, dims, offset
+
+
+def _read_mnist_images(path):
+    data, dims, offset = _read_mnist_file(path, IMAGES_MAGIC, "an image file",
+                                          "uint8, 3 dimensions")
     n, rows, cols = dims
     if (rows, cols) != (ROWS, COLS):
         raise MNISTFormatError(f"{path}: wrong image dimensions {rows}x{cols}, MNIST images are "
@@ -204,11 +211,7 @@ def _read_mnist_images(path):
 
 
 def _read_mnist_labels(path):
-    data = _read_bytes(path)
-    magic, dims, dtype, offset = _parse_idx(data, path)
-    if magic != LABELS_MAGIC:
-        raise MNISTFormatError(f"{path}: bad magic number 0x{magic:08X} for a label file, "
-                               f"expected 0x{LABELS_MAGIC:08X} (uint8, 1 dimension)")
+    data, _, offset = _read_mnist_file(path, LABELS_MAGIC, "a label file", "uint8, 1 dimension")
     labels = np.frombuffer(data, dtype=np.uint8, offset=offset)
     if labels.size and labels.max() >= NUM_CLASSES:
         bad = int(np.argmax(labels >= NUM_CLASSES))

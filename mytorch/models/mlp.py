@@ -2,6 +2,7 @@
 
 Each model keeps its layers in order in ``self.layers``; ``forward(A0)`` runs them first to last and
 ``backward(dLdA)`` runs their backwards last to first, returning the gradient for the input.
+``model.eval()`` / ``model.train()`` switch every layer's mode at once (see ``Module``).
 """
 import numpy as np
 
@@ -31,68 +32,55 @@ class Sequential(Module):
 class MLP0(Sequential):
     """Linear(2, 3) -> ReLU."""
 
-    def __init__(self, debug=False, rng=None):
+    def __init__(self, rng=None):
         rng = np.random.default_rng(rng)
         self.layers = [Linear(2, 3, rng=rng), ReLU()]
-        self.debug = debug
 
 
 class MLP1(Sequential):
     """Linear(2, 3) -> ReLU -> Linear(3, 2) -> ReLU."""
 
-    def __init__(self, debug=False, rng=None):
+    def __init__(self, rng=None):
         rng = np.random.default_rng(rng)
         self.layers = [Linear(2, 3, rng=rng), ReLU(), Linear(3, 2, rng=rng), ReLU()]
-        self.debug = debug
 
 
 class MLP4(Sequential):
     """2 -> 4 -> 8 -> 8 -> 4 -> 2, each Linear followed by ReLU."""
 
-    def __init__(self, debug=False, rng=None):
+    def __init__(self, rng=None):
         rng = np.random.default_rng(rng)
         dims = [2, 4, 8, 8, 4, 2]
         self.layers = []
         for c_in, c_out in zip(dims[:-1], dims[1:]):
             self.layers += [Linear(c_in, c_out, rng=rng), ReLU()]
-        self.debug = debug
 
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}
 
 
 class MLP(Sequential):
-    """General MLP: Linear(dims[0], dims[1]) -> [BatchNorm1d] -> activation -> ... -> Linear(.., dims[-1]).
+    """Linear(dims[0], dims[1]) -> [BatchNorm1d] -> activation -> ... -> Linear(.., dims[-1]).
 
     The last Linear has no activation: the output is logits, ready for ``CrossEntropyLoss``.
     ``activation`` is one of "relu", "tanh", "sigmoid", "identity"; ``batchnorm=True`` inserts a
-    BatchNorm1d before each hidden activation; ``rng`` seeds the PyTorch-style initialisation;
-    ``dtype`` is the Linear layers' (float64 by default; float32 trains twice as fast).
-    ``input_grad=False`` is for training: ``backward`` then skips the gradient of the input (the
-    data), a third of the first layer's work, and returns None.
+    BatchNorm1d before each hidden activation; ``rng`` seeds the PyTorch-style initialisation.
+    Evaluate with ``model.eval()`` first (BatchNorm1d then uses its running statistics) and switch
+    back with ``model.train()``.
     """
 
-    def __init__(self, dims, activation="relu", batchnorm=False, rng=None, dtype=np.float64,
-                 input_grad=True):
+    def __init__(self, dims, activation="relu", batchnorm=False, rng=None):
         if len(dims) < 2:
             raise ValueError(f"MLP: dims needs at least an input and an output size, got {dims!r}")
         if activation not in ACTIVATIONS:
-            raise ValueError(f"MLP: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(f"MLP: activation must be one of {sorted(ACTIVATIONS)}, "
+                             f"got {activation!r}")
         rng = np.random.default_rng(rng)
         self.dims = list(dims)
         self.layers = []
         for i, (c_in, c_out) in enumerate(zip(dims[:-1], dims[1:])):
-            self.layers.append(Linear(c_in, c_out, rng=rng, dtype=dtype,
-                                      input_grad=input_grad or i > 0))
+            self.layers.append(Linear(c_in, c_out, rng=rng))
             if i < len(dims) - 2:
                 if batchnorm:
                     self.layers.append(BatchNorm1d(c_out))
                 self.layers.append(ACTIVATIONS[activation]())
-
-    def forward(self, A, eval=False):
-        """As ``Sequential.forward``; ``eval=True`` puts BatchNorm layers in evaluation mode."""
-        # BEGIN SOLUTION
-        for layer in self.layers:
-            A = layer.forward(A, eval=eval) if isinstance(layer, BatchNorm1d) else layer.forward(A)
-        # END SOLUTION
-        return A

@@ -8,35 +8,33 @@ class Linear(Module):
     """Affine layer ``Z = A @ W.T + 1_N @ b.T``.
 
     Parameters: ``W`` of shape (C_out, C_in) and, unless ``bias=False``, ``b`` of shape (C_out, 1).
-
-    Initialisation (``init``):
-      * ``"torch"`` (default): PyTorch's ``nn.Linear.reset_parameters`` — W and b drawn uniformly
-        from [-1/sqrt(C_in), 1/sqrt(C_in)] (``kaiming_uniform_(a=sqrt(5))`` reduces to that bound);
-        ``rng`` (a ``numpy.random.Generator`` or an int seed) makes it reproducible.
-      * ``"zeros"``: W and b are zero, as in the classic handout (the grader sets them itself).
-
-    ``input_grad=False`` makes ``backward`` skip dLdA (and return None): for the first layer of a
-    network being trained, whose input is data, that product is a third of the layer's work and
-    nobody uses it (PyTorch skips it too, as the data does not require a gradient).
+    They start as in PyTorch's ``nn.Linear``: uniform in [-1/sqrt(C_in), 1/sqrt(C_in)], so that
+    the size of Z does not grow with the number of inputs C_in. ``rng`` (an int seed or a
+    ``numpy.random.Generator``) makes that draw reproducible. ``Linear.zeros(...)`` starts from
+    zeros instead, as the classic handout does.
     """
 
-    def __init__(self, in_features, out_features, bias=True, init="torch", rng=None,
-                 dtype=np.float64, debug=False, input_grad=True):
+    # False makes backward skip dLdA, a third of the layer's work, for a network's first layer:
+    # its input is data, which needs no gradient (see mytorch.speed.skip_input_gradient).
+    input_grad = True
+
+    def __init__(self, in_features, out_features, bias=True, rng=None):
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self.input_grad = input_grad
-        if init == "torch":
-            rng = np.random.default_rng(rng)
-            bound = 1.0 / np.sqrt(self.in_features) if self.in_features > 0 else 0.0
-            self.W = rng.uniform(-bound, bound, (self.out_features, self.in_features)).astype(dtype)
-            self.b = rng.uniform(-bound, bound, (self.out_features, 1)).astype(dtype) if bias else None
-        elif init == "zeros":
-            self.W = np.zeros((self.out_features, self.in_features), dtype=dtype)
-            self.b = np.zeros((self.out_features, 1), dtype=dtype) if bias else None
-        else:
-            raise ValueError(f"Linear: init must be 'torch' or 'zeros', got {init!r}")
+        rng = np.random.default_rng(rng)
+        # PyTorch's kaiming_uniform_(a=sqrt(5)) reduces to this bound (0 for an empty input).
+        bound = 1.0 / np.sqrt(self.in_features) if self.in_features > 0 else 0.0
+        self.W = rng.uniform(-bound, bound, (self.out_features, self.in_features))
+        self.b = rng.uniform(-bound, bound, (self.out_features, 1)) if bias else None
         self.dLdW = np.zeros_like(self.W)
         self.dLdb = np.zeros_like(self.b) if bias else None
-        self.debug = debug
+
+    @classmethod
+    def zeros(cls, in_features, out_features, bias=True):
+        """A layer whose ``W`` and ``b`` start at zero."""
+        layer = cls(in_features, out_features, bias)
+        for param, _ in layer.parameters():
+            param[...] = 0.0
+        return layer
 
     def parameters(self):
         if self.b is None:
@@ -49,7 +47,7 @@ class Linear(Module):
 
     def forward(self, A):
         """A: (N, C_in) -> Z: (N, C_out). Stores ``A`` and ``N`` for backward."""
-        check_shape(self, "input A", A, (None, self.in_features))
+        check_shape(self, "input A", A, ("N", self.in_features))
         # BEGIN SOLUTION
         self.A = A
         self.N = A.shape[0]
@@ -62,8 +60,8 @@ class Linear(Module):
     def backward(self, dLdZ):
         """dLdZ: (N, C_out) -> dLdA: (N, C_in). Stores ``dLdW`` (C_out, C_in), ``dLdb`` (C_out, 1).
 
-        (Optional, not graded: with ``input_grad=False``, skip dLdA and return None.)"""
-        check_shape(self, "gradient dLdZ", dLdZ, (None, self.out_features))
+        (Optional, not graded: when ``self.input_grad`` is False, skip dLdA and return None.)"""
+        check_shape(self, "gradient dLdZ", dLdZ, ("N", self.out_features))
         # BEGIN SOLUTION
         dLdA = dLdZ @ self.W if self.input_grad else None
         self.dLdW = dLdZ.T @ self.A

@@ -4,18 +4,12 @@ import numpy as np
 from .module import Module, check_shape
 
 
-def _check_prediction(owner, A):
-    if getattr(A, "ndim", None) != 2:
-        raise ValueError(f"{owner}: expected predictions A of shape (N, C), "
-                         f"got {getattr(A, 'shape', type(A).__name__)}")
-
-
 class MSELoss(Module):
     """L = sum((A - Y)²) / (N·C);  dLdA = 2 (A - Y) / (N·C). A and Y: (N, C)."""
 
     def forward(self, A, Y):
-        _check_prediction("MSELoss", A)
-        check_shape("MSELoss", "targets Y", Y, A.shape)
+        check_shape(self, "predictions A", A, ("N", "C"))
+        check_shape(self, "targets Y", Y, A.shape)
         # BEGIN SOLUTION
         self.A, self.Y = A, Y
         self.N, self.C = A.shape
@@ -65,7 +59,7 @@ class CrossEntropyLoss(Module):
     """
 
     def forward(self, A, Y):
-        _check_prediction("CrossEntropyLoss", A)
+        check_shape(self, "predictions A", A, ("N", "C"))
         Y = as_target_distribution(Y, A)
         # BEGIN SOLUTION
         self.Y = Y

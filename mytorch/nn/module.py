@@ -6,17 +6,34 @@ class Module:
 
     A layer with trainable parameters lists them in ``parameters()`` as ``(param, grad)`` pairs of
     live arrays of equal shape. This is the single way an optimiser finds what to update, so
-    ``Linear``'s ``W``/``b`` and ``BatchNorm1d``'s ``BW``/``Bb`` are treated alike. Models that hold a
-    ``layers`` list inherit a ``parameters()`` that chains those of their layers.
+    ``Linear``'s ``W``/``b`` and ``BatchNorm1d``'s ``BW``/``Bb`` are treated alike. Models that hold
+    a ``layers`` list inherit a ``parameters()`` that chains those of their layers.
+
+    ``training`` is True until ``eval()`` and again after ``train()``, as in PyTorch. Only
+    ``BatchNorm1d`` behaves differently in evaluation; a model switches all its layers at once.
     """
+
+    training = True
 
     def parameters(self):
         """Return ``[(param, grad), ...]``; the arrays themselves, so updates can be in place."""
         pairs = []
         for layer in getattr(self, "layers", ()):
-            if isinstance(layer, Module):
-                pairs.extend(layer.parameters())
+            pairs.extend(layer.parameters())
         return pairs
+
+    def train(self, mode=True):
+        """Put this module and its layers in training mode (``mode=False``: evaluation).
+
+        Returns the module, so that ``model.eval().forward(X)`` reads as one step."""
+        self.training = mode
+        for layer in getattr(self, "layers", ()):
+            layer.train(mode)
+        return self
+
+    def eval(self):
+        """Put this module and its layers in evaluation mode; return it."""
+        return self.train(False)
 
     def extra_repr(self):
         """The text shown between the parentheses of ``repr(self)``."""
@@ -30,22 +47,20 @@ class Module:
         return f"{type(self).__name__}({inner}\n)"
 
 
-def check_shape(owner, what, array, expected):
-    """Raise ``ValueError`` naming ``owner`` unless ``array`` has shape ``expected``.
+def check_shape(layer, what, array, expected):
+    """Raise ``ValueError`` naming ``layer`` unless ``array`` has shape ``expected``.
 
-    ``owner`` is a name or the layer itself (its repr is built only for the error: building it on
-    every call cost a tenth of a small training step). ``expected`` is a tuple whose ``None``
-    entries match any size (usually the batch size).
+    ``expected`` is a tuple of sizes; a string entry (``"N"``, ``"C"``) names a size that may be
+    anything, such as the batch size. The message shows the layer's repr, so a student sees which
+    of a model's layers got the wrong input.
     """
     shape = getattr(array, "shape", None)
     ok = (
         shape is not None
         and len(shape) == len(expected)
-        and all(e is None or s == e for s, e in zip(shape, expected))
+        and all(isinstance(e, str) or s == e for s, e in zip(shape, expected))
     )
     if not ok:
-        sizes = ["N" if e is None else str(e) for e in expected]
-        want = "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
+        want = "(" + ", ".join(map(str, expected)) + ("," if len(expected) == 1 else "") + ")"
         got = "no shape" if shape is None else str(tuple(shape))
-        name = owner if isinstance(owner, str) else repr(owner)
-        raise ValueError(f"{name}: expected {what} of shape {want}, got {got}")
+        raise ValueError(f"{layer!r}: expected {what} of shape {want}, got {got}")

@@ -324,5 +324,5 @@ def test_mlp_with_batchnorm_train_and_eval(activation):
         assert_matches_torch(model.backward(dLdY), Xt.grad, f"MLP+BN ({activation}) dLdA0")
         assert_parameters_match(model, ref, f"MLP+BN ({activation})")
     X = values(rng, (3, 4))
-    assert_matches_torch(model.forward(X, eval=True), ref.eval()(tensor(X)),
+    assert_matches_torch(model.eval().forward(X), ref.eval()(tensor(X)),
                          f"MLP+BN ({activation}) eval output")

@@ -76,6 +76,27 @@ def test_eval_uses_running_statistics_and_updates_nothing():
                                rtol=1e-15)
 
 
+
+@given(shape=batch_shapes(min_rows=2), seed=seeds())
+def test_eval_mode_is_the_same_as_eval_true(shape, seed):
+    """bn.eval() then forward(Z) gives what forward(Z, eval=True) gives, in both directions, and
+    train() restores training; forward(Z, eval=True) itself leaves the mode alone."""
+    rng = np.random.default_rng(seed)
+    Z, dLdBZ = values(rng, shape), upstream(rng, shape)
+    by_argument = make_bn(shape[1], rng, eval_stats=True)
+    by_mode = copy_of(by_argument)
+    BZ = by_argument.forward(Z, eval=True)
+    assert by_argument.training and by_argument.evaluating
+    assert by_mode.eval() is by_mode and not by_mode.training
+    np.testing.assert_array_equal(by_mode.forward(Z), BZ)
+    np.testing.assert_array_equal(by_mode.backward(dLdBZ), by_argument.backward(dLdBZ))
+    np.testing.assert_array_equal(by_mode.running_M, by_argument.running_M)  # nothing updated
+    by_mode.train()
+    by_mode.forward(Z)
+    assert not by_mode.evaluating
+    assert not np.array_equal(by_mode.running_M, by_argument.running_M)
+
+
 def test_defaults():
     bn = BatchNorm1d(3)
     assert bn.alpha == 0.9 and bn.eps == EPS

@@ -10,7 +10,7 @@ from mytorch.nn import Linear
 
 
 def make_linear(c_in, c_out, rng, bias=True):
-    layer = Linear(c_in, c_out, bias=bias, init="zeros")
+    layer = Linear.zeros(c_in, c_out, bias=bias)
     layer.W = values(rng, (c_out, c_in))
     if bias:
         layer.b = values(rng, (c_out, 1))
@@ -20,7 +20,7 @@ def make_linear(c_in, c_out, rng, bias=True):
 # ----------------------------------------------------------------------------- by hand
 
 def test_two_by_two_forward_and_backward_by_hand():
-    layer = Linear(2, 2, init="zeros")
+    layer = Linear.zeros(2, 2)
     layer.W = np.array([[1.0, 2.0], [3.0, 4.0]])
     layer.b = np.array([[1.0], [-1.0]])
     A = np.array([[1.0, 0.0], [2.0, 1.0]])
@@ -41,7 +41,7 @@ def test_forward_stores_input_and_batch_size():
 
 
 def test_without_bias_by_hand():
-    layer = Linear(2, 1, bias=False, init="zeros")
+    layer = Linear.zeros(2, 1, bias=False)
     layer.W = np.array([[2.0, -1.0]])
     A = np.array([[1.0, 1.0], [3.0, 0.0]])
     np.testing.assert_array_equal(layer.forward(A), [[1.0], [6.0]])
@@ -65,7 +65,7 @@ def test_gradients_match_central_differences(n, c_in, c_out, seed, bias):
     ctx = dict(seed=seed, n=n, c_in=c_in, c_out=c_out, bias=bias)
 
     def forward_with(W_=W, b_=b, A_=A):
-        probe = Linear(c_in, c_out, bias=bias, init="zeros")
+        probe = Linear.zeros(c_in, c_out, bias=bias)
         probe.W, probe.b = W_, b_
         return probe.forward(A_)
 
@@ -169,15 +169,17 @@ def test_init_is_reproducible_from_a_seed_or_a_generator():
 
 
 def test_zeros_init():
-    layer = Linear(3, 2, init="zeros")
+    layer = Linear.zeros(3, 2)
+    assert type(layer) is Linear
     assert layer.W.shape == (2, 3) and layer.b.shape == (2, 1)
     assert not layer.W.any() and not layer.b.any()
     assert layer.W.dtype == layer.b.dtype == np.float64
+    assert layer.parameters()[0][0] is layer.W and layer.parameters()[1][0] is layer.b
 
 
-def test_unknown_init_raises():
-    with pytest.raises(ValueError, match="init"):
-        Linear(3, 2, init="xavier")
+def test_zeros_init_without_bias():
+    layer = Linear.zeros(3, 2, bias=False)
+    assert not layer.W.any() and layer.b is None and layer.dLdb is None
 
 
 # ----------------------------------------------------------------------------- errors

@@ -11,14 +11,14 @@ from mytorch.optim import SGD
 
 
 def scalar_layer(w, grad):
-    layer = Linear(1, 1, bias=False, init="zeros")
+    layer = Linear.zeros(1, 1, bias=False)
     layer.W = np.array([[w]])
     layer.dLdW = np.array([[grad]])
     return layer
 
 
 def test_plain_step_by_hand():
-    layer = Linear(2, 1, init="zeros")
+    layer = Linear.zeros(2, 1)
     layer.W = np.array([[1.0, 2.0]])
     layer.b = np.array([[3.0]])
     layer.dLdW = np.array([[10.0, -10.0]])
@@ -36,13 +36,13 @@ def test_two_momentum_steps_by_hand():
     layer.dLdW = np.array([[2.0]])
     opt.step()  # v = 0.9 * 1 + 2 = 2.9; W = 0.9 - 0.29 = 0.61
     assert layer.W[0, 0] == pytest.approx(0.61, rel=1e-15)
-    np.testing.assert_allclose(opt.v[0], [[2.9]], rtol=1e-15)
+    np.testing.assert_allclose(opt.velocities[0], [[2.9]], rtol=1e-15)
 
 
 @given(steps=st.integers(1, 8), mu=st.sampled_from([0.0, 0.5, 0.9]), seed=seeds())
 def test_momentum_with_a_constant_gradient_follows_the_closed_form(steps, mu, seed):
     rng = np.random.default_rng(seed)
-    layer = Linear(3, 2, init="zeros")
+    layer = Linear.zeros(3, 2)
     W0, b0 = values(rng, (2, 3)), values(rng, (2, 1))
     layer.W, layer.b = W0.copy(), b0.copy()
     layer.dLdW, layer.dLdb = upstream(rng, (2, 3)), upstream(rng, (2, 1))
@@ -104,8 +104,8 @@ def test_updates_every_parameter_of_a_model():
 def test_velocity_is_kept_per_parameter():
     model = MLP([2, 3, 2], rng=0)
     opt = SGD(model, lr=0.1, momentum=0.9)
-    assert [v.shape for v in opt.v] == [p.shape for p, _ in model.parameters()]
-    assert all(not v.any() for v in opt.v)
+    assert [v.shape for v in opt.velocities] == [p.shape for p, _ in model.parameters()]
+    assert all(not v.any() for v in opt.velocities)
 
 
 def test_repr():
