@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from . import imports
 from .hypothesis_profile import load_profile
-from .plugin import GraderPlugin
+from .plugin import GraderPlugin, task_keyword
 from .proxy import Submission
-from .report import build_grade
-from .rubric import RUBRIC_PATH, load_rubric
+from .report import build_grade, submission_problems
+from .rubric import RUBRIC_PATH, allowed_imports, load_rubric, test_key
 from .transport import Limits
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
@@ -21,6 +22,10 @@ SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 class SubmissionError(ValueError):
     """The submission folder cannot be graded at all (it does not exist, or has no mytorch/)."""
+
+
+class SelectionError(SubmissionError):
+    """``-k`` selected no test: nothing was graded."""
 
 
 @contextlib.contextmanager
@@ -56,8 +61,11 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
     if hidden_cases is None:
         tasks = [t for t in tasks if t.visibility == "visible"]
     load_profile("mytorch-grader")
-    plugin = GraderPlugin(submission, tasks, limits or Limits(), hidden_cases, user,
-                          submission_factory)
+    allowed = allowed_imports(rubric_path)
+    scan = imports.scan(submission, allowed)  # from the source, before any of it runs
+    limits = limits or Limits()
+    plugin = GraderPlugin(submission, tasks, limits, hidden_cases, user,
+                          submission_factory, allowed_imports=allowed)
     args = [str(SUITE_DIR), "-c", str(SUITE_DIR / "grader.ini"), "--rootdir", str(SUITE_DIR),
             "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:unraisableexception",
             "-q", "--no-header",
@@ -81,9 +89,17 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
             code = pytest.main(args, plugins=[plugin])
     finally:
         plugin.close()
+    if plugin.state.interrupted:  # Ctrl-C: pytest stopped early; what ran is no grade
+        raise KeyboardInterrupt
+    if keyword and not plugin.state.results and code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        raise SelectionError(_no_match(keyword, tasks, plugin))
     if code not in (0, 1, 5):  # 5: nothing selected
         plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")
     result = build_grade(tasks, plugin.state, submission, time.perf_counter() - start)
+    result.problems = submission_problems(scan, plugin.state.import_failures, allowed,
+                                          limits.budget_seconds, plugin.state.budget_hit)
+    result.unimportable = sorted({p.path for p in scan.syntax_errors + scan.refused_imports}
+                                 | set(plugin.state.import_failures))
     missing = plugin.state.worker_info.get("limits_missing")
     if missing:
         result.notes.append("limits not enforced on this platform: " + ", ".join(missing))
@@ -92,3 +108,17 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
         result.notes.append(f"no sandbox around the submission's code: {sandbox} (it could read, "
                             "write and signal whatever its user can)")
     return result
+
+
+def _no_match(keyword, tasks, plugin):
+    """The error for a ``-k`` that selects nothing: every task's keyword and its tests."""
+    tests = {}
+    for name, (task, _, _) in plugin.test_to_task.items():
+        tests.setdefault(task.id, []).append(test_key(name).split("::")[-1])
+    lines = [f"-k {keyword!r} matches no test. Each task is selected by its id, and each test by "
+             "its name (or part of it):"]
+    for task in tasks:
+        names = ", ".join(dict.fromkeys(tests.get(task.id, [])))
+        lines.append(f"  {task_keyword(task.id):<9} {task.title}: {names}")
+    lines.append("For example: -k task1_2, -k softmax, -k \"relu or gelu\".")
+    return "\n".join(lines)

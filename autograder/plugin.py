@@ -10,7 +10,7 @@ import pytest
 
 from . import case_store
 from .checks import Mismatch
-from .errors import NotImplementedYet, StudentError, WorkerCrashed
+from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
 from .proxy import Submission
 from .rubric import test_key
 
@@ -36,12 +36,16 @@ class GradeState:
     results: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)  # problems with the grader or the rubric itself
     worker_info: dict = field(default_factory=dict)
+    import_failures: dict = field(default_factory=dict)  # module -> errors.ImportFailed
+    budget_hit: bool = False  # the submission used up its time budget (Limits.budget_seconds)
+    interrupted: bool = False  # Ctrl-C
 
 
 class GraderPlugin:
     def __init__(self, submission, tasks, limits=None, hidden_cases=None, user=None,
-                 submission_factory=Submission):
+                 submission_factory=Submission, allowed_imports=None):
         self.submission_path, self.tasks, self.limits = submission, tasks, limits
+        self.allowed_imports = allowed_imports  # what the worker lets the submission import
         # benchmarks/proxy_overhead.py swaps in an in-process stand-in to time the proxy's cost
         self.submission_factory = submission_factory
         self.hidden_cases = hidden_cases  # component -> list of cases, or None
@@ -60,6 +64,8 @@ class GraderPlugin:
         """Create the submission's proxy and boot its worker (~0.1 s) while pytest starts up and
         collects the suite; ``close`` ends it (also called at the end of the pytest session)."""
         self.submission = self.submission_factory(self.submission_path, self.limits, user=self.user)
+        if hasattr(self.submission, "allowed_imports"):
+            self.submission.allowed_imports = self.allowed_imports
         if hasattr(self.submission, "start"):
             self.submission.start()
 
@@ -68,11 +74,16 @@ class GraderPlugin:
             return
         if self.submission.worker is not None:
             self.state.worker_info = dict(self.submission.worker.info or {})
+        self.state.import_failures = dict(getattr(self.submission, "import_failures", {}))
+        self.state.budget_hit = getattr(self.submission, "budget_hit", False)
         self.submission.close()
         self.submission = None
 
     def pytest_sessionfinish(self, session):
         self.close()
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.state.interrupted = True
 
     @pytest.fixture(scope="session")
     def _submission(self):
@@ -171,7 +182,11 @@ def describe_failure(excinfo, when):
     """(status, feedback) for a failed test phase."""
     exc = excinfo.value
     example = _falsifying_example(getattr(exc, "__notes__", []))
-    if isinstance(exc, NotImplementedYet):
+    if isinstance(exc, ImportFailed):  # the whole story is told once, at the top
+        status, text = ("crashed" if exc.crashed else "failed"), exc.feedback()
+    elif isinstance(exc, BudgetExhausted):
+        status, text = "failed", exc.feedback()
+    elif isinstance(exc, NotImplementedYet):
         status, text = "not implemented", exc.feedback()
     elif isinstance(exc, StudentError):
         status, text = "failed", exc.feedback()

@@ -42,6 +42,7 @@ class Limits:
     processes: int | None = None    # RLIMIT_NPROC; only meaningful for a dedicated user
     output_bytes: int = 64 * 1024   # student prints kept per worker; the rest is counted, not kept
     sandbox: bool = True            # Landlock on Linux (sandbox/landlock.py): what code may touch
+    budget_seconds: float | None = 120.0  # wall time of all requests of one grade (the proxy's)
 
     def posix(self):
         return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
@@ -267,6 +268,7 @@ class Worker:
         # (Python, NumPy: ~70 ms) while the grader collects its tests.
         self.info = None
         self.pending.append(("starting your code", self._greeted, 0))
+        self.deadline = None  # time.monotonic() past which no reply is awaited (the time budget)
 
     def _greeted(self, ok, info):
         if not (ok and isinstance(info, dict) and info.get("ready")):
@@ -347,8 +349,10 @@ class Worker:
         self._write()
         while self.pending:
             action, on_reply, seq = self.pending[0]
-            reply = self._wait(self.limits.start_seconds if seq == 0 else self.limits.call_seconds,
-                               action)
+            seconds = self.limits.start_seconds if seq == 0 else self.limits.call_seconds
+            if self.deadline is not None:
+                seconds = max(0.0, min(seconds, self.deadline - time.monotonic()))
+            reply = self._wait(seconds, action)
             self.pending.popleft()
             if not isinstance(reply, dict) or not ({"ok"} <= reply.keys()
                                                    or {"error"} <= reply.keys()):

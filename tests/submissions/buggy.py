@@ -309,10 +309,17 @@ FAULTS = [
         fails=EVERY_TASK,
         hints={"1.1": "SyntaxError", "6.3": "SyntaxError"}),
     Variant(
-        "import_error_in_sgd", "sgd.py imports a module that does not exist: only SGD fails",
+        "import_error_in_sgd", "sgd.py imports a module of its own package that does not "
+        "exist: only SGD fails",
+        (edit(SGD, "import numpy as np\n", "import numpy as np\n\nfrom . import not_really\n"),),
+        fails={"4.1": ALL},
+        hints={"4.1": "cannot import name 'not_really'"}),
+    Variant(
+        "refused_import_in_sgd", "sgd.py imports a package the rubric does not allow: only SGD "
+        "fails, and says so",
         (edit(SGD, "import numpy as np\n", "import numpy as np\nimport torch_but_not_really\n"),),
         fails={"4.1": ALL},
-        hints={"4.1": "No module named 'torch_but_not_really'"}),
+        hints={"4.1": "import of torch_but_not_really refused"}),
     Variant(
         "missing_class_gelu", "GELU deleted (and its import): only GELU fails",
         (edit(ACT, "class GELU(Activation):", "class _NotGELU(Activation):"),
