@@ -98,7 +98,7 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
     result = build_grade(tasks, plugin.state, submission, time.perf_counter() - start)
     result.problems = submission_problems(scan, plugin.state.import_failures, allowed,
                                           limits.budget_seconds, plugin.state.budget_hit)
-    result.unimportable = sorted({p.path for p in scan.syntax_errors + scan.refused_imports}
+    result.unimportable = sorted({p.path for p in scan.syntax_errors}
                                  | set(plugin.state.import_failures))
     missing = plugin.state.worker_info.get("limits_missing")
     if missing:

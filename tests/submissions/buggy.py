@@ -321,6 +321,21 @@ FAULTS = [
         fails={"4.1": ALL},
         hints={"4.1": "import of torch_but_not_really refused"}),
     Variant(
+        "scipy_erf_in_gelu", "activation.py takes erf from SciPy, as most real solutions do: the "
+        "rubric allows NumPy only, so nothing importing mytorch.nn can be graded",
+        (edit(ACT, "import numpy as np\n", "import numpy as np\nfrom scipy.special import erf\n"),
+         edit(ACT, "        self.A = 0.5 * Z * (1.0 + _erf(Z / math.sqrt(2.0)))\n",
+              "        self.A = 0.5 * Z * (1.0 + erf(Z / math.sqrt(2.0)))\n")),
+        fails=EVERY_TASK,
+        hints={"2.4": "import of scipy refused", "6.1": "see the import error at the top"}),
+    Variant(
+        "refused_import_in_method", "GELU.forward imports SciPy when called: only GELU fails",
+        (edit(ACT, "        self.A = 0.5 * Z * (1.0 + _erf(Z / math.sqrt(2.0)))\n",
+              "        from scipy.special import erf\n"
+              "        self.A = 0.5 * Z * (1.0 + erf(Z / math.sqrt(2.0)))\n"),),
+        fails={"2.4": ALL},
+        hints={"2.4": "import of scipy refused"}),
+    Variant(
         "missing_class_gelu", "GELU deleted (and its import): only GELU fails",
         (edit(ACT, "class GELU(Activation):", "class _NotGELU(Activation):"),
          edit(NN_INIT, "from .activation import GELU, Identity,",
