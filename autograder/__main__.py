@@ -28,6 +28,9 @@ def add_check_arguments(parser):
                         help="exit with status 1 when the score is below SCORE (for scripts)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="wall-time limit of one call into your code (default 10)")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help="wall-time limit of all calls into your code together (default "
+                             "120); the tests after it fail without running")
     parser.add_argument("--user", metavar="NAME",
                         help="run the code under test as this user (needs root; as root the "
                              "default is `nobody`, or $MYTORCH_GRADER_USER)")
@@ -44,6 +47,8 @@ def cmd_check(args):
     if args.timeout is not None:
         limits.call_seconds = args.timeout
     limits.require_layers = tuple(n for n in args.require_sandbox.split(",") if n)
+    if args.budget is not None:
+        limits.budget_seconds = args.budget
     hidden = None
     if getattr(args, "hidden", False):
         from .instructor.hidden import SecretError, hidden_cases, read_secret
@@ -61,6 +66,9 @@ def cmd_check(args):
         return 2
     except Exception as exc:  # noqa: BLE001 - the grader's own failure is never the student's
         return _grader_problem(exc)
+    except KeyboardInterrupt:  # a partial run is no score: nothing is written
+        print("interrupted", file=sys.stderr)
+        return 130
     result.notes[:0] = user_notes
     for failure in dict.fromkeys(limits.sandbox_failures):
         result.errors.append(f"the sandbox failed, so this grade cannot be trusted: {failure}")
@@ -104,20 +112,29 @@ def _worker_user(args):
 
 def cmd_submit(args):
     from .grading import SubmissionError, grade
-    from .submit import SubmitError, make_handin, student_files
+    from .submit import SubmitError, make_handin, self_check_verdict, student_files
 
     try:
         student_files(args.folder)
         try:
             result = grade(args.folder)
-            score = {"score": result.score, "max_score": result.max_score} if result.graded \
-                else None
-            print(f"self-check: {result.score:g} / {result.max_score:g} "
-                  "(run `python -m autograder` for the details)" if result.graded else
-                  f"self-check: not graded, the grader had a problem of its own: "
-                  f"{result.errors[0].splitlines()[0]}")
         except SubmissionError as exc:
             raise SubmitError(str(exc)) from None
+        except KeyboardInterrupt:
+            print("interrupted: handin.zip was not written", file=sys.stderr)
+            return 130
+        if result.graded:
+            score = {"score": result.score, "max_score": result.max_score}
+            print(f"self-check: {result.score:g} / {result.max_score:g} "
+                  "(run `python -m autograder` for the details)")
+        else:
+            score = None
+            print("self-check: not graded, the grader had a problem of its own: "
+                  f"{result.errors[0].splitlines()[0]}")
+        refusal = self_check_verdict(result, args.out) if result.graded else None
+        if refusal and not args.anyway:
+            print(f"error: {refusal}", file=sys.stderr)
+            return 2
         manifest = make_handin(args.folder, args.out, score)
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -141,6 +158,9 @@ def build_parser():
                             description="Self-check, then pack mytorch/ into a zip to upload.")
     submit.add_argument("--folder", default=".", help="the handout folder (default: here)")
     submit.add_argument("--out", default="handin.zip", help="archive to write (default handin.zip)")
+    submit.add_argument("--anyway", action="store_true",
+                        help="write the archive even when the self-check could not import your "
+                             "code or scored 0")
     submit.set_defaults(func=cmd_submit)
     if HAS_INSTRUCTOR_TOOLS:
         from .instructor import cli

@@ -55,3 +55,64 @@ class WorkerCrashed(Exception):
 
     def feedback(self):
         return f"{self.action} {self.reason}; the grader restarted your code for the next test"
+
+
+class ImportFailed(Exception):
+    """Importing a module of the submission failed (an exception, an exit, a crash or a hang).
+
+    Found once and charged to every test that needs the module: the first test sees it arrive,
+    later ones get it at once, without asking the worker. The report shows ``details()`` once at
+    the top; each failing test says ``feedback()``, one line pointing there.
+    """
+
+    def __init__(self, module, cause, via=None):
+        self.module, self.cause, self.via = module, cause, via  # via: the module that failed
+        super().__init__(self.summary())
+
+    def __reduce__(self):
+        return type(self), (self.module, self.cause, self.via)
+
+    @property
+    def crashed(self):
+        return isinstance(self.cause, WorkerCrashed)
+
+    def summary(self):
+        """One line: what happened when the module was imported."""
+        if isinstance(self.cause, WorkerCrashed):
+            what = f"{self.cause.action} {self.cause.reason}"
+        else:
+            what = self.cause.feedback().splitlines()[0]
+        if self.via:
+            return f"importing {self.module} needs {self.via}, and {what}"
+        return what
+
+    def feedback(self):
+        return f"see the import error at the top: {self.summary()}"
+
+    def details(self):
+        """The full story, with the student's traceback: shown once, at the top of the report."""
+        if isinstance(self.cause, WorkerCrashed):
+            text = f"{self.cause.action} {self.cause.reason}"
+            if self.cause.timed_out:
+                text += ("\n  (code at the top level of a module runs when the module is imported:"
+                         " a loop or a long computation there stops every test that needs it)")
+            return text
+        return self.cause.feedback()
+
+
+class BudgetExhausted(Exception):
+    """The submission's code has used up its time budget: later tests fail without running."""
+
+    def __init__(self, seconds, action=None):
+        self.seconds, self.action = seconds, action  # action: the request the budget stopped
+        super().__init__(self.feedback())
+
+    def __reduce__(self):
+        return type(self), (self.seconds, self.action)
+
+    def feedback(self):
+        if self.action:
+            return (f"{self.action} was stopped: your code used up its time budget of "
+                    f"{self.seconds:g} s (see the note at the top)")
+        return (f"not run: your code used up its time budget of {self.seconds:g} s in earlier "
+                "tests (see the note at the top)")

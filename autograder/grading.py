@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from . import imports
 from .hypothesis_profile import load_profile
-from .plugin import GraderPlugin, grader_warning
+from .plugin import GraderPlugin, grader_warning, task_keyword
 from .proxy import Submission
-from .report import build_grade
-from .rubric import RUBRIC_PATH, load_rubric
+from .report import build_grade, submission_problems
+from .rubric import RUBRIC_PATH, allowed_imports, load_rubric, test_key
 from .transport import Limits, describe_sandbox
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
@@ -26,6 +27,10 @@ SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 class SubmissionError(ValueError):
     """The submission folder cannot be graded at all (it does not exist, or has no mytorch/)."""
+
+
+class SelectionError(SubmissionError):
+    """``-k`` selected no test: nothing was graded."""
 
 
 @contextlib.contextmanager
@@ -93,8 +98,11 @@ def _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_
     if hidden_cases is None:
         tasks = [t for t in tasks if t.visibility == "visible"]
     load_profile("mytorch-grader")
-    plugin = GraderPlugin(submission, tasks, limits or Limits(), hidden_cases, user,
-                          submission_factory)
+    allowed = allowed_imports(rubric_path)
+    scan = imports.scan(submission, allowed)  # from the source, before any of it runs
+    limits = limits or Limits()
+    plugin = GraderPlugin(submission, tasks, limits, hidden_cases, user,
+                          submission_factory, allowed_imports=allowed)
     args = [str(SUITE_DIR), "-c", str(SUITE_DIR / "grader.ini"), "--rootdir", str(SUITE_DIR),
             "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:unraisableexception",
             "-q", "--no-header",
@@ -118,9 +126,17 @@ def _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_
             code = pytest.main(args, plugins=[plugin])
     finally:
         plugin.close()
+    if plugin.state.interrupted:  # Ctrl-C: pytest stopped early; what ran is no grade
+        raise KeyboardInterrupt
+    if keyword and not plugin.state.results and code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        raise SelectionError(_no_match(keyword, tasks, plugin))
     if code not in (0, 1, 5):  # 5: nothing selected
         plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")
     result = build_grade(tasks, plugin.state, shown or submission, time.perf_counter() - start)
+    result.problems = submission_problems(scan, plugin.state.import_failures, allowed,
+                                          limits.budget_seconds, plugin.state.budget_hit)
+    result.unimportable = sorted({p.path for p in scan.syntax_errors}
+                                 | set(plugin.state.import_failures))
     missing = plugin.state.worker_info.get("limits_missing")
     if missing:
         result.notes.append("limits not enforced on this platform: " + ", ".join(missing))
@@ -128,3 +144,17 @@ def _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_
     if isinstance(sandbox, dict):
         result.notes.append(describe_sandbox(sandbox))
     return result
+
+
+def _no_match(keyword, tasks, plugin):
+    """The error for a ``-k`` that selects nothing: every task's keyword and its tests."""
+    tests = {}
+    for name, (task, _, _) in plugin.test_to_task.items():
+        tests.setdefault(task.id, []).append(test_key(name).split("::")[-1])
+    lines = [f"-k {keyword!r} matches no test. Each task is selected by its id, and each test by "
+             "its name (or part of it):"]
+    for task in tasks:
+        names = ", ".join(dict.fromkeys(tests.get(task.id, [])))
+        lines.append(f"  {task_keyword(task.id):<9} {task.title}: {names}")
+    lines.append("For example: -k task1_2, -k softmax, -k \"relu or gelu\".")
+    return "\n".join(lines)

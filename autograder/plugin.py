@@ -20,7 +20,7 @@ from hypothesis.errors import HypothesisWarning
 
 from . import case_store
 from .checks import Mismatch, failing_example
-from .errors import NotImplementedYet, StudentError, WorkerCrashed
+from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
 from .proxy import Submission
 from .rubric import test_key
 
@@ -48,12 +48,16 @@ class GradeState:
     results: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)  # problems with the grader or the rubric itself
     worker_info: dict = field(default_factory=dict)
+    import_failures: dict = field(default_factory=dict)  # module -> errors.ImportFailed
+    budget_hit: bool = False  # the submission used up its time budget (Limits.budget_seconds)
+    interrupted: bool = False  # Ctrl-C
 
 
 class GraderPlugin:
     def __init__(self, submission, tasks, limits=None, hidden_cases=None, user=None,
-                 submission_factory=Submission):
+                 submission_factory=Submission, allowed_imports=None):
         self.submission_path, self.tasks, self.limits = submission, tasks, limits
+        self.allowed_imports = allowed_imports  # what the worker lets the submission import
         # benchmarks/proxy_overhead.py swaps in an in-process stand-in to time the proxy's cost
         self.submission_factory = submission_factory
         self.hidden_cases = hidden_cases  # component -> list of cases, or None
@@ -73,6 +77,8 @@ class GraderPlugin:
         """Create the submission's proxy and boot its worker (~0.1 s) while pytest starts up and
         collects the suite; ``close`` ends it (also called at the end of the pytest session)."""
         self.submission = self.submission_factory(self.submission_path, self.limits, user=self.user)
+        if hasattr(self.submission, "allowed_imports"):
+            self.submission.allowed_imports = self.allowed_imports
         if hasattr(self.submission, "start"):
             self.submission.start()
 
@@ -81,11 +87,16 @@ class GraderPlugin:
             return
         if self.submission.worker is not None:
             self.state.worker_info = dict(self.submission.worker.info or {})
+        self.state.import_failures = dict(getattr(self.submission, "import_failures", {}))
+        self.state.budget_hit = getattr(self.submission, "budget_hit", False)
         self.submission.close()
         self.submission = None
 
     def pytest_sessionfinish(self, session):
         self.close()
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.state.interrupted = True
 
     def started_submission(self):
         if self.submission is None:  # not started early (a plugin used on its own): start now
@@ -228,7 +239,8 @@ def _relative(item):
     return _relative_id(item.nodeid)
 
 
-STUDENT_FAILURES = (NotImplementedYet, StudentError, WorkerCrashed, Mismatch, AssertionError)
+STUDENT_FAILURES = (ImportFailed, BudgetExhausted, NotImplementedYet, StudentError, WorkerCrashed,
+                    Mismatch, AssertionError)
 
 
 def describe_failure(exc, test=None):
@@ -239,6 +251,10 @@ def describe_failure(exc, test=None):
     that shows it again. Anything else is an error of the grader: status "error".
     """
     exc = _student_failure(exc) or exc
+    if isinstance(exc, ImportFailed):  # the whole story is told once, at the top
+        return ("crashed" if exc.crashed else "failed"), exc.feedback()
+    if isinstance(exc, BudgetExhausted):
+        return "failed", exc.feedback()
     if isinstance(exc, NotImplementedYet):
         status, text = "not implemented", exc.feedback()
     elif isinstance(exc, (StudentError, WorkerCrashed, Mismatch)):

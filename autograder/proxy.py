@@ -16,9 +16,12 @@ fixture syncs at the end of a test, so a late error still fails its own test.
 import collections
 import contextlib
 import copy
+import functools
+import time
 from pathlib import Path
 
-from .errors import NotImplementedYet, StudentError, WorkerCrashed
+from . import imports
+from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
 from .sandbox import wire
 from .transport import Limits, Worker
 
@@ -133,6 +136,19 @@ class Submission:
         self.hung = {}
         self.next_id = 0  # names of objects created by ``new``
         self.known_methods = {}  # "mytorch.nn.Linear" -> its methods, learnt from the first one
+        # Imports. Each module (package by package) is imported by a request of its own before the
+        # first object needs it, so that a failure there is known as one: recorded once, it fails
+        # every later test needing the module at once, hangs and crashes included, and a module
+        # that needs one whose import killed the worker (read from the source, imports.py) too.
+        self.allowed_imports = None  # top-level names the submission may import (None: anything)
+        self.import_failures = {}  # module -> ImportFailed
+        self._import_actions = {}  # "importing mytorch.nn" -> "mytorch.nn"
+        self._imported, self._imported_by = set(), None  # asked of this worker already
+        self._scan = None
+        # The time budget: wall time spent waiting on the submission's code, over all tests.
+        self.spent = 0.0
+        self.budget_hit = False
+        self._deadline = None
 
     # -- worker lifecycle ---------------------------------------------------------------------
     def _worker(self):
@@ -144,7 +160,13 @@ class Submission:
             self.worker = None
             self.worker = Worker(self.path, self.limits, self.python, self.user,
                                  encode_hook=_remote_to_ref)
+        self.worker.deadline = self._deadline
         return self.worker
+
+    def budget_left(self):
+        """Seconds of the time budget left (inf without a budget)."""
+        budget = getattr(self.limits, "budget_seconds", None)
+        return float("inf") if budget is None else budget - self.spent
 
     def start(self):
         """Start the worker now, without waiting for it (the grader collects its tests meanwhile).
@@ -164,7 +186,8 @@ class Submission:
         """
         if self.worker is not None and self.worker.alive():
             try:
-                self.worker.finish()
+                with self._charged():
+                    self.worker.finish()
             except StudentError:
                 pass
             except WorkerCrashed:
@@ -197,6 +220,9 @@ class Submission:
         """
         if self.fatal is not None:
             raise copy.copy(self.fatal)
+        if self.budget_left() <= 0:
+            self.budget_hit = True
+            raise BudgetExhausted(self.limits.budget_seconds)
         if action in self.hung:
             raise WorkerCrashed(self.hung[action].reason + " (in an earlier test; not retried)",
                                 action, timed_out=True)
@@ -220,20 +246,40 @@ class Submission:
                 self.worker.finish()
 
     @contextlib.contextmanager
-    def _bookkeeping(self):
+    def _charged(self):
+        """Time spent in the block counts against the budget; no reply is awaited past it."""
+        start = time.monotonic()
+        self._deadline = start + self.budget_left() if self.budget_left() < float("inf") else None
+        if self.worker is not None:
+            self.worker.deadline = self._deadline
         try:
             yield
-        except NotImplementedYet as exc:
-            self.fatal = exc
-            raise
-        except WorkerCrashed as exc:
-            self.events["crashes"] += 1
-            self.generation += 1  # the dead worker's objects are gone: old handles must say so
-            self.fatal = exc
-            if exc.timed_out:
+        finally:
+            self.spent += time.monotonic() - start
+
+    @contextlib.contextmanager
+    def _bookkeeping(self):
+        try:
+            with self._charged():
+                yield
+        except (StudentError, WorkerCrashed) as exc:
+            if isinstance(exc, WorkerCrashed):
+                self.events["crashes"] += 1
+                self.generation += 1  # the dead worker's objects are gone: old handles must say so
+                if self.worker is not None:
+                    self.worker.kill()
+                if exc.timed_out and self.budget_left() <= 0:
+                    self.budget_hit = True
+                    self.fatal = BudgetExhausted(self.limits.budget_seconds, exc.action)
+                    raise copy.copy(self.fatal) from None
+            module = self._import_actions.get(exc.action)
+            if module is not None:
+                self.fatal = self._import_failed(module, exc)
+                raise copy.copy(self.fatal) from None
+            if isinstance(exc, (NotImplementedYet, WorkerCrashed)):
+                self.fatal = exc
+            if isinstance(exc, WorkerCrashed) and exc.timed_out:
                 self.hung[exc.action] = exc
-            if self.worker is not None:
-                self.worker.kill()
             raise
 
     def _decode_refs(self, value):
@@ -254,6 +300,7 @@ class Submission:
         The grader names the new object itself, so it need not wait for the reply: errors of the
         constructor surface at the next request that waits, under the constructor's name.
         """
+        self._require(path.rpartition(".")[0])
         short = path.rsplit(".", 1)[-1]
         self.next_id -= 1  # negative: the worker numbers the objects it hands out from 1 up
         ref = _PendingRef(self, self.next_id, path)
@@ -290,7 +337,69 @@ class Submission:
 
     def function(self, path):
         """A Remote for a module-level function or class of the submission."""
+        self._require(path.rpartition(".")[0])
         return self._request({"op": "function", "path": path}, f"importing {path}")
+
+
+    # -- imports ------------------------------------------------------------------------------
+    def _require(self, module):
+        """Have the worker import ``module`` (and its packages, one by one) unless it has: the
+        request is not waited for. A module known not to import fails the test at once."""
+        parts = module.split(".")
+        for i in range(1, len(parts) + 1):
+            name = ".".join(parts[:i])
+            failure = self._known_failure(name)
+            if failure is not None:
+                if name != module:
+                    failure = self._import_failed(module, failure.cause, via=failure.via or name)
+                self.fatal = failure
+                raise copy.copy(failure)
+            if self.worker is None or self.worker is not self._imported_by:
+                self._imported, self._imported_by = set(), None
+            if name in self._imported:
+                continue
+            action = f"importing {name}"
+            self._import_actions[action] = name
+            message = {"op": "import", "module": name}
+            if self.allowed_imports is not None:
+                message["allowed"] = list(self.allowed_imports)
+            self._request(message, action, wait=False,
+                          on_reply=functools.partial(self._import_replied, name))
+            if self._imported_by is not self.worker:
+                self._imported, self._imported_by = set(), self.worker
+            self._imported.add(name)
+
+    def _import_replied(self, module, ok, value):
+        if not ok:
+            self._import_failed(module, value)
+
+    def _import_failed(self, module, cause, via=None):
+        """Record (once) that ``module`` cannot be imported; return its ``ImportFailed``."""
+        if module not in self.import_failures:
+            parts = module.split(".")
+            for i in range(1, len(parts)):  # a package that failed first is the real cause
+                prefix = self.import_failures.get(".".join(parts[:i]))
+                if prefix is not None and via is None:
+                    cause, via = prefix.cause, prefix.via or prefix.module
+                    break
+            self.import_failures[module] = ImportFailed(module, cause, via)
+        return self.import_failures[module]
+
+    def _known_failure(self, module):
+        """The ``ImportFailed`` of ``module``: recorded, or following from a module it needs whose
+        import hung or killed the worker (trying again would only do the same)."""
+        if module in self.import_failures:
+            return self.import_failures[module]
+        crashed = [f for f in self.import_failures.values() if f.crashed and f.via is None]
+        if not crashed:
+            return None
+        if self._scan is None:
+            self._scan = imports.scan(self.path)
+        needs = self._scan.closure(module)
+        for failure in crashed:
+            if failure.module in needs:
+                return self._import_failed(module, failure.cause, via=failure.module)
+        return None
 
 
 def _no_result(ok, value):

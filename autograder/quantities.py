@@ -19,7 +19,7 @@ import contextlib
 from dataclasses import dataclass
 
 from .checks import Mismatch
-from .errors import StudentError, WorkerCrashed
+from .errors import BudgetExhausted, ImportFailed, StudentError, WorkerCrashed
 
 
 @dataclass
@@ -42,7 +42,8 @@ class Quantities:
             raise ValueError(f"quantity {name}: weight must be positive, got {weight}")
         try:
             yield
-        except (Mismatch, StudentError, WorkerCrashed, AssertionError) as exc:
+        except (Mismatch, StudentError, WorkerCrashed, ImportFailed, BudgetExhausted,
+                AssertionError) as exc:
             self.outcomes.append(Outcome(name, float(weight), False, exc))
         else:
             self.outcomes.append(Outcome(name, float(weight), True))

@@ -2,6 +2,8 @@
 import textwrap
 from dataclasses import dataclass, field
 
+from .errors import StudentError
+from .imports import REFUSED, SYNTAX_ERRORS, describe_allowed
 from .text import one_line, visible
 
 # Caps on what one submission's text takes in a report (student output, messages, tracebacks).
@@ -59,6 +61,10 @@ class Grade:
     seconds: float
     errors: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    # what is wrong with the submission as a whole (it does not parse, imports what it may not,
+    # a module fails to import, the time budget ran out): told once, above the table
+    problems: list = field(default_factory=list)
+    unimportable: list = field(default_factory=list)  # files/modules that could not be imported
 
     @property
     def score(self):
@@ -90,6 +96,50 @@ def build_grade(tasks, state, submission, seconds):
     return Grade(grades, str(submission), seconds, list(state.errors))
 
 
+def submission_problems(scan, import_failures, allowed, budget_seconds=None, budget_hit=False):
+    """The paragraphs shown once above the table: syntax errors and refused imports (read from
+    the source, with file and line), imports that failed when the worker ran them (with the
+    student's traceback; one paragraph per distinct failure, naming the modules it stopped), and
+    the time budget when it ran out."""
+    out = []
+    if scan.syntax_errors:
+        out.append("Your code does not parse, so the modules below cannot be imported and every "
+                   "test that needs them fails:\n"
+                   + "\n".join(_indent(p.render()) for p in scan.syntax_errors))
+    if scan.refused_imports:
+        out.append(f"Your code imports packages the course does not allow (allowed: "
+                   f"{describe_allowed(allowed)}):\n"
+                   + "\n".join(_indent(p.render()) for p in scan.refused_imports))
+    stories = {}
+    for module, failure in import_failures.items():
+        cause = failure.cause
+        if isinstance(cause, StudentError):
+            if (cause.type in SYNTAX_ERRORS and scan.syntax_errors) or \
+                    (REFUSED in cause.message and scan.refused_imports):
+                continue  # told above, better, from the source
+            key = (cause.type, cause.message, str(cause.frames))
+        else:
+            key = id(cause)
+        stories.setdefault(key, (failure, []))[1].append(module)
+    for failure, modules in stories.values():
+        root = failure.via or failure.module
+        others = [m for m in modules if m != root]
+        head = "Importing your code failed" + (f" (so {', '.join(others)} cannot be imported "
+                                               "either)" if others else "") + \
+            "; every test that needs it fails:"
+        out.append(head + "\n" + _indent(failure.details()))
+    if budget_hit:
+        out.append(f"Your code used up its time budget of {budget_seconds:g} s: the test "
+                   "running then was stopped, and the tests after it failed without running. Look "
+                   "for an endless or very slow loop (use NumPy operations), or try a larger "
+                   "budget locally with --budget SECONDS.")
+    return out
+
+
+def _indent(text, prefix="  "):
+    return textwrap.indent(text, prefix)
+
+
 def _fmt(x):
     return f"{x:g}" if float(x).is_integer() else f"{x:.1f}"
 
@@ -103,6 +153,8 @@ def render_table(grade, verbose=False, width=100):
         lines += [f"note: {visible(note, TEST_FEEDBACK_CHARS)}" for note in grade.notes]
         lines.append(f"({grade.seconds:.1f} s)")
         return "\n".join(lines)
+    for problem in grade.problems:
+        lines += [visible(problem, TEST_FEEDBACK_CHARS), ""]
     header = f"{'Task':<5} {'Title':<38} {'Score':>11}  Status"
     lines += [header, "-" * len(header)]
     for t in grade.tasks:
@@ -173,7 +225,8 @@ def results_json(grade):
                                       "quantities": r.quantities}
                                      for r in t.tests]},
         })
-    output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
+    output = "".join(visible(problem, TEST_FEEDBACK_CHARS) + "\n\n" for problem in grade.problems)
+    output += f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
     if grade.notes:  # e.g. a limit or the sandbox not available on this platform
         output += "\n" + "\n".join(f"note: {visible(note, TEST_FEEDBACK_CHARS)}"
                                     for note in grade.notes)

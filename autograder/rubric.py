@@ -64,6 +64,22 @@ def load_rubric(path=RUBRIC_PATH):
     return tasks
 
 
+def allowed_imports(path=RUBRIC_PATH):
+    """The top-level packages a submission may import besides the standard library (the rubric's
+    ``allowed_imports``; NumPy when it does not say)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RubricError(f"{path}: {exc}") from None
+    names = data.get("allowed_imports", ["numpy"])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.isidentifier()
+                                              for n in names):
+        raise RubricError(f"{path.name}: allowed_imports must be a list of top-level package "
+                          f"names, like [\"numpy\", \"scipy\"]; got {names!r}")
+    return tuple(names)
+
+
 def _weights(specs, where):
     tests = {}
     for spec in specs:

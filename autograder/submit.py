@@ -28,6 +28,20 @@ def student_files(folder):
     return files
 
 
+def self_check_verdict(result, out):
+    """Why ``submit`` should not write ``out`` after the self-check ``result`` (a report.Grade)
+    unless told ``--anyway``; None when nothing stands in the way."""
+    if result.unimportable:
+        return (f"the self-check could not import your code ({', '.join(result.unimportable)}; "
+                f"see the top of `python -m autograder`), so the course's grader could not "
+                f"either: {out} was not written. Fix that first, or pass --anyway to pack it as "
+                f"it is.")
+    if result.max_score > 0 and result.score == 0:
+        return (f"the self-check scored 0 / {result.max_score:g}: {out} was not written. Run "
+                "`python -m autograder` to see why, or pass --anyway to pack it as it is.")
+    return None
+
+
 def make_handin(folder=".", out="handin.zip", score=None):
     """Write ``out`` from ``folder``; return the manifest (a dict)."""
     folder, out = Path(folder), Path(out)

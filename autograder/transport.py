@@ -48,6 +48,7 @@ class Limits:
     # saw one must not be trusted; ``python -m autograder check --require-sandbox`` exits 4).
     require_layers: tuple = ()
     sandbox_failures: list = field(default_factory=list, repr=False, compare=False)
+    budget_seconds: float | None = 120.0  # wall time of all requests of one grade (the proxy's)
 
     def posix(self):
         return {"memory_mb": self.memory_mb, "cpu_seconds": self.cpu_seconds,
@@ -293,6 +294,7 @@ class Worker:
         # (Python, NumPy: ~70 ms) while the grader collects its tests.
         self.info = None
         self.pending.append(("starting your code", self._greeted, 0))
+        self.deadline = None  # time.monotonic() past which no reply is awaited (the time budget)
 
     def _greeted(self, ok, info):
         if ok and isinstance(info, dict) and isinstance(info.get("sandbox_failed"), str):
@@ -380,8 +382,10 @@ class Worker:
         self._write()
         while self.pending:
             action, on_reply, seq = self.pending[0]
-            reply = self._wait(self.limits.start_seconds if seq == 0 else self.limits.call_seconds,
-                               action)
+            seconds = self.limits.start_seconds if seq == 0 else self.limits.call_seconds
+            if self.deadline is not None:
+                seconds = max(0.0, min(seconds, self.deadline - time.monotonic()))
+            reply = self._wait(seconds, action)
             self.pending.popleft()
             if not isinstance(reply, dict) or not ({"ok"} <= reply.keys()
                                                    or {"error"} <= reply.keys()):

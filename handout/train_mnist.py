@@ -20,10 +20,54 @@ import argparse
 import csv
 import json
 import math
+import os
 import platform
 import sys
 import time
 from pathlib import Path
+
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# From benchmarks/README.md ("BLAS threads") and a loaded 2-core machine: a second BLAS thread
+# does nothing below batch 16, and saves 30-45 % of a step from batch 16 up on an idle machine;
+# on a busy one (load 9 on 2 cores) it made steps 20-30x slower (batch 64: 5.4 -> 138 ms), as
+# OpenBLAS's threads spin waiting for a core. So: two threads only where a core is free.
+TWO_THREADS_FROM_BATCH = 16
+
+
+def choose_blas_threads(argv, environ=os.environ, cores=None, load=None):
+    """(threads, why) for NumPy's BLAS, from ``--threads`` or the batch size and the machine's load;
+    (None, why) when the user's environment already says. Must run before NumPy is imported."""
+    for name in BLAS_ENV:
+        if environ.get(name):
+            return None, f"{name}={environ[name]} from your environment"
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--threads", default=None)
+    early.add_argument("--batch-size", default="64")
+    known, _ = early.parse_known_args(argv)
+    try:
+        if known.threads is not None:
+            return max(1, int(known.threads)), "--threads"
+        batch = int(known.batch_size)
+    except ValueError:
+        return 1, "default"  # the real parser reports the bad value
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    if load is None and hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+    if batch < TWO_THREADS_FROM_BATCH:
+        return 1, f"batch {batch} < {TWO_THREADS_FROM_BATCH}: a second thread would not help"
+    if cores < 2 or load is None:
+        return 1, "one core" if cores < 2 else "the machine's load is unknown"
+    if cores - load < 1.5:
+        return 1, f"the machine is busy (load {load:.1f} on {cores} cores)"
+    return 2, f"batch {batch}, and a core is free (load {load:.1f} on {cores} cores)"
+
+
+if __name__ == "__main__":  # before NumPy loads its BLAS, which reads these once
+    BLAS_THREADS, BLAS_WHY = choose_blas_threads(sys.argv[1:])
+    if BLAS_THREADS is not None:
+        os.environ.update({name: str(BLAS_THREADS) for name in BLAS_ENV})
+else:
+    BLAS_THREADS, BLAS_WHY = None, "chosen by the caller"
 
 # Use the mytorch beside this folder (handout root / repository root), ahead of any installed one.
 # The mytorch beside this script: the handout root holds both; in the kit's repository the script
@@ -122,6 +166,9 @@ def build_parser():
     p.add_argument("--limit", type=positive(int), default=None, metavar="N",
                    help="train on the first N training examples only (quick runs); the test set "
                         "stays whole [default: all 60000]")
+    p.add_argument("--threads", type=positive(int), default=None, metavar="N",
+                   help="NumPy (BLAS) threads [default: 2 from batch 16 up when a core is free, "
+                        "else 1; $OPENBLAS_NUM_THREADS/$OMP_NUM_THREADS win if set]")
     p.add_argument("--out", type=Path, default=Path("runs") / "mnist", metavar="DIR",
                    help="folder for metrics.json, metrics.csv and learning_curve.png "
                         "[default: %(default)s]")
@@ -219,12 +266,15 @@ def train(args):
                    "seed": args.seed, "limit": args.limit, "data_dir": str(data_dir)},
         "data": {"train_examples": len(X_train), "test_examples": len(X_test)},
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
-                        "machine": platform.machine()},
+                        "machine": platform.machine(), "blas_threads": BLAS_THREADS,
+                        "blas_threads_why": BLAS_WHY},
         "epochs": [],
     }
     print(f"MNIST: {len(X_train)} training / {len(X_test)} test images from {data_dir}")
     print(f"model: MLP {'-'.join(map(str, dims))} ({args.activation}), cross-entropy, "
           f"SGD lr={args.lr} momentum={args.momentum}, batch {args.batch_size}, seed {args.seed}")
+    if BLAS_THREADS is not None:
+        print(f"BLAS threads: {BLAS_THREADS} ({BLAS_WHY}; --threads N to choose)")
 
     started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):

@@ -44,9 +44,9 @@ def data_dir(tmp_path_factory):
     return folder
 
 
-def run(args, cwd, env_extra=None):
+def run(args, cwd, env_extra=None, drop=()):
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MYTORCH_DATA", "MYTORCH_MNIST_MIRROR")}
+           if k not in ("MYTORCH_DATA", "MYTORCH_MNIST_MIRROR", *drop)}
     env.update(env_extra or {})
     return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -131,3 +131,44 @@ def test_help_and_bad_arguments(tmp_path):
     assert proc.returncode == 2 and "--hidden" in proc.stderr and "Traceback" not in proc.stderr
     proc = run(["--momentum", "1.5"], cwd=tmp_path)
     assert proc.returncode == 2 and "momentum" in proc.stderr
+
+
+# --------------------------------------------------------------------------- BLAS threads
+
+def load_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_mnist_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("argv,cores,load,threads", [
+    ([], 2, 0.1, 2),                          # batch 64, idle: the second thread saves ~40 %
+    (["--batch-size", "8"], 2, 0.1, 1),       # below 16 a second thread does nothing
+    (["--batch-size=256"], 2, 1.2, 1),        # one core busy elsewhere: it would spin
+    ([], 2, 9.0, 1),                          # loaded: 2 threads were 20-30x slower
+    ([], 1, 0.0, 1),
+    ([], 2, None, 1),                         # no load average (Windows)
+    (["--threads", "2", "--batch-size", "1"], 2, 9.0, 2),  # the student decides
+])
+def test_blas_threads_by_batch_size_and_load(argv, cores, load, threads):
+    chosen, why = load_script().choose_blas_threads(argv, environ={}, cores=cores, load=load)
+    assert chosen == threads, why
+
+
+def test_blas_threads_from_the_environment_are_kept():
+    chosen, why = load_script().choose_blas_threads([], environ={"OMP_NUM_THREADS": "3"},
+                                                    cores=2, load=0.0)
+    assert chosen is None and "OMP_NUM_THREADS=3" in why
+
+
+def test_the_script_sets_and_reports_its_blas_threads(data_dir, tmp_path):
+    proc = run(["--data-dir", str(data_dir), "--no-download", "--epochs", "1", "--batch-size", "8",
+                "--out", str(tmp_path / "out")], cwd=tmp_path,
+               drop=("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    assert proc.returncode == 0, proc.stderr
+    assert "BLAS threads: 1 (batch 8 < 16" in proc.stdout
+    environment = json.loads((tmp_path / "out" / "metrics.json").read_text())["environment"]
+    assert environment["blas_threads"] == 1

@@ -61,6 +61,8 @@ class Server:
         self.wire_in, self.wire_out = wire_in, wire_out
         self.objects = {}
         self.next_id = 1
+        self.failed_imports = {}  # module -> its error: a module that failed is not run again
+        self.import_policy = None
 
     # -- object table -------------------------------------------------------------------------
     def to_ref(self, obj, ref_id=None):
@@ -92,6 +94,24 @@ class Server:
     def load(self, dotted):
         """Import ``package.module.Name`` from the submission (and only from the submission)."""
         module_name, _, attr = dotted.rpartition(".")
+        return getattr(self.import_module(module_name), attr)
+
+    def import_module(self, module_name):
+        """Import ``module_name`` from the submission, once: a failure is kept and raised again
+        (the grader has recorded it; running the module's code again would only repeat it)."""
+        parts = module_name.split(".")
+        for i in range(1, len(parts) + 1):
+            failed = ".".join(parts[:i])
+            if failed in self.failed_imports:
+                raise ImportError(f"importing {failed} failed earlier "
+                                  f"({self.failed_imports[failed]})")
+        try:
+            return self._import(module_name)
+        except BaseException as exc:
+            self.failed_imports[module_name] = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+
+    def _import(self, module_name):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError:
@@ -106,7 +126,7 @@ class Server:
         if not origin.startswith(self.submission + os.sep):
             raise ImportError(f"{module_name} was not found in the submission folder "
                               f"{self.submission} (got {origin or 'a built-in module'})")
-        return getattr(module, attr)
+        return module
 
     def outside_path(self, module_name):
         """A search path of an imported parent package of ``module_name`` outside the submission."""
@@ -126,6 +146,12 @@ class Server:
             return self.to_ref(obj, request["id"]) if "id" in request else obj
         if op == "function":
             return self.load(request["path"])
+        if op == "import":  # before the first object of a module: its failure is known as one
+            if request.get("allowed") is not None and self.import_policy is None:
+                self.import_policy = ImportPolicy(self.submission, request["allowed"])
+                sys.meta_path.insert(0, self.import_policy)
+            self.import_module(request["module"])
+            return None
         if op == "getattr":
             return getattr(self.objects[request["ref"]], request["name"])
         if op == "setattr":
@@ -216,6 +242,33 @@ class Server:
             if isinstance(request, dict) and "seq" in request:
                 message["seq"] = request["seq"]  # the grader matches each reply to its request
             self.reply(message)
+
+
+class ImportPolicy:
+    """A ``sys.meta_path`` finder refusing what the submission's own code imports beyond the
+    course's allowed packages and the standard library (what NumPy imports for itself passes).
+
+    The grader has already told the student, from the source; this keeps the grade the same
+    whatever happens to be installed where it runs."""
+
+    def __init__(self, submission, allowed):
+        self.submission = submission + os.sep
+        self.allowed = set(allowed) | set(sys.stdlib_module_names) | {"__future__"}
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in self.allowed or path is not None:  # a submodule: its package was let in
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and (frame.f_code.co_filename.startswith("<") or
+                                     frame.f_globals.get("__name__", "").startswith("importlib")):
+            frame = frame.f_back
+        if frame is not None and os.path.realpath(frame.f_code.co_filename).startswith(
+                self.submission) and not os.path.exists(os.path.join(self.submission, top)) \
+                and not os.path.exists(os.path.join(self.submission, top + ".py")):
+            raise ImportError(f"import of {top} refused: {top} is not allowed in this course",
+                              name=name)
+        return None
 
 
 def apply_landlock(submission, options):

@@ -87,6 +87,15 @@ def test_attack_is_harmless(attack, graded, item_shares):
     assert json.loads((folder / "results.json").read_text()) == run.results
 
 
+def test_no_attack_holds_the_grader_past_its_time_budget(graded):
+    """The time budget of a submission's code (plus start-up) bounds every grade."""
+    from autograder.transport import Limits
+
+    limits = Limits()
+    slowest = max(graded.values(), key=lambda item: item[1].seconds)[1]
+    assert slowest.seconds < limits.budget_seconds + limits.start_seconds, slowest.describe()
+
+
 def feedback(run, task):
     return {t["number"]: t["output"] for t in run.results["tests"]}[task]
 

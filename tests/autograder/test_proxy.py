@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.errors import NotImplementedYet, StudentError, WorkerCrashed
+from autograder.errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
 from autograder.proxy import Remote, Submission
 from autograder.sandbox.wire import TaggedArray
 from autograder.transport import Limits
@@ -266,13 +266,60 @@ def test_import_errors_show_no_grader_frames(tmp_path):
         Limits(call_seconds=20))
     try:
         toy = sub.new("mytorch.toy.Toy")  # not waited for: the error comes with the next reply
-        with pytest.raises(StudentError) as exc:
+        with pytest.raises(ImportFailed) as exc:
             toy.n
-        err = exc.value
+        assert exc.value.module == "mytorch"
+        err = exc.value.cause
         assert err.type == "AttributeError"
         assert [f[0] for f in err.frames] == [os.path.join("mytorch", "__init__.py"),
                                               os.path.join("mytorch", "broken.py")]
         assert "<frozen" not in err.feedback() and "importlib" not in err.feedback()
+    finally:
+        sub.close()
+
+
+def test_an_import_failure_is_found_once_and_charged_to_every_later_test(tmp_path):
+    sub = Submission(write_submission(tmp_path, {
+        "mytorch/__init__.py": "",
+        "mytorch/slow/__init__.py": "while True:\n    pass\n",
+        "mytorch/needs_slow.py": "from .slow import x\n\nclass Toy:\n    pass\n",
+        "mytorch/fine.py": "class Toy:\n    n = 3\n"}), Limits(call_seconds=2))
+    try:
+        start = time.monotonic()
+        with pytest.raises(ImportFailed, match="importing mytorch.slow did not finish"):
+            sub.new("mytorch.slow.Toy").n
+        sub.reset()  # the next test
+        with pytest.raises(ImportFailed) as exc:  # read from the source: it needs mytorch.slow
+            sub.new("mytorch.needs_slow.Toy")
+        assert exc.value.via == "mytorch.slow" and "see the import error" in exc.value.feedback()
+        sub.reset()
+        with pytest.raises(ImportFailed):
+            sub.new("mytorch.slow.Toy")
+        assert time.monotonic() - start < 2 * 2  # the limit was waited for once
+        sub.reset()
+        assert sub.new("mytorch.fine.Toy").n == 3  # what does not need it still works
+        assert set(sub.import_failures) == {"mytorch.slow", "mytorch.needs_slow"}
+    finally:
+        sub.close()
+
+
+def test_the_time_budget_stops_a_request_and_fails_the_later_ones_at_once(tmp_path):
+    sub = Submission(write_submission(tmp_path, {
+        "mytorch/__init__.py": "",
+        "mytorch/toy.py": "import time\n\nclass Toy:\n    def wait(self, s):\n"
+                           "        time.sleep(s)\n        return s\n"}),
+        Limits(call_seconds=30, budget_seconds=1.5))
+    try:
+        toy = sub.new("mytorch.toy.Toy")
+        assert toy.wait(0.1) == 0.1
+        start = time.monotonic()
+        with pytest.raises(BudgetExhausted, match="was stopped"):
+            toy.wait(20)
+        assert time.monotonic() - start < 5
+        sub.reset()
+        with pytest.raises(BudgetExhausted, match="not run"):
+            sub.new("mytorch.toy.Toy").wait(0)
+        assert sub.budget_hit
     finally:
         sub.close()
 
@@ -283,13 +330,17 @@ def test_missing_attribute_and_missing_class(sub):
         toy.no_such_thing
     assert exc.value.type == "AttributeError"
     assert "reading Toy.no_such_thing" in exc.value.feedback()
-    for path, error in (("mytorch.toy.NoSuchClass", "AttributeError"),
-                        ("mytorch.nope.Thing", "ModuleNotFoundError")):
-        sub.reset()
-        sub.new(path)
-        with pytest.raises(StudentError) as exc:
-            sub.sync()
-        assert exc.value.type == error and exc.value.action == path.rsplit(".", 1)[-1] + "()"
+    sub.reset()
+    sub.new("mytorch.toy.NoSuchClass")
+    with pytest.raises(StudentError) as exc:
+        sub.sync()
+    assert exc.value.type == "AttributeError" and exc.value.action == "NoSuchClass()"
+    sub.reset()
+    sub.new("mytorch.nope.Thing")  # a module that is not there fails its import
+    with pytest.raises(ImportFailed) as exc:
+        sub.sync()
+    assert exc.value.cause.type == "ModuleNotFoundError"
+    assert exc.value.cause.action == "importing mytorch.nope"
 
 
 def test_not_implemented(sub):
@@ -558,11 +609,12 @@ def test_a_submission_without_mytorch_gets_no_reference(tmp_path):
     (tmp_path / "empty").mkdir()
     sub = Submission(tmp_path / "empty", Limits(call_seconds=20))
     try:
-        with pytest.raises(StudentError) as exc:
+        with pytest.raises(ImportFailed) as exc:
             sub.new("mytorch.nn.Linear", 2, 3).forward
-        assert exc.value.type in ("ModuleNotFoundError", "ImportError")
-        assert str(REPO / "mytorch") not in exc.value.feedback() or \
-            "not found in the submission" in exc.value.feedback()
+        cause = exc.value.cause
+        assert cause.type in ("ModuleNotFoundError", "ImportError")
+        assert str(REPO / "mytorch") not in cause.feedback() or \
+            "not found in the submission" in cause.feedback()
     finally:
         sub.close()
 
@@ -573,10 +625,10 @@ def test_modules_from_outside_the_submission_are_refused(tmp_path):
         "mytorch/__init__.py": f"__path__[:] = [{str(REPO / 'mytorch')!r}]\n"}),
         Limits(call_seconds=20))
     try:
-        with pytest.raises(StudentError) as exc:
+        with pytest.raises(ImportFailed) as exc:
             sub.new("mytorch.nn.Linear", 2, 3).forward
-        assert exc.value.type == "ImportError"
-        assert "was not found in the submission folder" in exc.value.message
+        assert exc.value.cause.type == "ImportError"
+        assert "was not found in the submission folder" in exc.value.cause.message
     finally:
         sub.close()
 

@@ -183,4 +183,18 @@ def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
                 # BLAS may round differently on another machine; a real change is O(1)
                 np.testing.assert_allclose(f[key], s[key], rtol=1e-12, atol=1e-13,
                                            err_msg=f"{component} case {i} {key}: the committed "
-                                           "fixtures differ from `python -m autograder fixtures`")
+                                           "fixtures differ from `python -m autograder cases`")
+
+
+def test_two_generations_on_one_machine_are_byte_identical(tmp_path):
+    """Seeded, with fixed zip dates (np.savez writes 1980-01-01): the same machine writes the same
+    bytes. (Another machine may differ in the last bit: see the README.)"""
+    from autograder.instructor.case_writer import write_public_cases
+    from autograder.instructor.reference import load_reference
+
+    first = write_public_cases(load_reference(), out_dir=tmp_path / "first")
+    second = write_public_cases(load_reference(), out_dir=tmp_path / "second")
+    assert [p.name for p in first] == [p.name for p in second]
+    for a, b in zip(first + [tmp_path / "first" / "meta.json"],
+                    second + [tmp_path / "second" / "meta.json"]):
+        assert a.read_bytes() == b.read_bytes(), a.name

@@ -308,10 +308,32 @@ FAULTS = [
         fails=EVERY_TASK,
         hints={"1.1": "SyntaxError", "6.3": "SyntaxError"}),
     Variant(
-        "import_error_in_sgd", "sgd.py imports a module that does not exist: only SGD fails",
+        "import_error_in_sgd", "sgd.py imports a module of its own package that does not "
+        "exist: only SGD fails",
+        (edit(SGD, "import numpy as np\n", "import numpy as np\n\nfrom . import not_really\n"),),
+        fails={"4.1": ALL},
+        hints={"4.1": "cannot import name 'not_really'"}),
+    Variant(
+        "refused_import_in_sgd", "sgd.py imports a package the rubric does not allow: only SGD "
+        "fails, and says so",
         (edit(SGD, "import numpy as np\n", "import numpy as np\nimport torch_but_not_really\n"),),
         fails={"4.1": ALL},
-        hints={"4.1": "No module named 'torch_but_not_really'"}),
+        hints={"4.1": "import of torch_but_not_really refused"}),
+    Variant(
+        "scipy_erf_in_gelu", "activation.py takes erf from SciPy, as most real solutions do: the "
+        "rubric allows NumPy only, so nothing importing mytorch.nn can be graded",
+        (edit(ACT, "import numpy as np\n", "import numpy as np\nfrom scipy.special import erf\n"),
+         edit(ACT, "        self.A = 0.5 * Z * (1.0 + _erf(Z / math.sqrt(2.0)))\n",
+              "        self.A = 0.5 * Z * (1.0 + erf(Z / math.sqrt(2.0)))\n")),
+        fails=EVERY_TASK,
+        hints={"2.4": "import of scipy refused", "6.1": "see the import error at the top"}),
+    Variant(
+        "refused_import_in_method", "GELU.forward imports SciPy when called: only GELU fails",
+        (edit(ACT, "        self.A = 0.5 * Z * (1.0 + _erf(Z / math.sqrt(2.0)))\n",
+              "        from scipy.special import erf\n"
+              "        self.A = 0.5 * Z * (1.0 + erf(Z / math.sqrt(2.0)))\n"),),
+        fails={"2.4": ALL},
+        hints={"2.4": "import of scipy refused"}),
     Variant(
         "missing_class_gelu", "GELU deleted (and its import): only GELU fails",
         (edit(ACT, "class GELU(Activation):", "class _NotGELU(Activation):"),
