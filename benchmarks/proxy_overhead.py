@@ -71,7 +71,7 @@ def _student_call(fn, *args, **kwargs):
 
 
 class Done:
-    """``proxy.Pending``'s interface for a call that has already run."""
+    """``pending.Pending``'s interface for a call that has already run."""
 
     def __init__(self, fn, *args, **kwargs):
         self.value = self.error = None

@@ -16,14 +16,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..archive import (
-    HANDIN_NAME,
-    archive_kind,
-    file_kind,
-    is_archive_name,
-    is_skipped_name,
-    strip_archive_suffix,
-)
+from ..archive import HANDIN_NAME, archive_kind, is_archive_name, strip_archive_suffix
+from ..walker import file_kind, is_skipped_name
 from ..text import one_line
 
 METADATA_NAME = "submission_metadata.yml"
