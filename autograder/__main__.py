@@ -5,12 +5,19 @@ Instructor commands (class grading, Gradescope, the handout, public cases) live 
 handout does not have it.
 """
 import argparse
+import importlib
 import importlib.util
 import sys
 
 from .files import write_json_atomically
 
-HAS_INSTRUCTOR_TOOLS = importlib.util.find_spec("autograder.instructor") is not None
+
+def instructor_cli():
+    """``autograder.instructor.cli``, or None where it is absent (a student handout). Imported by
+    name: nothing of the student's grader depends on the instructor's tools."""
+    if importlib.util.find_spec("autograder.instructor") is None:
+        return None
+    return importlib.import_module("autograder.instructor.cli")
 
 
 def add_check_arguments(parser):
@@ -50,12 +57,10 @@ def cmd_check(args):
     if args.budget is not None:
         limits.budget_seconds = args.budget
     hidden = None
-    if getattr(args, "hidden", False):
-        from .instructor.hidden import SecretError, hidden_cases, read_secret
-        try:
-            hidden = hidden_cases(read_secret(args.secret_file))
-        except SecretError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+    if getattr(args, "hidden", False):  # an option only the instructor's tools add
+        hidden, problem = args.hidden_cases(args)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
             return 2
     try:
         user, user_notes = _worker_user(args)
@@ -162,8 +167,8 @@ def build_parser():
                         help="write the archive even when the self-check could not import your "
                              "code or scored 0")
     submit.set_defaults(func=cmd_submit)
-    if HAS_INSTRUCTOR_TOOLS:
-        from .instructor import cli
+    cli = instructor_cli()
+    if cli is not None:
         cli.add_hidden_arguments(check)
         cli.add_commands(sub)
     return parser

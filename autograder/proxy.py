@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import imports
 from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
-from .sandbox import wire
+from .sandbox import protocol, wire
 from .pending import Pending, PendingRef
 from .transport import Limits, Worker
 
@@ -43,20 +43,20 @@ class Remote:
             raise AttributeError(name)
         if name in self._ref.methods:  # a method of the class: calling it is the one round trip
             return RemoteMethod(self, name)
-        value = self._sub._request({"op": "getattr", "ref": self._ref.id, "name": name},
+        value = self._sub._request(protocol.get(self._ref.id, name),
                                    f"reading {self._label}.{name}", self)
         if isinstance(value, Remote) and value._ref.callable:
             return RemoteMethod(self, name)
         return value
 
     def __setattr__(self, name, value):  # not waited for: errors surface at the next request
-        self._sub._request({"op": "setattr", "ref": self._ref.id, "name": name, "value": value},
+        self._sub._request(protocol.set(self._ref.id, name, value),
                            f"setting {self._label}.{name}", self, wait=False,
                            on_reply=_no_result)
 
     def __call__(self, *args, **kwargs):
-        return self._sub._request({"op": "call", "ref": self._ref.id, "args": list(args),
-                                   "kwargs": kwargs}, f"calling {self._label}", self)
+        return self._sub._request(protocol.call(self._ref.id, args, kwargs),
+                                  f"calling {self._label}", self)
 
     def __repr__(self):
         return f"<remote {self._label} ({self._ref.type})>"
@@ -79,8 +79,7 @@ class RemoteMethod:
 
     def _send(self, args, kwargs, wait):
         o = self.owner
-        return o._sub._request({"op": "callmethod", "ref": o._ref.id, "name": self.name,
-                                "args": list(args), "kwargs": kwargs},
+        return o._sub._request(protocol.call_method(o._ref.id, self.name, args, kwargs),
                                f"{o._label}.{self.name}()", o, wait=wait)
 
 
@@ -159,7 +158,7 @@ class Submission:
                 self.worker.kill()
             if self.worker.alive():
                 try:
-                    self.worker.send({"op": "reset"}, "resetting your code")
+                    self.worker.send(protocol.reset(), "resetting your code")
                 except WorkerCrashed:
                     self.worker.kill()
         self.generation += 1
@@ -269,8 +268,8 @@ class Submission:
         short = path.rsplit(".", 1)[-1]
         self.next_id -= 1  # negative: the worker numbers the objects it hands out from 1 up
         ref = PendingRef(self, self.next_id, path)
-        self._request({"op": "new", "path": path, "args": list(args), "kwargs": kwargs,
-                       "id": ref.id}, f"{short}({_describe_args(args, kwargs)})",
+        self._request(protocol.new(path, args, kwargs, ref.id),
+                      f"{short}({_describe_args(args, kwargs)})",
                       wait=False, on_reply=ref.resolve)
         return Remote(self, ref, short)
 
@@ -289,21 +288,21 @@ class Submission:
             if not groups or groups[-1][0] != shape:
                 groups.append((shape, []))
             groups[-1][1].append((args, sets))
-        message = {"op": "callmany", "ref": remote._ref.id, "name": method, "groups": [
+        message = protocol.call_many(remote._ref.id, method, [
             {"count": len(calls), "args": [list(col) for col in zip(*(a for a, _ in calls))],
              "set": {name: [s[name] for _, s in calls] for name in shape[1]}}
-            for shape, calls in groups]}
+            for shape, calls in groups])
         return self._request(message, f"{remote._label}.{method}()", remote, wait=wait)
 
     def read(self, remote, *names, wait=True):
         """``tuple(getattr(remote, name) for name in names)`` in one round trip (or a Pending)."""
-        return self._request({"op": "getmany", "ref": remote._ref.id, "names": list(names)},
+        return self._request(protocol.get_many(remote._ref.id, names),
                              f"reading {remote._label}.{'/'.join(names)}", remote, wait=wait)
 
     def function(self, path):
         """A Remote for a module-level function or class of the submission."""
         self._require(path.rpartition(".")[0])
-        return self._request({"op": "function", "path": path}, f"importing {path}")
+        return self._request(protocol.function(path), f"importing {path}")
 
 
     # -- imports ------------------------------------------------------------------------------
@@ -325,10 +324,7 @@ class Submission:
                 continue
             action = f"importing {name}"
             self._import_actions[action] = name
-            message = {"op": "import", "module": name}
-            if self.allowed_imports is not None:
-                message["allowed"] = list(self.allowed_imports)
-            self._request(message, action, wait=False,
+            self._request(protocol.import_module(name, self.allowed_imports), action, wait=False,
                           on_reply=functools.partial(self._import_replied, name))
             if self._imported_by is not self.worker:
                 self._imported, self._imported_by = set(), self.worker

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import NotImplementedYet, StudentError, WorkerCrashed
 from .pipes import BoundedOutput, Pipes
-from .sandbox import wire
+from .sandbox import protocol, wire
 
 SANDBOX_DIR = Path(__file__).parent / "sandbox"
 # What the sandboxed worker must not read even when it lies inside a folder it may read (the grader
@@ -80,7 +80,8 @@ class Worker:
         self.output = BoundedOutput(limits.output_bytes)
         self.pending = collections.deque()  # (action, on_reply, seq) of requests not yet answered
         self.dir = tempfile.mkdtemp(prefix="mytorch-worker-")
-        for name in ("isolation.py", "landlock.py", "wire.py", "worker.py"):
+        for name in ("isolation.py", "landlock.py", "protocol.py", "wire.py",
+                     "worker.py"):
             shutil.copy(SANDBOX_DIR / name, self.dir)
         env = {k: v for k, v in os.environ.items()
                if k in ("PATH", "SYSTEMROOT", "HOME", "USERPROFILE", "TMP", "TEMP", "TMPDIR", "LANG")}
@@ -99,11 +100,10 @@ class Worker:
                 os.chown(env["TMPDIR"], user.uid, user.gid)
         submission = Path(submission).resolve()
         # Sent as the first frame on stdin, not on argv: any process may read another's argv.
-        config = {"submission": str(submission), "limits": limits.posix(),
-                  "landlock": {"hide": [str(p) for p in GRADER_FILES
-                                        if not p.is_relative_to(submission)]}
-                  if limits.sandbox else None,
-                  "namespaces": limits.namespaces, "require": list(limits.require_layers)}
+        hide = [str(p) for p in GRADER_FILES if not p.is_relative_to(submission)]
+        config = protocol.config(str(submission), limits.posix(),
+                                 {"hide": hide} if limits.sandbox else None,
+                                 limits.namespaces, limits.require_layers)
         self.seq = 0  # requests are numbered; each reply must carry its request's number
         self.group_killed = False
         try:

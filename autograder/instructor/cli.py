@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from .hidden import SECRET_ENV
+from .hidden import SECRET_ENV, SecretError, hidden_cases, read_secret
 
 
 def add_hidden_arguments(parser):
@@ -10,6 +10,15 @@ def add_hidden_arguments(parser):
                         help="instructors: also run the hidden tests (needs the secret)")
     parser.add_argument("--secret-file", metavar="PATH",
                         help=f"file holding the hidden-test secret (default: ${SECRET_ENV})")
+    parser.set_defaults(hidden_cases=hidden_cases_for)
+
+
+def hidden_cases_for(args):
+    """(the secret's hidden cases, None), or (None, why not) for ``--hidden``."""
+    try:
+        return hidden_cases(read_secret(args.secret_file)), None
+    except SecretError as exc:
+        return None, str(exc)
 
 
 def add_commands(sub):

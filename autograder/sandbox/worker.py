@@ -12,6 +12,7 @@ import functools
 import importlib
 import inspect
 import os
+import random
 import sys
 import traceback
 import types
@@ -20,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import isolation  # noqa: E402
 import landlock  # noqa: E402  (the files beside this one; imported before the submission is on sys.path)
 import numpy as np  # noqa: E402
+import protocol  # noqa: E402
 import wire  # noqa: E402
 
 
@@ -56,13 +58,15 @@ def public_methods(cls):
 
 
 class Server:
-    def __init__(self, submission, wire_in, wire_out):
+    def __init__(self, submission, wire_in, wire_out, sandbox, missing_limits):
         self.submission = os.path.realpath(submission)
+        self.sandbox, self.missing_limits = sandbox, missing_limits  # told in the greeting
         self.wire_in, self.wire_out = wire_in, wire_out
         self.objects = {}
         self.next_id = 1
         self.failed_imports = {}  # module -> its error: a module that failed is not run again
         self.import_policy = None
+        self.handlers = {op: getattr(self, f"op_{op}") for op in protocol.OPERATIONS}
 
     # -- object table -------------------------------------------------------------------------
     def to_ref(self, obj, ref_id=None):
@@ -138,53 +142,63 @@ class Server:
         return None
 
     def handle(self, request):
-        op = request.get("op")
-        if op == "new":
-            target = self.load(request["path"])
-            obj = target(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
-            # the grader names the new object (a negative id), so it need not wait for this reply
-            return self.to_ref(obj, request["id"]) if "id" in request else obj
-        if op == "function":
-            return self.load(request["path"])
-        if op == "import":  # before the first object of a module: its failure is known as one
-            if request.get("allowed") is not None and self.import_policy is None:
-                self.import_policy = ImportPolicy(self.submission, request["allowed"])
-                sys.meta_path.insert(0, self.import_policy)
-            self.import_module(request["module"])
-            return None
-        if op == "getattr":
-            return getattr(self.objects[request["ref"]], request["name"])
-        if op == "setattr":
-            setattr(self.objects[request["ref"]], request["name"], self.resolve(request["value"]))
-            return None
-        if op == "call":
-            return self.objects[request["ref"]](*self.resolve(request["args"]),
-                                                **self.resolve(request["kwargs"]))
-        if op == "callmethod":
-            method = getattr(self.objects[request["ref"]], request["name"])
-            return method(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
-        if op == "getmany":
-            obj = self.objects[request["ref"]]
-            return tuple(getattr(obj, name) for name in request["names"])
-        if op == "callmany":  # one request for many calls, e.g. the forwards of a numeric gradient
-            obj, results = self.objects[request["ref"]], []
-            for group in request["groups"]:  # calls alike, by columns: see Submission.call_many
-                args = [self.resolve(column) for column in group["args"]]
-                sets = {name: self.resolve(column) for name, column in group["set"].items()}
-                for i in range(group["count"]):
-                    for name, column in sets.items():
-                        setattr(obj, name, column[i])
-                    results.append(getattr(obj, request["name"])(*[column[i] for column in args]))
-            return results
-        if op == "reset":
-            self.objects.clear()
-            np.random.seed(0)
-            import random
-            random.seed(0)
-            return None
-        if op == "ping":
-            return "pong"
-        raise ValueError(f"unknown request {op!r}")
+        handler = self.handlers.get(request.get("op")) if isinstance(request, dict) else None
+        if handler is None:
+            raise ValueError(f"unknown request {request!r:.100}")
+        return handler(request)
+
+    # -- the operations (protocol.OPERATIONS says what each does) -----------------------------
+    def op_new(self, request):
+        target = self.load(request["path"])
+        obj = target(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
+        # the grader names the new object (a negative id), so it need not wait for this reply
+        return self.to_ref(obj, request["id"]) if "id" in request else obj
+
+    def op_function(self, request):
+        return self.load(request["path"])
+
+    def op_import(self, request):  # before a module's first object: its failure is known as one
+        if request.get("allowed") is not None and self.import_policy is None:
+            self.import_policy = ImportPolicy(self.submission, request["allowed"])
+            sys.meta_path.insert(0, self.import_policy)
+        self.import_module(request["module"])
+
+    def op_getattr(self, request):
+        return getattr(self.objects[request["ref"]], request["name"])
+
+    def op_getmany(self, request):
+        obj = self.objects[request["ref"]]
+        return tuple(getattr(obj, name) for name in request["names"])
+
+    def op_setattr(self, request):
+        setattr(self.objects[request["ref"]], request["name"], self.resolve(request["value"]))
+
+    def op_call(self, request):
+        return self.objects[request["ref"]](*self.resolve(request["args"]),
+                                            **self.resolve(request["kwargs"]))
+
+    def op_callmethod(self, request):
+        method = getattr(self.objects[request["ref"]], request["name"])
+        return method(*self.resolve(request["args"]), **self.resolve(request["kwargs"]))
+
+    def op_callmany(self, request):  # many calls in one request: a numeric gradient's forwards
+        obj, results = self.objects[request["ref"]], []
+        for group in request["groups"]:  # calls alike, by columns: see protocol.call_many
+            args = [self.resolve(column) for column in group["args"]]
+            sets = {name: self.resolve(column) for name, column in group["set"].items()}
+            for i in range(group["count"]):
+                for name, column in sets.items():
+                    setattr(obj, name, column[i])
+                results.append(getattr(obj, request["name"])(*[column[i] for column in args]))
+        return results
+
+    def op_reset(self, request):
+        self.objects.clear()
+        np.random.seed(0)
+        random.seed(0)
+
+    def op_ping(self, request):
+        return "pong"
 
     def reply(self, message):
         try:
@@ -221,8 +235,8 @@ class Server:
 
     def serve(self):
         self.reply({"ok": {"ready": True, "python": sys.version.split()[0],
-                           "numpy": np.__version__, "limits_missing": MISSING_LIMITS,
-                           "sandbox": SANDBOX}, "seq": 0})
+                           "numpy": np.__version__, "limits_missing": self.missing_limits,
+                           "sandbox": self.sandbox}, "seq": 0})
         while True:
             frame = wire.read_frame(self.wire_in)
             if frame is None:
@@ -345,10 +359,9 @@ def read_config(fd):
 
 
 def main():
-    global MISSING_LIMITS, SANDBOX
     config = read_config(0)
     submission = config["submission"]
-    SANDBOX, MISSING_LIMITS = isolate(config)
+    sandbox, missing_limits = isolate(config)
     wire_in = os.fdopen(os.dup(0), "rb", buffering=0)
     wire_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -357,11 +370,11 @@ def main():
     sys.stdin = open(os.devnull)
     sys.stdout = os.fdopen(1, "w", buffering=1, errors="replace", closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, errors="replace", closefd=False)
-    required = [n for n in config.get("require", []) if n not in SANDBOX["active"]]
+    required = [n for n in config.get("require", []) if n not in sandbox["active"]]
     if required:  # the grader would not trust the grade: no student code runs at all
-        failed = "; ".join(f"{n}: {SANDBOX['missing'].get(n, 'unknown layer')}" for n in required)
+        failed = "; ".join(f"{n}: {sandbox['missing'].get(n, 'unknown layer')}" for n in required)
         wire_out.write(wire.encode({"ok": {"ready": False, "sandbox_failed": failed,
-                                           "sandbox": SANDBOX}, "seq": 0}))
+                                           "sandbox": sandbox}, "seq": 0}))
         wire_out.flush()
         return
     # The submission comes first on the path; drop editable-install finders that could otherwise
@@ -370,11 +383,7 @@ def main():
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
                         and "editable" not in getattr(f, "__name__", "").lower()]
     os.chdir(submission)
-    Server(submission, wire_in, wire_out).serve()
-
-
-MISSING_LIMITS = []
-SANDBOX = {}
+    Server(submission, wire_in, wire_out, sandbox, missing_limits).serve()
 
 if __name__ == "__main__":
     main()
