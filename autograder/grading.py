@@ -63,8 +63,6 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
             "-q", "--no-header",
             "--continue-on-collection-errors", "-o",
             "python_files=test_*.py", "--tb=no"]
-    if hidden_cases is None:
-        args += ["--ignore", str(SUITE_DIR / "hidden")]
     if keyword:
         args += ["-k", keyword]
     args += list(pytest_args)
@@ -83,6 +81,7 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
         plugin.close()
     if code not in (0, 1, 5):  # 5: nothing selected
         plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")
+    plugin.settle()
     result = build_grade(tasks, plugin.state, submission, time.perf_counter() - start)
     missing = plugin.state.worker_info.get("limits_missing")
     if missing:

@@ -52,6 +52,7 @@ class Grade:
     seconds: float
     errors: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    hidden_errors: list = field(default_factory=list)  # grader problems once hidden items ran
 
     @property
     def score(self):
@@ -61,17 +62,35 @@ class Grade:
     def max_score(self):
         return round(sum(t.max_score for t in self.tasks), 2)
 
+    def visible(self):
+        """The rows a student sees before grades are published."""
+        return [t for t in self.tasks if t.visibility == "visible"]
+
+    @property
+    def has_hidden(self):
+        return any(t.visibility != "visible" for t in self.tasks)
+
+    @property
+    def visible_score(self):
+        return round(sum(t.score for t in self.visible()), 2)
+
+    @property
+    def visible_max_score(self):
+        return round(sum(t.max_score for t in self.visible()), 2)
+
 
 def build_grade(tasks, state, submission, seconds):
     grades = []
     for task in tasks:
         for hidden in (False, True):
-            tests = [r for r in state.results.values() if r.task == task.id and r.hidden == hidden]
+            tests = [r for r in state.results.values()
+                     if r.task == task.id and r.hidden == hidden and not r.gate_only]
             if tests:
                 title = task.title + (" (hidden cases)" if hidden else "")
                 visibility = "hidden" if hidden else task.visibility
                 grades.append(TaskGrade(task.id, title, task.points, visibility, tests))
-    return Grade(grades, str(submission), seconds, list(state.errors))
+    return Grade(grades, str(submission), seconds, list(state.errors),
+                 hidden_errors=list(state.hidden_errors))
 
 
 def _fmt(x):
@@ -92,6 +111,9 @@ def render_table(grade, verbose=False, width=100):
                 lines.append("      > " + textwrap.shorten(detail, width=width - 8, placeholder=" ..."))
     lines.append("-" * len(header))
     lines.append(f"{'Total':<44} {_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
+    if grade.has_hidden:
+        visible = f"{_fmt(grade.visible_score)} / {_fmt(grade.visible_max_score)}"
+        lines.append(f"{'  of which visible rows':<44} {visible:>11}")
     if verbose:
         for t in grade.tasks:
             for r in t.failures():
@@ -104,7 +126,7 @@ def render_table(grade, verbose=False, width=100):
         lines += ["", "Run with -v for every failure in full, or -k NAME to run some tests only."]
     for note in grade.notes:
         lines.append(f"note: {note}")
-    for err in grade.errors:
+    for err in grade.errors + grade.hidden_errors:
         lines.append(f"grader problem: {err}")
     lines.append(f"({grade.seconds:.1f} s)")
     return "\n".join(lines)
@@ -131,7 +153,17 @@ def results_json(grade):
                                       "quantities": r.quantities}
                                      for r in t.tests]},
         })
-    output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
+    if grade.hidden_errors:  # shown with the hidden rows, never in the top-level text
+        tests.append({"name": "Grader problems (hidden cases)", "score": 0.0, "max_score": 0.0,
+                      "status": "failed", "output": "\n".join(grade.hidden_errors),
+                      "visibility": "after_published"})
+    # The top-level text is visible at once: with hidden rows it gives the visible rows' sum only
+    # (Gradescope shows the total when grades are published).
+    if grade.has_hidden:
+        output = (f"Visible tests: {_fmt(grade.visible_score)} / {_fmt(grade.visible_max_score)}"
+                  "\nThe hidden tests and your total score appear when grades are published.")
+    else:
+        output = f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
     if grade.errors:
         output += "\nGrader problems:\n" + "\n".join(grade.errors)
     if grade.notes:  # e.g. a limit or the sandbox not available on this platform

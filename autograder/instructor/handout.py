@@ -26,7 +26,7 @@ BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".hypothesis"}
 # What of the grader stays with the instructor: their tools, and the hidden tests.
-INSTRUCTOR_PARTS = ("autograder/instructor", "autograder/suite/hidden")
+INSTRUCTOR_PARTS = ("autograder/instructor",)
 
 
 class HandoutError(RuntimeError):
