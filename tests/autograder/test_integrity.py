@@ -6,13 +6,13 @@ Each attack is written for real in ``tests/submissions/forgers.py`` and graded b
 import re
 
 import pytest
-from grader_runs import run_grader, item_results
+from grader_runs import item_results, run_grader
+from submissions import forgers
 
 from autograder.instructor.gradescope import student_view
 from autograder.instructor.handout import build_handout
 from autograder.plugin import GraderPlugin
 from autograder.rubric import RubricError, load_rubric
-from submissions import forgers
 
 SECRETS = ("integrity-test-secret-4", "integrity-test-secret-12")
 
