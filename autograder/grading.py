@@ -108,8 +108,6 @@ def _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_
             "-q", "--no-header",
             "--continue-on-collection-errors", "-o",
             "python_files=test_*.py", "--tb=no"]
-    if hidden_cases is None:
-        args += ["--ignore", str(SUITE_DIR / "hidden")]
     if keyword:
         args += ["-k", keyword]
     args += list(pytest_args)
@@ -132,6 +130,7 @@ def _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_
         raise SelectionError(_no_match(keyword, tasks, plugin))
     if code not in (0, 1, 5):  # 5: nothing selected
         plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")
+    plugin.settle()
     result = build_grade(tasks, plugin.state, shown or submission, time.perf_counter() - start)
     result.problems = submission_problems(scan, plugin.state.import_failures, allowed,
                                           limits.budget_seconds, plugin.state.budget_hit)

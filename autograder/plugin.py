@@ -8,6 +8,17 @@ A failure of the grader's own code is never the student's: an exception the suit
 into feedback, a warning of the grader's own code (``grader_warning``), a fixture file that cannot
 be read or a test that cannot be collected is recorded in ``GradeState.errors``, and a grade with
 errors is reported as "could not grade", without a score.
+
+The score's integrity rules live here too:
+
+* Instructor mode adds the cases drawn from the secret to every reference-output test, as
+  ``[hidden-case<i>]``. They carry the test's share of the points; its public cases carry none (a
+  table of the handout's cases earns nothing). Hidden items run after every visible one, in a worker
+  started for them, so nothing a submission saw of them can reach a visible result.
+* A self-consistency test (rubric ``self_consistency``: a gradient check compares backward with the
+  student's own forward) earns its points only when its gates, reference-output tests, pass
+  (``settle``). In instructor mode its points move to the task's hidden row, gated by the gates'
+  hidden cases, so a visible row never depends on a hidden outcome.
 """
 import sys
 import traceback
@@ -24,6 +35,9 @@ from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentErr
 from .proxy import Submission
 from .rubric import test_key
 
+HIDDEN_ID_PREFIX = "hidden-"  # the parametrization id of a case drawn from the secret
+PASSING = ("passed", "partial")
+
 
 @dataclass
 class TestResult:
@@ -32,11 +46,15 @@ class TestResult:
     max_score: float
     hidden: bool = False
     status: str = "not run"  # passed partial failed "not implemented" crashed error skipped
+    #                          withheld (a self-consistency test whose gates failed)
     feedback: str = ""
     output: str = ""
     seconds: float = 0.0
     earned: float = 0.0      # share of max_score its quantities earned when not passed
     quantities: list = field(default_factory=list)  # [{"name", "weight", "passed"}] (quantities.py)
+    deferred: float = 0.0    # instructor mode: the points of a self-consistency test, given in the
+    #                          hidden row when the gates' hidden cases pass
+    gate_only: bool = False  # run only as the gate of a selected test (-k): not reported
 
     @property
     def score(self):
@@ -47,6 +65,7 @@ class TestResult:
 class GradeState:
     results: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)  # problems with the grader or the rubric itself
+    hidden_errors: list = field(default_factory=list)  # the same, once hidden items have run
     worker_info: dict = field(default_factory=dict)
     import_failures: dict = field(default_factory=dict)  # module -> errors.ImportFailed
     budget_hit: bool = False  # the submission used up its time budget (Limits.budget_seconds)
@@ -65,12 +84,16 @@ class GraderPlugin:
         self.submission = None
         self.state = GradeState()
         self.uncollectable = set()  # node ids whose collection error is already in state.errors
-        self.test_to_task = {}  # test -> (task, weight, hidden)
+        self.hidden_phase = False  # set when the first hidden item starts (in a fresh worker)
+        self.errors_before_hidden = 0
+        self.test_to_task = {}  # test -> (task, share of the task's points)
+        self.gates = {}         # test -> {quantity or "" -> [(gate test, its quantity or "")]}
+        self.reference_output = set()  # tests marked @pytest.mark.cases
         for task in tasks:
-            graded = task.graded_tests(hidden_cases is not None)
-            total = sum(w for w, _ in graded.values())
-            for name, (weight, hidden) in graded.items():
-                self.test_to_task[name] = (task, task.points * weight / total, hidden)
+            total = sum(task.tests.values())
+            for name, weight in task.tests.items():
+                self.test_to_task[name] = (task, task.points * weight / total)
+            self.gates.update(task.self_consistency)
 
     # -- fixtures -----------------------------------------------------------------------------
     def start(self):
@@ -85,7 +108,7 @@ class GraderPlugin:
     def close(self):
         if self.submission is None:
             return
-        if self.submission.worker is not None:
+        if self.submission.worker is not None and not self.hidden_phase:
             self.state.worker_info = dict(self.submission.worker.info or {})
         self.state.import_failures = dict(getattr(self.submission, "import_failures", {}))
         self.state.budget_hit = getattr(self.submission, "budget_hit", False)
@@ -116,20 +139,24 @@ class GraderPlugin:
         if marker is None or "case" not in metafunc.fixturenames:
             return
         component = marker.args[0]
-        if metafunc.definition.nodeid.startswith("hidden/"):
-            if self.hidden_cases is None:
-                raise RuntimeError("hidden tests need instructor mode (--hidden with a secret)")
-            cases = self.hidden_cases[component]
-        else:
-            try:
-                cases = case_store.load_cases(component)
-            except Exception as exc:  # noqa: BLE001 - any unreadable file is the grader's problem
-                self.state.errors.append(f"the case file of {component!r} cannot be read "
-                                         f"({_describe_exception(exc)}); its tests were not run")
-                cases = []  # pytest then collects the test once, skipped
-        metafunc.parametrize("case", cases, ids=[f"case{i}" for i in range(len(cases))])
+        try:
+            cases = case_store.load_cases(component)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the grader's problem
+            self.state.errors.append(f"the case file of {component!r} cannot be read "
+                                     f"({_describe_exception(exc)}); its tests were not run")
+            cases = []  # pytest then collects the test once, skipped
+        ids = [f"case{i}" for i in range(len(cases))]
+        if self.hidden_cases is not None:
+            hidden = self.hidden_cases.get(component)
+            if not hidden:
+                raise RuntimeError(f"instructor mode has no hidden cases for {component!r}")
+            cases = cases + list(hidden)
+            ids += [f"{HIDDEN_ID_PREFIX}case{i}" for i in range(len(hidden))]
+        metafunc.parametrize("case", cases, ids=ids)
 
-    @pytest.hookimpl(tryfirst=True)  # before -k deselects anything: the rubric check sees all
+    # The part before ``yield`` runs before -k deselects anything (the rubric check sees all); the
+    # part after it sees the selection.
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_collection_modifyitems(self, session, config, items):
         by_test = {}
         for item in items:
@@ -138,15 +165,74 @@ class GraderPlugin:
             if key not in self.test_to_task:
                 self.state.errors.append(f"test {key} is not in the rubric; it earns no points")
                 continue
-            task, share, hidden = self.test_to_task[key]
+            task, share = self.test_to_task[key]
+            if all(item.get_closest_marker("cases") for item in group):
+                self.reference_output.add(key)
+            hidden = [item for item in group if _is_hidden_case(item)]
             for item in group:
                 item.extra_keyword_matches.add(task_keyword(task.id))
-                self.state.results[item.nodeid] = TestResult(item.nodeid, task.id,
-                                                             share / len(group), hidden)
-        for key, (task, _, _) in self.test_to_task.items():
+                result = TestResult(item.nodeid, task.id, 0.0,
+                                    task.visibility == "hidden" or item in hidden)
+                if hidden:  # instructor mode: the hidden cases carry the share, the public none
+                    result.max_score = share / len(hidden) if item in hidden else 0.0
+                elif self._deferred(key) and task.visibility == "visible":
+                    result.deferred = share / len(group)
+                else:
+                    result.max_score = share / len(group)
+                self.state.results[item.nodeid] = result
+        for key, (task, _) in self.test_to_task.items():
             if key not in by_test:
                 self.state.errors.append(f"task {task.id} names test {key}, which the suite "
                                          "does not have")
+        for key, gates in self.gates.items():
+            for gate, _ in (g for listed in gates.values() for g in listed):
+                group = by_test.get(gate, [])
+                if not group or not all(item.get_closest_marker("cases") for item in group):
+                    self.state.errors.append(f"the gate {gate} of {key} is not a reference-output "
+                                             "test of the suite (@pytest.mark.cases)")
+        everything = list(items)
+        yield
+        # The gates of the selected self-consistency tests run too, unreported (-k may have left
+        # them out); hidden items run last.
+        selected = {test_key(_relative(item)) for item in items}
+        wanted = {gate for key in selected & set(self.gates)
+                  for listed in self.gates[key].values() for gate, _ in listed}
+        chosen = set(items)
+        for item in everything:
+            key = test_key(_relative(item))
+            if item not in chosen and key in wanted and key in self.test_to_task:
+                task, _ = self.test_to_task[key]
+                self.state.results[item.nodeid] = TestResult(
+                    item.nodeid, task.id, 0.0, _is_hidden_case(item), gate_only=True)
+                items.append(item)
+        items.sort(key=self._runs_hidden)  # stable: the suite's order otherwise
+
+    def _deferred(self, key):
+        """Instructor mode gives a self-consistency test's points in the hidden row (the gates'
+        hidden cases decide them, and a visible row must not depend on those)."""
+        return (self.hidden_cases is not None and "" in self.gates.get(key, {})
+                and key not in self.reference_output)
+
+    def _runs_hidden(self, item):
+        result = self.state.results.get(item.nodeid)
+        return result is not None and result.hidden
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        if not self.hidden_phase and self._runs_hidden(item):
+            self.begin_hidden_phase()
+
+    def begin_hidden_phase(self):
+        """Hidden items get a worker of their own: nothing the visible ones' worker kept (objects,
+        module state, output) is there, and nothing the hidden ones see goes back to a visible one."""
+        if self.submission is not None and self.submission.worker is not None:
+            self.state.worker_info = dict(self.submission.worker.info or {})
+        self.hidden_phase = True
+        self.errors_before_hidden = len(self.state.errors)
+        if self.submission is not None:
+            self.submission.close()
+            if hasattr(self.submission, "start"):
+                self.submission.start()
 
     def pytest_deselected(self, items):
         for item in items:
@@ -168,6 +254,76 @@ class GraderPlugin:
         problem = grader_warning(warning_message, where)
         if problem:
             self.state.errors.append(problem)
+
+    # -- self-consistency gates (after the run) -------------------------------------------------
+    def settle(self):
+        """Apply the self-consistency gates; in instructor mode, add a deferred test's entry to its
+        task's hidden row. Call once, after the run."""
+        self._seal_hidden_errors()
+        for result in list(self.state.results.values()):
+            key = test_key(_relative_id(result.nodeid))
+            if result.gate_only or key not in self.gates:
+                continue
+            for quantity, gates in self.gates[key].items():
+                if quantity == "" and self._deferred(key) and not result.hidden:
+                    self._settle_deferred(result, gates)
+                else:
+                    ok, why = self._gates_pass(gates, hidden=result.hidden)
+                    if not ok:
+                        _withhold(result, why, quantity)
+
+    def _seal_hidden_errors(self):
+        """Grader problems recorded once hidden items had run may quote them (a traceback, the
+        student's text, pytest's log): they go with the hidden rows, and the visible ones only say
+        that there were some."""
+        late = self.state.errors[self.errors_before_hidden:] if self.hidden_phase else []
+        if late:
+            del self.state.errors[self.errors_before_hidden:]
+            self.state.hidden_errors.extend(late)
+            self.state.errors.append(f"{len(late)} grader problem(s) while the hidden cases ran "
+                                     "(described with the hidden rows)")
+
+    def _settle_deferred(self, result, gates):
+        status, earned = result.status, result.earned  # the check's own outcome
+        public_ok, why = self._gates_pass(gates, hidden=False)
+        if not public_ok:
+            _withhold(result, why)
+        entry = TestResult(f"{result.nodeid}[counted-with-hidden-cases]", result.task,
+                           result.deferred, hidden=True, status=status, earned=earned)
+        if status not in PASSING:
+            entry.feedback = f"the check itself did not pass ({status}): see its visible row"
+        else:
+            hidden_ok, hidden_why = self._gates_pass(gates, hidden=True)
+            if not (public_ok and hidden_ok):
+                _withhold(entry, "; ".join(w for w in (why, hidden_why) if w))
+        self.state.results[entry.nodeid] = entry
+
+    def _gates_pass(self, gates, hidden):
+        """(all pass, why not) for the gates' public (or hidden) cases."""
+        problems = []
+        for gate, quantity in gates:
+            results = [r for r in self.state.results.values()
+                       if r.hidden == hidden and test_key(_relative_id(r.nodeid)) == gate]
+            what = f"{gate} ({quantity})" if quantity else gate
+            if not results:
+                problems.append(f"{what} did not run")
+                continue
+            failing = [_case_id(r.nodeid) for r in results if not self._gate_item_passed(r, quantity)]
+            if failing:
+                problems.append(f"{what} does not pass on {', '.join(failing)}")
+        return not problems, "; ".join(problems)
+
+    def _gate_item_passed(self, result, quantity):
+        if not quantity:
+            return result.status == "passed"
+        names = {q["name"]: q["passed"] for q in result.quantities}
+        if result.status == "passed" and quantity not in names:
+            problem = (f"the rubric gates on quantity {quantity!r} of {_relative_id(result.nodeid)}, "
+                       "which that test does not check")
+            if problem not in self.state.errors:
+                self.state.errors.append(problem)
+            return False
+        return names.get(quantity, False)
 
     # -- outcomes -----------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -227,6 +383,37 @@ class GraderPlugin:
             result.status = "crashed" if "crashed" in statuses else "failed"
         result.feedback = "\n".join(blocks)
         report.outcome, report.longrepr = "failed", result.feedback
+
+
+def _withhold(result, why, quantity=""):
+    """No points for a self-consistency result (or one quantity of it) whose gates failed, and why."""
+    if result.status not in PASSING:
+        return
+    if not quantity:
+        result.status, result.earned = "withheld", 0.0
+        text = ("withheld: this check compares your code with itself (your backward with your own "
+                "forward, which zeros pass too), so it counts only when your forward matches the "
+                f"reference, and {why}")
+    else:
+        record = next((q for q in result.quantities if q["name"] == quantity), None)
+        if record is None or not record["passed"]:
+            return
+        record["passed"], record["withheld"] = False, True
+        total = sum(q["weight"] for q in result.quantities)
+        result.earned = sum(q["weight"] for q in result.quantities if q["passed"]) / total
+        result.status = "partial" if result.earned > 0 else "withheld"
+        text = (f"withheld: {quantity} is right even for code that does nothing, so it counts only "
+                f"when the rest matches the reference, and {why}")
+    result.feedback = text + (f"\n{result.feedback}" if result.feedback else "")
+
+
+def _is_hidden_case(item):
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.id.startswith(HIDDEN_ID_PREFIX)
+
+
+def _case_id(nodeid):
+    return nodeid.rsplit("[", 1)[1].rstrip("]") if nodeid.endswith("]") else "its only run"
 
 
 def task_keyword(task_id):

@@ -61,6 +61,7 @@ class Grade:
     seconds: float
     errors: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    hidden_errors: list = field(default_factory=list)  # grader problems once hidden items ran
     # what is wrong with the submission as a whole (it does not parse, imports what it may not,
     # a module fails to import, the time budget ran out): told once, above the table
     problems: list = field(default_factory=list)
@@ -73,6 +74,22 @@ class Grade:
     @property
     def max_score(self):
         return round(sum(t.max_score for t in self.tasks), 2)
+
+    def visible(self):
+        """The rows a student sees before grades are published."""
+        return [t for t in self.tasks if t.visibility == "visible"]
+
+    @property
+    def has_hidden(self):
+        return any(t.visibility != "visible" for t in self.tasks)
+
+    @property
+    def visible_score(self):
+        return round(sum(t.score for t in self.visible()), 2)
+
+    @property
+    def visible_max_score(self):
+        return round(sum(t.max_score for t in self.visible()), 2)
 
     @property
     def graded(self):
@@ -88,12 +105,14 @@ def build_grade(tasks, state, submission, seconds):
     grades = []
     for task in tasks:
         for hidden in (False, True):
-            tests = [r for r in state.results.values() if r.task == task.id and r.hidden == hidden]
+            tests = [r for r in state.results.values()
+                     if r.task == task.id and r.hidden == hidden and not r.gate_only]
             if tests:
                 title = task.title + (" (hidden cases)" if hidden else "")
                 visibility = "hidden" if hidden else task.visibility
                 grades.append(TaskGrade(task.id, title, task.points, visibility, tests))
-    return Grade(grades, str(submission), seconds, list(state.errors))
+    return Grade(grades, str(submission), seconds, list(state.errors),
+                 hidden_errors=list(state.hidden_errors))
 
 
 def submission_problems(scan, import_failures, allowed, budget_seconds=None, budget_hit=False):
@@ -166,6 +185,9 @@ def render_table(grade, verbose=False, width=100):
                 lines.append("      > " + textwrap.shorten(detail, width=width - 8, placeholder=" ..."))
     lines.append("-" * len(header))
     lines.append(f"{'Total':<44} {_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
+    if grade.has_hidden:
+        shown = f"{_fmt(grade.visible_score)} / {_fmt(grade.visible_max_score)}"
+        lines.append(f"{'  of which visible rows':<44} {shown:>11}")
     if verbose:
         budget = _Budget()
         for t in grade.tasks:
@@ -225,8 +247,19 @@ def results_json(grade):
                                       "quantities": r.quantities}
                                      for r in t.tests]},
         })
+    if grade.hidden_errors:  # shown with the hidden rows, never in the top-level text
+        tests.append({"name": "Grader problems (hidden cases)", "score": 0.0, "max_score": 0.0,
+                      "status": "failed", "output": "\n".join(grade.hidden_errors),
+                      "visibility": "after_published"})
     output = "".join(visible(problem, TEST_FEEDBACK_CHARS) + "\n\n" for problem in grade.problems)
-    output += f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
+    # The top-level text is visible at once: with hidden rows it gives the visible rows' sum only
+    # (Gradescope shows the total when grades are published).
+    if grade.has_hidden:
+        output += (f"Visible tests: {_fmt(grade.visible_score)} / "
+                   f"{_fmt(grade.visible_max_score)}\nThe hidden tests and your total score "
+                   "appear when grades are published.")
+    else:
+        output += f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
     if grade.notes:  # e.g. a limit or the sandbox not available on this platform
         output += "\n" + "\n".join(f"note: {visible(note, TEST_FEEDBACK_CHARS)}"
                                     for note in grade.notes)

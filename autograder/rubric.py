@@ -23,14 +23,9 @@ class Task:
     tests: dict  # "module.py::test_name" -> weight
     regions: list = field(default_factory=list)
     visibility: str = "visible"
-    hidden_tests: dict = field(default_factory=dict)  # same form; instructor mode only
-
-    def graded_tests(self, hidden):
-        """{test: (weight, is_hidden)} of the tests graded in this mode."""
-        out = {name: (w, False) for name, w in self.tests.items()}
-        if hidden:
-            out.update({name: (w, True) for name, w in self.hidden_tests.items()})
-        return out
+    # test -> {quantity ("": the whole test) -> the gates its points need: [(reference-output
+    # test, its quantity or "")]}; see rubric.toml
+    self_consistency: dict = field(default_factory=dict)
 
 
 def load_rubric(path=RUBRIC_PATH):
@@ -53,12 +48,13 @@ def load_rubric(path=RUBRIC_PATH):
             raise RubricError(f"{where}: visibility must be one of {VISIBILITIES}, got {visibility!r}")
         if not isinstance(raw["points"], (int, float)) or raw["points"] < 0:
             raise RubricError(f"{where}: points must be a non-negative number")
+        if "hidden_tests" in raw:
+            raise RubricError(f"{where}: 'hidden_tests' is gone: in instructor mode every "
+                              "reference-output test runs on hidden cases by itself")
         tests = _weights(raw["tests"], where)
-        hidden = _weights(raw.get("hidden_tests", []), where)
-        if not all(name.startswith("hidden/") for name in hidden):
-            raise RubricError(f"{where}: hidden_tests must live under hidden/")
+        gates = _gates(raw.get("self_consistency", {}), tests, where)
         tasks.append(Task(str(raw["id"]), raw["title"], float(raw["points"]), tests,
-                          list(raw.get("regions", [])), visibility, hidden))
+                          list(raw.get("regions", [])), visibility, gates))
     if not tasks:
         raise RubricError(f"{path}: no [[task]] entries")
     return tasks
@@ -93,6 +89,24 @@ def _weights(specs, where):
     return tests
 
 
+def _gates(table, tests, where):
+    """{test: {quantity or "": [(gate test, gate quantity or "")]}} from the rubric's table."""
+    if not isinstance(table, dict):
+        raise RubricError(f"{where}: self_consistency must be a table {{test = [gate, ...]}}")
+    gates = {}
+    for name, specs in table.items():
+        test, _, quantity = name.partition("#")
+        if test not in tests:
+            raise RubricError(f"{where}: self-consistency test {test!r} is not in this task's tests")
+        if isinstance(specs, str):
+            specs = [specs]
+        if not specs or not all(isinstance(s, str) and "::" in s for s in specs):
+            raise RubricError(f"{where}: the gates of {name!r} must be a non-empty list of "
+                              "'module.py::test_name' or 'module.py::test_name#quantity'")
+        gates.setdefault(test, {})[quantity] = [tuple(s.partition("#")[::2]) for s in specs]
+    return gates
+
+
 def test_key(nodeid):
-    """'hidden/test_linear.py::test_forward[case0]' -> 'hidden/test_linear.py::test_forward'."""
+    """'test_linear.py::test_forward[hidden-case0]' -> 'test_linear.py::test_forward'."""
     return nodeid.split("[", 1)[0]

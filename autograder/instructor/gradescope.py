@@ -146,6 +146,26 @@ def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROO
     return {"files": len(files) + 3 + (secret is not None), "secret": secret is not None}
 
 
+# -- what students see -------------------------------------------------------------------------
+# Gradescope's visibility of a test: "visible" at once, "after_due_date" after the due date,
+# "after_published" once the instructor publishes the grades, "hidden" never; a test without one
+# takes the top-level "visibility". The top-level "output" is shown at once; the total "score" only
+# when every test is visible (otherwise on publication); stdout only with stdout_visibility "visible".
+def student_view(results, published=False):
+    """What a student sees of a results.json (before the due date, or once grades are published)."""
+    default = results.get("visibility", "visible")
+    shown = {"visible"} | ({"after_due_date", "after_published"} if published else set())
+    if default not in shown:
+        return {}
+    tests = [t for t in results.get("tests", []) if t.get("visibility", default) in shown]
+    view = {"output": results.get("output", ""), "tests": tests}
+    if len(tests) == len(results.get("tests", [])):
+        view["score"] = results.get("score")
+    if results.get("stdout_visibility") == "visible":
+        view["stdout"] = "(the autograder's whole stdout)"
+    return view
+
+
 # -- inside Gradescope ------------------------------------------------------------------------
 def _write_results(data, path):
     path = Path(path)
@@ -241,6 +261,9 @@ def run(root, source, user=None, python=None, time_limit=None):
             last = err.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
             if proc.returncode == 2:
                 message = f"Your submission could not be graded: {last[0]}"
+            elif secret.is_file():  # its stderr may quote a hidden case: the log only
+                message = (f"The autograder failed (exit status {proc.returncode}; the reason is "
+                           "in the autograder's log). Please tell the course staff.")
             else:
                 message = (f"The autograder failed (exit status {proc.returncode}: {last[0]}; "
                            f"{exc}). Please tell the course staff.")

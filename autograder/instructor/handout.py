@@ -25,8 +25,8 @@ from .requirements import requirements_txt
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".hypothesis"}
-# What of the grader stays with the instructor: their tools, and the hidden tests.
-INSTRUCTOR_PARTS = ("autograder/instructor", "autograder/suite/hidden")
+# What of the grader stays with the instructor: their tools (hidden cases included).
+INSTRUCTOR_PARTS = ("autograder/instructor",)
 # Written into every handout folder the build makes: only a folder holding it is ever replaced.
 MARKER = ".mytorch-handout-build"
 

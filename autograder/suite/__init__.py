@@ -1,1 +1,2 @@
-"""The graded suite (a package, so hidden tests can re-run public test functions on new cases)."""
+"""The graded suite (a package, so its modules import as autograder.suite.test_*, never clashing
+with same-named test modules elsewhere)."""

@@ -174,9 +174,10 @@ _SELECTED = textwrap.dedent("""
     from autograder.plugin import GraderPlugin, reproduce_command
     from autograder.rubric import load_rubric
 
-    class Selected:
+    class Selected:  # what the run reports: a gate it runs unreported is not selected
         def pytest_collection_finish(self, session):
-            self.items = [item.nodeid.split("suite/")[-1] for item in session.items]
+            self.items = [item.nodeid.split("suite/")[-1] for item in session.items
+                          if not plugin.state.results[item.nodeid].gate_only]
 
     out = {}
     for module, function in json.loads(sys.argv[1]):
@@ -185,7 +186,7 @@ _SELECTED = textwrap.dedent("""
         plugin = GraderPlugin(".", [t for t in load_rubric() if t.visibility == "visible"])
         pytest.main([str(SUITE_DIR), "-c", str(SUITE_DIR / "grader.ini"), "--rootdir",
                      str(SUITE_DIR), "--collect-only", "-q", "-p", "no:cacheprovider",
-                     "--ignore", str(SUITE_DIR / "hidden"), "-k", keyword],
+                     "-k", keyword],
                     plugins=[plugin, selected])
         out[f"{module}::{function}"] = selected.items
     print(json.dumps(out))

@@ -94,7 +94,7 @@ BUGS = [
                        "test_linear.py::test_backward_without_bias",
                        "test_linear.py::test_gradient_check",
                        "test_linear.py::test_backward_overwrites_gradients"),
-               "6.1": ALL, "6.2": ALL, "6.3": ("test_mlp.py::test_mlp4",)},
+               "6.1": ALL, "6.2": ALL, "6.3": ALL},  # the gradient check: withheld
         hints={"1.2": "the shape is transposed", "6.2": "expected shape (3, 2), got (2, 3)"},
         tasks=LINEAR_TASKS),
     Variant(
@@ -108,7 +108,7 @@ BUGS = [
         (edit(LINEAR, "            Z += self.b.T  #", "            pass  #"),),
         fails={"1.1": ("test_linear.py::test_forward",),
                "1.2": ("test_linear.py::test_gradient_check",),
-               "6.1": ALL, "6.2": ALL, "6.3": ("test_mlp.py::test_mlp4",)},
+               "6.1": ALL, "6.2": ALL, "6.3": ALL},  # the gradient check: withheld
         hints={"1.1": "the bias b is missing"}, tasks=LINEAR_TASKS),
     Variant(
         "relu_mask_ge", "ReLU.backward masks with Z >= 0, so relu'(0) = 1",
@@ -171,7 +171,9 @@ BUGS = [
         (edit(BN, "            self.M, self.V = self.running_M, self.running_V\n",
               "            self.M = Z.mean(axis=0, keepdims=True)\n"
               "            self.V = Z.var(axis=0, keepdims=True)\n"),),
-        fails={"5.1": (("test_batchnorm.py::test_forward_eval", "BZ"),),
+        # running_M/V stay right, as they would for code that does nothing: withheld with BZ wrong
+        fails={"5.1": (("test_batchnorm.py::test_forward_eval", "BZ", "self.running_M",
+                        "self.running_V"),),
                "5.2": (("test_batchnorm.py::test_backward_eval", "dLdZ", "self.dLdBW"),)},
         hints={"5.1": "used the batch statistics in eval mode",
                "5.2": "used the batch variance in eval mode"}, tasks=BN_TASKS),
@@ -209,11 +211,13 @@ def _fill_data_dependent_outcomes():
         + _cases("test_linear.py::test_backward_overwrites_gradients", "linear", _batched("A")),
         "6.1": _cases("test_mlp.py::test_mlp0", "mlp0", _batched("A0")),
         "6.2": _cases("test_mlp.py::test_mlp1", "mlp1", _batched("A0")),
-        "6.3": _cases("test_mlp.py::test_mlp4", "mlp4", _batched("A0")),
+        "6.3": _cases("test_mlp.py::test_mlp4", "mlp4", _batched("A0"))
+        + ("test_mlp.py::test_mlp4_gradient_check",),  # withheld: its gate test_mlp4 fails
     })
     by_name["cross_entropy_not_averaged"].fails.update({
         "3.2": _cases("test_loss.py::test_cross_entropy", "cross_entropy", _batched("A"))
-        + ("test_loss.py::test_cross_entropy_large_logits",),  # all of them have N > 1
+        + ("test_loss.py::test_cross_entropy_large_logits",  # all of them have N > 1
+           "test_loss.py::test_cross_entropy_gradient_check"),  # withheld: test_cross_entropy fails
     })
     for variant in by_name.values():  # a bug the public cases cannot see would test nothing
         if not any(variant.fails.values()):

@@ -1,1 +1,0 @@
-"""Hidden tests: instructor mode only; never shipped in the handout."""

@@ -1,0 +1,174 @@
+"""The score's integrity: points only for work done, final grades from the secret, hidden results
+that stay hidden (see autograder/plugin.py and the `self_consistency` entries of rubric.toml).
+
+Each attack is written for real in ``tests/submissions/forgers.py`` and graded by the real grader.
+"""
+import re
+
+import pytest
+from grader_runs import item_results, run_grader
+from submissions import forgers
+
+from autograder.instructor.gradescope import student_view
+from autograder.instructor.handout import build_handout
+from autograder.plugin import GraderPlugin
+from autograder.rubric import RubricError, load_rubric
+
+SECRETS = ("integrity-test-secret-4", "integrity-test-secret-12")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """grade(kind, secret index or None, *args) -> (results.json, submission folder), cached."""
+    root = tmp_path_factory.mktemp("integrity")
+    starter = build_handout(root / "build" / "handout") / "mytorch"
+    makers = {"starter": lambda dest: forgers.copy_of(starter, dest),
+              "zeros": lambda dest: forgers.zeros(starter, dest),
+              "lookup": lambda dest: forgers.lookup(starter, dest),
+              "recorder": lambda dest: forgers.recorder(forgers.REPO, dest),
+              "reference": lambda dest: forgers.copy_of(forgers.REPO / "mytorch", dest)}
+    secret_files = []
+    for n, secret in enumerate(SECRETS):
+        secret_files.append(root / f"secret{n}.txt")
+        secret_files[-1].write_text(secret + "\n")
+    cache = {}
+
+    def grade(kind, secret=None, *args):
+        key = (kind, secret, args)
+        if key not in cache:
+            dest = root / f"{kind}-{secret}-{len(cache)}"
+            makers[kind](dest)
+            extra = ("--hidden", "--secret-file", str(secret_files[secret])) \
+                if secret is not None else ()
+            run = run_grader(dest, dest.parent / f"{dest.name}.json", extra + args)
+            assert run.returncode in (0, 1) and run.results is not None, run.describe()
+            cache[key] = (run.results, dest)
+        return cache[key]
+    return grade
+
+
+def statuses(results):
+    return {name: record["status"] for records in item_results(results).values()
+            for name, record in records.items()}
+
+
+# -- points only for work done --------------------------------------------------------------------
+def test_zeros_score_nothing_and_are_told_why(graded):
+    results, _ = graded("zeros")
+    assert results["score"] == 0, [(t["name"], t["score"]) for t in results["tests"] if t["score"]]
+    status = statuses(results)
+    # the gradient checks pass on their own (zeros agree with zeros) and are withheld, with why
+    assert status["test_linear.py::test_gradient_check"] == "withheld"
+    assert status["test_activation.py::test_tanh_gradient_check"] == "withheld"
+    linear = next(t for t in results["tests"] if t["number"] == "1.2")
+    assert "withheld: this check compares your code with itself" in linear["output"]
+    assert "test_linear.py::test_forward does not pass on case0" in linear["output"]
+    # a quantity that doing nothing leaves right (eval mode keeps the running statistics)
+    eval_items = [r for n, r in item_results(results)["5.1"].items() if "forward_eval" in n]
+    assert eval_items and all(q["passed"] is False and q.get("withheld")
+                              for r in eval_items for q in r["quantities"]
+                              if q["name"].startswith("self.running"))
+
+
+def test_zeros_score_nothing_on_hidden_cases(graded):
+    results, _ = graded("zeros", 0)
+    assert results["score"] == 0, [(t["name"], t["score"]) for t in results["tests"] if t["score"]]
+
+
+def test_a_table_of_the_public_cases_earns_only_what_the_starter_earns(graded):
+    public, _ = graded("lookup")
+    assert public["score"] >= 90  # the attack is real: the handout's cases are all answered
+    starter, _ = graded("starter", 0)
+    lookup, _ = graded("lookup", 0)
+    assert lookup["score"] == starter["score"] == 0
+    # the public cases are still run and reported, for no points
+    records = [r for t in lookup["tests"] for r in t["extra_data"]["tests"]]
+    secret_drawn = {r["name"].split("[")[0] for r in records if "[hidden-case" in r["name"]}
+    public = [r for r in records if r["name"].split("[")[0] in secret_drawn
+              and "[hidden-case" not in r["name"]]
+    assert len(secret_drawn) >= 15 and public and all(r["max_score"] == 0 for r in public)
+
+
+def test_the_reference_scores_full_marks_and_gates_run_under_k(graded):
+    results, _ = graded("reference", 0)
+    assert results["score"] == 100
+    hidden = [t for t in results["tests"] if t["visibility"] != "visible"]
+    assert hidden and sum(t["score"] for t in hidden) == pytest.approx(100 - sum(
+        t["score"] for t in results["tests"] if t["visibility"] == "visible"))
+    # -k task1_2 leaves test_forward (task 1.1, the gate) out of the report, not out of the run
+    only, _ = graded("reference", None, "-k", "task1_2")
+    assert [t["number"] for t in only["tests"]] == ["1.2"] and only["score"] == 10
+    zeros, _ = graded("zeros", None, "-k", "task1_2")
+    assert statuses(zeros)["test_linear.py::test_gradient_check"] == "withheld"
+
+
+# -- hidden results stay hidden ---------------------------------------------------------------------
+def test_hidden_cases_run_last_in_a_worker_of_their_own(graded):
+    from autograder.instructor.hidden import hidden_cases
+
+    _, folder = graded("recorder", 0)
+    seen = forgers.read_seen_log(folder)
+    secret_inputs = {forgers.digest(case["Z"]) for case in hidden_cases(SECRETS[0])["tanh"]}
+    is_hidden = [digest in secret_inputs for _, digest in seen]
+    assert secret_inputs <= {digest for _, digest in seen}
+    first_hidden = is_hidden.index(True)
+    assert not any(is_hidden[:first_hidden]) and all(is_hidden[first_hidden:])
+    assert {pid for pid, _ in seen[:first_hidden]}.isdisjoint(
+        pid for pid, _ in seen[first_hidden:])
+
+
+def test_what_students_see_does_not_depend_on_the_secret(graded):
+    one, _ = graded("recorder", 0)
+    two, _ = graded("recorder", 1)
+    assert one["score"] != 0 and any(t["visibility"] != "visible" for t in one["tests"])
+    # the recorder leaks what it saw through MSELoss's visible feedback: the visible tests only
+    mse = next(t for t in one["tests"] if t["number"] == "3.1" and t["visibility"] == "visible")
+    assert "seen in memory: ['" in mse["output"]
+    assert student_view(one) == student_view(two)
+    assert "score" not in student_view(one) and "stdout" not in student_view(one)
+    # once published, everything is there, hidden rows and total included
+    assert student_view(one, published=True)["score"] == one["score"]
+    assert len(student_view(one, published=True)["tests"]) == len(one["tests"])
+
+
+def test_the_visible_text_gives_the_visible_rows_only(graded):
+    for kind in ("recorder", "lookup"):
+        results, _ = graded(kind, 0)
+        visible = [t for t in results["tests"] if t["visibility"] == "visible"]
+        shown = re.findall(r"(\d+(?:\.\d+)?) / (\d+(?:\.\d+)?)", results["output"])
+        assert shown == [(f"{sum(t['score'] for t in visible):g}",
+                          f"{sum(t['max_score'] for t in visible):g}")], results["output"]
+
+
+def test_grader_problems_of_the_hidden_phase_go_with_the_hidden_rows():
+    tasks = load_rubric()
+    plugin = GraderPlugin(".", tasks, hidden_cases={})
+    plugin.state.errors.append("visible problem")
+    plugin.begin_hidden_phase()
+    plugin.state.errors.append("Traceback ... ValueError: hidden input [[0.25, 1.5]]")
+    plugin.settle()
+    assert plugin.state.hidden_errors == ["Traceback ... ValueError: hidden input [[0.25, 1.5]]"]
+    assert plugin.state.errors[0] == "visible problem"
+    assert "0.25" not in "".join(plugin.state.errors) and len(plugin.state.errors) == 2
+
+
+# -- the rubric's rules -----------------------------------------------------------------------------
+def test_every_gradient_check_is_gated():
+    gated = {test for task in load_rubric() for test, q in task.self_consistency.items()
+             if "" in q}
+    checks = {test for task in load_rubric() for test in task.tests if "gradient_check" in test}
+    assert checks and checks <= gated
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ('hidden_tests = ["test_linear.py::test_forward"]', "'hidden_tests' is gone"),
+    ('[task.self_consistency]\n"test_linear.py::test_other" = ["test_linear.py::test_forward"]',
+     "is not in this task's tests"),
+    ('[task.self_consistency]\n"test_linear.py::test_forward" = []', "non-empty list"),
+])
+def test_rubric_mistakes_are_named(tmp_path, entry, problem):
+    path = tmp_path / "rubric.toml"
+    path.write_text('[[task]]\nid = "1.1"\ntitle = "t"\npoints = 1\n'
+                    f'tests = ["test_linear.py::test_forward"]\n{entry}\n')
+    with pytest.raises(RubricError, match=re.escape(problem)):
+        load_rubric(path)
