@@ -12,6 +12,7 @@ from . import case_store
 from .checks import Mismatch
 from .errors import NotImplementedYet, StudentError, WorkerCrashed
 from .proxy import Submission
+from .quantities import ExampleFailed
 from .rubric import test_key
 
 
@@ -27,6 +28,7 @@ class TestResult:
     seconds: float = 0.0
     earned: float = 0.0      # share of max_score its quantities earned when not passed
     quantities: list = field(default_factory=list)  # [{"name", "weight", "passed"}] (quantities.py)
+    diagnoses: list = field(default_factory=list)   # ids of the mistakes its hints named (checks.py)
 
     @property
     def score(self):
@@ -158,6 +160,7 @@ class GraderPlugin:
             result.status = "passed"
         elif report.failed and result.status in ("not run", "passed"):
             result.status, result.feedback = describe_failure(call.excinfo, call.when)
+            result.diagnoses = _diagnoses([call.excinfo.value])
 
     @staticmethod
     def _grade_quantities(result, report, quantities, call):
@@ -169,15 +172,21 @@ class GraderPlugin:
             result.status = "passed"
             return
         result.earned = quantities.fraction()
+        result.diagnoses = _diagnoses([o.error for o in failures])
         blocks, statuses = [], []
         for outcome in failures:
             status, text = describe_exception(outcome.error, "call")
             statuses.append(status)
             blocks.append(text)
-        if report.failed:  # the test stopped outside any quantity: that is said too
+        if report.failed and isinstance(call.excinfo.value, ExampleFailed):
+            _, text = describe_failure(call.excinfo, call.when)  # only hypothesis' example
+            if text.strip():
+                blocks.append(text.strip())
+        elif report.failed:  # the test stopped outside any quantity: that is said too
             status, text = describe_failure(call.excinfo, call.when)
             statuses.append(status)
             blocks.append(text)
+            result.diagnoses += _diagnoses([call.excinfo.value])
         right = [o.name for o in quantities.outcomes if o.passed]
         if right:
             blocks.append(f"right: {', '.join(right)} ({result.earned:.0%} of this test's points)")
@@ -189,6 +198,12 @@ class GraderPlugin:
             result.status = "crashed" if "crashed" in statuses else "failed"
         result.feedback = "\n".join(blocks)
         report.outcome, report.longrepr = "failed", result.feedback
+
+
+def _diagnoses(errors):
+    """The diagnosis ids (``Mismatch.diagnosis``) of these failures, in order, once each."""
+    ids = [getattr(e, "diagnosis", None) for e in errors]
+    return list(dict.fromkeys(i for i in ids if i))
 
 
 def task_keyword(task_id):
@@ -219,6 +234,8 @@ def describe_exception(exc, when):
         status, text = "crashed", exc.feedback()
     elif isinstance(exc, Mismatch):
         status, text = "failed", exc.feedback()
+    elif isinstance(exc, ExampleFailed):  # the failing quantities' own feedback says what
+        status, text = "failed", ""
     elif isinstance(exc, AssertionError):
         status, text = "failed", str(exc) or "an expected property does not hold"
     else:
@@ -235,6 +252,7 @@ def _falsifying_example(notes):
         if note.startswith("Falsifying example"):
             inner = note.split("(", 1)[1].rsplit(")", 1)[0] if "(" in note else ""
             args = [a.strip().rstrip(",") for a in inner.splitlines() if a.strip()]
-            args = [a for a in args if a and not a.startswith(("sub=", "_submission="))]
+            fixtures = ("sub=", "_submission=", "quantities=")
+            args = [a for a in args if a and not a.startswith(fixtures)]
             return ", ".join(args)
     return ""
