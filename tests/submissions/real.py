@@ -24,7 +24,7 @@ REAL_BUGS = [
     Variant(
         "linear_bias_as_column", "Linear.forward adds b, a (C_out, 1) column, without transposing",
         (edit(LINEAR, "            Z += self.b.T  #", "            Z = Z + self.b  #"),),
-        fails={"1.1": ("test_linear.py::test_forward", "test_linear.py::test_works_in_float64")},
+        fails={},  # filled in below: which cases broadcast (N = 1 or N = C_out) and which raise
         hints={"1.1": "b has shape (C_out, 1), a column"},
         diagnoses={"1.1": {"linear.Z.bias_as_column"}}, tasks=LINEAR_ONLY),
     Variant(
@@ -147,9 +147,13 @@ REAL_CORRECT = [
 
 
 def _fill():
-    """dLdZ @ W.T raises (before dLdW and dLdb are stored) unless W is square; then only dLdA is
+    """Z + b raises unless it broadcasts; dLdZ @ W.T raises (before dLdW and dLdb are stored) unless W is square; then only dLdA is
     wrong."""
     by_name = {v.name: v for v in REAL_BUGS}
+    by_name["linear_bias_as_column"].fails["1.1"] = _cases(  # (C_out = 1: b.T is b)
+        "test_linear.py::test_forward", "linear", lambda c: c["W"].shape[0] != 1) + _cases(
+        "test_linear.py::test_works_in_float64", "linear",
+        lambda c: c["A"].shape[0] not in (1, c["W"].shape[0]))
     raising = ("dLdA", "self.dLdW", "self.dLdb")
     by_name["linear_dLdA_W_transposed"].fails["1.2"] = tuple(
         (item, *(raising if not square else ("dLdA",)))
