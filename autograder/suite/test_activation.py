@@ -159,14 +159,7 @@ def test_softmax_large_inputs(sub, case, quantities):
     layer = sub.new("mytorch.nn.Softmax")
     name = "A = Softmax.forward(Z) for |Z| up to 3000"
     with quantities.check("A"):
-        A = expect_array(layer.forward(Z), name, shape=Z.shape)
-        if not np.all(np.isfinite(A)):
-            where = tuple(int(i) for i in np.argwhere(~np.isfinite(A))[0])
-            raise Mismatch(name, f"contains {A[where]} at index {where} (Z there is "
-                           f"{Z[where]:.6g})", "exp overflows for inputs in the thousands: "
-                           "subtract each row's max first, softmax(Z) = softmax(Z - Z.max(axis=1, "
-                           "keepdims=True)), which changes nothing else", "softmax.no_max_shift")
-        expect_close(A, A_ref, name, key="softmax.A", diagnoses=found["A"])
+        expect_close(layer.forward(Z), A_ref, name, key="softmax.A", diagnoses=found["A"])
     with quantities.check("dLdZ"):
         expect_close(layer.backward(dLdA), dLdZ_ref,
                      "dLdZ = Softmax.backward(dLdA) for |Z| up to 3000", key="softmax.dLdZ",
