@@ -68,9 +68,10 @@ def gradient_check(sub, quantities, cls, Z, dLdA):
     zs = perturbations(Z)
     n = Z.shape[0]
     tall = layer.forward(np.concatenate([Z] + zs))  # one round trip answers all three calls
-    A = expect_array(forward.result(), f"A = {cls}.forward(Z)", shape=Z.shape)
+    A = expect_array(forward.result(), f"A = {cls}.forward(Z)", shape=Z.shape,
+                     key=f"{cls.lower()}.A")
     tall = expect_array(tall, f"{cls}.forward(Z) on a batch of {n * (len(zs) + 1)} rows",
-                        shape=(n * (len(zs) + 1), Z.shape[1]))
+                        shape=(n * (len(zs) + 1), Z.shape[1]), key=f"{cls.lower()}.A")
     if not np.allclose(tall[:n], A, rtol=1e-12, atol=1e-14, equal_nan=True):
         raise Mismatch(f"{cls}.forward(Z)", "the rows of Z get different values when Z is "
                        "part of a larger batch: each row must be transformed on its own",
