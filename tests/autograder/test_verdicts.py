@@ -148,7 +148,7 @@ def catalogue_cases():
 @pytest.mark.parametrize("layer, found", catalogue_cases(), ids=lambda x: x if isinstance(x, str)
                          else "")
 def test_catalogue_ids_are_stable_names(layer, found):
-    for quantity, diagnoses in found.items():
+    for diagnoses in found.values():
         for d in diagnoses:
             assert re.fullmatch(r"[a-z]+(\.[A-Za-z0-9_\-]+)+", d.id), d.id
             assert d.id.split(".")[0] == layer

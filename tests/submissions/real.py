@@ -154,19 +154,20 @@ def _fill():
         "test_linear.py::test_forward", "linear", lambda c: c["W"].shape[0] != 1) + _cases(
         "test_linear.py::test_works_in_float64", "linear",
         lambda c: c["A"].shape[0] not in (1, c["W"].shape[0]))
-    raising = ("dLdA", "self.dLdW", "self.dLdb")
-    by_name["linear_dLdA_W_transposed"].fails["1.2"] = tuple(
-        (item, *(raising if not square else ("dLdA",)))
-        for square in (False, True)
-        for item in _cases("test_linear.py::test_backward", "linear",
-                           lambda c: _square(c) == square)) + tuple(
-        (item, *(raising[:2] if not square else ("dLdA",)))
-        for square in (False, True)
-        for item in _cases("test_linear.py::test_backward_without_bias", "linear_nobias",
-                           lambda c: _square(c) == square)) + tuple(
-        (item, *raising[1:]) for item in _cases("test_linear.py::test_backward_overwrites_gradients",
-                                                "linear", lambda c: not _square(c))) + (
-        ("test_linear.py::test_gradient_check", *raising),)
+    raising = ("dLdA", "self.dLdW", "self.dLdb")  # backward raised before storing dLdW, dLdb
+
+    def items(test, component, bad):
+        return tuple((item, *(bad if not square else ("dLdA",)))
+                     for square in (False, True)
+                     for item in _cases(test, component, lambda c, s=square: _square(c) == s))
+
+    by_name["linear_dLdA_W_transposed"].fails["1.2"] = (
+        items("test_linear.py::test_backward", "linear", raising)
+        + items("test_linear.py::test_backward_without_bias", "linear_nobias", raising[:2])
+        + tuple((item, *raising[1:]) for item in _cases(
+            "test_linear.py::test_backward_overwrites_gradients", "linear",
+            lambda c: not _square(c)))
+        + (("test_linear.py::test_gradient_check", *raising),))
 
 
 _fill()
