@@ -33,6 +33,7 @@ from . import case_store
 from .checks import Mismatch, failing_example
 from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
 from .proxy import Submission
+from .quantities import ExampleFailed
 from .rubric import test_key
 
 HIDDEN_ID_PREFIX = "hidden-"  # the parametrization id of a case drawn from the secret
@@ -52,6 +53,7 @@ class TestResult:
     seconds: float = 0.0
     earned: float = 0.0      # share of max_score its quantities earned when not passed
     quantities: list = field(default_factory=list)  # [{"name", "weight", "passed"}] (quantities.py)
+    diagnoses: list = field(default_factory=list)   # ids of the mistakes its hints named (checks.py)
     deferred: float = 0.0    # instructor mode: the points of a self-consistency test, given in the
     #                          hidden row when the gates' hidden cases pass
     gate_only: bool = False  # run only as the gate of a selected test (-k): not reported
@@ -210,7 +212,7 @@ class GraderPlugin:
     def _deferred(self, key):
         """Instructor mode gives a self-consistency test's points in the hidden row (the gates'
         hidden cases decide them, and a visible row must not depend on those)."""
-        return (self.hidden_cases is not None and "" in self.gates.get(key, {})
+        return (self.hidden_cases is not None and bool(self.gates.get(key))
                 and key not in self.reference_output)
 
     def _runs_hidden(self, item):
@@ -264,13 +266,20 @@ class GraderPlugin:
             key = test_key(_relative_id(result.nodeid))
             if result.gate_only or key not in self.gates:
                 continue
-            for quantity, gates in self.gates[key].items():
-                if quantity == "" and self._deferred(key) and not result.hidden:
-                    self._settle_deferred(result, gates)
-                else:
-                    ok, why = self._gates_pass(gates, hidden=result.hidden)
-                    if not ok:
-                        _withhold(result, why, quantity)
+            if self._deferred(key) and not result.hidden:
+                self._settle_deferred(result, self.gates[key])
+            else:
+                self._apply_gates(result, self.gates[key], hidden=result.hidden)
+
+    def _apply_gates(self, result, gates_by_quantity, hidden):
+        """Withhold what of ``result`` (the whole test, or single quantities) has failing gates."""
+        whys = []
+        for quantity, gates in gates_by_quantity.items():
+            ok, why = self._gates_pass(gates, hidden=hidden)
+            if not ok:
+                _withhold(result, why, quantity)
+                whys.append(why)
+        return whys
 
     def _seal_hidden_errors(self):
         """Grader problems recorded once hidden items had run may quote them (a traceback, the
@@ -283,19 +292,20 @@ class GraderPlugin:
             self.state.errors.append(f"{len(late)} grader problem(s) while the hidden cases ran "
                                      "(described with the hidden rows)")
 
-    def _settle_deferred(self, result, gates):
+    def _settle_deferred(self, result, gates_by_quantity):
+        """The check's points go to a hidden-row entry that the gates' public and hidden cases
+        decide; its visible row shows the public gates' verdict only."""
         status, earned = result.status, result.earned  # the check's own outcome
-        public_ok, why = self._gates_pass(gates, hidden=False)
-        if not public_ok:
-            _withhold(result, why)
+        quantities = [dict(q) for q in result.quantities]
+        self._apply_gates(result, gates_by_quantity, hidden=False)
         entry = TestResult(f"{result.nodeid}[counted-with-hidden-cases]", result.task,
-                           result.deferred, hidden=True, status=status, earned=earned)
+                           result.deferred, hidden=True, status=status, earned=earned,
+                           quantities=quantities)
         if status not in PASSING:
             entry.feedback = f"the check itself did not pass ({status}): see its visible row"
         else:
-            hidden_ok, hidden_why = self._gates_pass(gates, hidden=True)
-            if not (public_ok and hidden_ok):
-                _withhold(entry, "; ".join(w for w in (why, hidden_why) if w))
+            self._apply_gates(entry, gates_by_quantity, hidden=False)
+            self._apply_gates(entry, gates_by_quantity, hidden=True)
         self.state.results[entry.nodeid] = entry
 
     def _gates_pass(self, gates, hidden):
@@ -352,6 +362,7 @@ class GraderPlugin:
             result.status = "passed"
         elif report.failed and result.status in ("not run", "passed"):
             result.status, result.feedback = describe_failure(call.excinfo.value, _relative(item))
+            result.diagnoses = _diagnoses([call.excinfo.value])
         if result.status == "error":
             self.state.errors.append(f"{_relative(item)} ({call.when}): {result.feedback}")
 
@@ -365,11 +376,14 @@ class GraderPlugin:
             result.status = "passed"
             return
         result.earned = quantities.fraction()
+        result.diagnoses = _diagnoses([o.error for o in failures])
         described = [describe_failure(outcome.error, test) for outcome in failures]
-        if report.failed:  # the test stopped outside any quantity: that is said too
+        if report.failed:  # the test stopped outside any quantity (or an example failed): said too
             described.append(describe_failure(call.excinfo.value, test))
+            result.diagnoses += [d for d in _diagnoses([call.excinfo.value])
+                                 if d not in result.diagnoses]
         statuses = {status for status, _ in described}
-        blocks = [text for _, text in described]
+        blocks = [text.strip("\n") for _, text in described if text.strip()]
         right = [o.name for o in quantities.outcomes if o.passed]
         if right:
             blocks.append(f"right: {', '.join(right)} ({result.earned:.0%} of this test's points)")
@@ -392,8 +406,8 @@ def _withhold(result, why, quantity=""):
     if not quantity:
         result.status, result.earned = "withheld", 0.0
         text = ("withheld: this check compares your code with itself (your backward with your own "
-                "forward, which zeros pass too), so it counts only when your forward matches the "
-                f"reference, and {why}")
+                "forward, which zeros pass too), so it counts only when your code matches the "
+                f"reference on the tests it depends on, and {why}")
     else:
         record = next((q for q in result.quantities if q["name"] == quantity), None)
         if record is None or not record["passed"]:
@@ -416,6 +430,12 @@ def _case_id(nodeid):
     return nodeid.rsplit("[", 1)[1].rstrip("]") if nodeid.endswith("]") else "its only run"
 
 
+def _diagnoses(errors):
+    """The diagnosis ids (``Mismatch.diagnosis``) of these failures, in order, once each."""
+    ids = [getattr(e, "diagnosis", None) for e in errors]
+    return list(dict.fromkeys(i for i in ids if i))
+
+
 def task_keyword(task_id):
     """The -k keyword that selects a task's tests: "1.2" -> "task1_2"."""
     return "task" + task_id.replace(".", "_")
@@ -427,7 +447,7 @@ def _relative(item):
 
 
 STUDENT_FAILURES = (ImportFailed, BudgetExhausted, NotImplementedYet, StudentError, WorkerCrashed,
-                    Mismatch, AssertionError)
+                    Mismatch, ExampleFailed, AssertionError)
 
 
 def describe_failure(exc, test=None):
@@ -447,6 +467,8 @@ def describe_failure(exc, test=None):
     elif isinstance(exc, (StudentError, WorkerCrashed, Mismatch)):
         status = "crashed" if isinstance(exc, WorkerCrashed) else "failed"
         text = exc.feedback()
+    elif isinstance(exc, ExampleFailed):  # the failing quantities' own feedback says what
+        status, text = "failed", ""
     elif isinstance(exc, AssertionError):
         status, text = "failed", str(exc) or "an expected property does not hold"
     else:

@@ -14,12 +14,21 @@ A block that fails (a wrong value, or the student's code raising or crashing whi
 the quantity) costs that quantity's weight only; the later blocks still run and still earn theirs.
 The plugin then fails the test with every failing quantity's feedback and scores it
 ``max_score · passed weight / total weight``.
+
+A hypothesis test brackets each example with ``new_example()`` and ``end_example()``: the latter
+raises ``ExampleFailed`` when a quantity failed, so that hypothesis shrinks to a small failing
+example, and the verdict is the quantities of the last example run (hypothesis replays the shrunk
+failing example last).
 """
 import contextlib
 from dataclasses import dataclass
 
 from .checks import Mismatch
 from .errors import BudgetExhausted, ImportFailed, StudentError, WorkerCrashed
+
+
+class ExampleFailed(AssertionError):
+    """A hypothesis example in which some quantities failed; their own feedback says how."""
 
 
 @dataclass
@@ -55,3 +64,13 @@ class Quantities:
         """Share of this test's points its quantities earned (0 when it checked none)."""
         total = sum(o.weight for o in self.outcomes)
         return sum(o.weight for o in self.outcomes if o.passed) / total if total else 0.0
+
+    def new_example(self):
+        """Forget the previous hypothesis example's outcomes."""
+        self.outcomes.clear()
+
+    def end_example(self):
+        """Raise ExampleFailed if a quantity of this example failed (hypothesis then shrinks)."""
+        failed = self.failures()
+        if failed:
+            raise ExampleFailed("failed: " + ", ".join(o.name for o in failed))

@@ -244,7 +244,8 @@ def results_json(grade):
             # the same facts as data, for tools (the class summary) that must not parse the text
             "extra_data": {"tests": [{"name": r.nodeid.split("suite/")[-1], "status": r.status,
                                       "score": r.score, "max_score": r.max_score,
-                                      "quantities": r.quantities}
+                                      "quantities": r.quantities,
+                                      "diagnoses": r.diagnoses}
                                      for r in t.tests]},
         })
     if grade.hidden_errors:  # shown with the hidden rows, never in the top-level text

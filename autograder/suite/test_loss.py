@@ -1,18 +1,18 @@
-"""Tasks 3.1 MSELoss · 3.2 CrossEntropyLoss: forward (the scalar loss) and backward (dLdA)."""
+"""Tasks 3.1 MSELoss · 3.2 CrossEntropyLoss: forward (the scalar loss) and backward (dLdA).
+
+The loss L and the gradient dLdA are separate quantities; the hints come from one catalogue of
+mistakes per loss (``mistakes.py``), the same in every test.
+"""
 import numpy as np
 import pytest
 
+from autograder import mistakes
 from autograder import strategies as st
-from autograder.checks import (Mismatch, expect_close, expect_gradient, expect_scalar,
-                               property_check)
+from autograder.checks import Mismatch, expect_close, expect_gradient, expect_scalar, property_check
 from autograder.gradcheck import perturbations, vjp_from
 
-
-def run(sub, cls, A, Y):
-    """(loss, L, dLdA) for a fresh ``mytorch.nn.<cls>``: forward(A, Y), then backward()."""
-    loss = sub.new(f"mytorch.nn.{cls}")
-    L = loss.forward(A, Y)
-    return loss, L, loss.backward()
+CATALOGUE = {"MSELoss": mistakes.mse, "CrossEntropyLoss": mistakes.cross_entropy}
+KEY = {"MSELoss": "mse", "CrossEntropyLoss": "ce"}
 
 
 def as_number(value, name):
@@ -22,101 +22,74 @@ def as_number(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         kind = "None" if value is None else type(value).__name__
         raise Mismatch(name, f"expected a number (the scalar loss), got {kind}",
-                       "return the loss as a float, e.g. float(np.sum(...)) / N")
+                       "return the loss as a float, e.g. float(np.sum(...)) / N",
+                       "loss.not_a_number")
     return float(value)
 
 
-def loss_gradient_check(sub, cls, A, Y, alternatives=None):
-    """backward() against central differences of the scalar forward(A, Y), in one request.
+def reference(cls, A, Y):
+    """(L, dLdA) of a correct loss, in float64 (cross-entropy via log-sum-exp: finite for any
+    finite logits)."""
+    N, C = A.shape
+    if cls == "MSELoss":
+        return float(np.mean((A - Y) ** 2)), (A - Y) * (2.0 / (N * C))
+    shifted = A - A.max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    return float(-np.sum(Y * log_softmax)) / N, (np.exp(log_softmax) - Y) / N
 
-    ``alternatives(numeric)`` returns {hint: the gradient a known mistake gives}."""
+
+def check_values(sub, quantities, cls, A, Y, L_ref, dLdA_ref, suffix=""):
+    """forward(A, Y) then backward() on a fresh loss: L and dLdA, each a quantity."""
+    found = CATALOGUE[cls](A, Y)
+    loss = sub.new(f"mytorch.nn.{cls}")
+    N = A.shape[0]
+    with quantities.check("L"):
+        expect_scalar(loss.forward(A, Y), L_ref, f"L = {cls}.forward(A, Y){suffix}",
+                      key=f"{KEY[cls]}.L", diagnoses=found["L"])
+    with quantities.check("dLdA"):
+        expect_close(loss.backward(), dLdA_ref, f"dLdA = {cls}.backward(){suffix}", batch=N,
+                     key=f"{KEY[cls]}.dLdA", diagnoses=found["dLdA"])
+
+
+def loss_gradient_check(sub, quantities, cls, A, Y):
+    """backward() against central differences of the scalar forward(A, Y), in one request."""
+    quantities.new_example()
     loss = sub.new(f"mytorch.nn.{cls}")
     name = f"L = {cls}.forward(A, Y)"
     forward = loss.forward.submit(A, Y)
     backward = loss.backward.submit()
     Ls = sub.call_many(loss, "forward", [(a, Y) for a in perturbations(A)])  # one round trip
-    as_number(forward.result(), name)
+    L = as_number(forward.result(), name)
     numeric = vjp_from([as_number(v, name) for v in Ls], A, 1.0)
-    expect_gradient(backward.result(), numeric, f"dLdA = {cls}.backward()",
-                    alternatives=alternatives(numeric) if alternatives else None)
+    L_ref, dLdA_ref = reference(cls, A, Y)
+    with quantities.check("dLdA"):
+        expect_gradient(backward.result(), numeric, f"dLdA = {cls}.backward()",
+                        reference=dLdA_ref, forward=(np.asarray(L), np.asarray(L_ref)),
+                        key=f"{KEY[cls]}.dLdA", diagnoses=CATALOGUE[cls](A, Y)["dLdA"])
+    quantities.end_example()
 
 
 # ----------------------------------------------------------------------------- MSE
 
 @pytest.mark.cases("mse")
-def test_mse(sub, case):
-    A, Y, L_ref, dLdA_ref = case["A"], case["Y"], float(case["L"]), case["dLdA"]
-    N, C = A.shape
-    loss, L, dLdA = run(sub, "MSELoss", A, Y)
-    expect_scalar(L, L_ref, "L = MSELoss.forward(A, Y)",
-                  alternatives={f"summed instead of averaged: divide the sum of squares by N·C = "
-                                f"{N * C}": L_ref * N * C,
-                                f"divided by N = {N} only: the mean is over all N·C = {N * C} "
-                                "entries": L_ref * C,
-                                f"divided by C = {C} only: the mean is over all N·C = {N * C} "
-                                "entries": L_ref * N,
-                                "took a square root (RMSE): MSE has no square root":
-                                np.sqrt(L_ref)})
-    expect_close(dLdA, dLdA_ref, "dLdA = MSELoss.backward()",
-                 alternatives={"the factor 2 from the derivative of the square is missing: "
-                               "dLdA = 2 (A - Y) / (N·C)": dLdA_ref / 2,
-                               f"not divided by N·C = {N * C} (the loss is a mean)":
-                               dLdA_ref * N * C,
-                               "not divided by N·C and the factor 2 is missing":
-                               dLdA_ref * N * C / 2,
-                               f"divided by N = {N} only: dLdA = 2 (A - Y) / (N·C)": dLdA_ref * C,
-                               f"divided by C = {C} only: dLdA = 2 (A - Y) / (N·C)": dLdA_ref * N,
-                               "the sign is flipped: dLdA = 2 (A - Y) / (N·C), not (Y - A)":
-                               -dLdA_ref})
+def test_mse(sub, case, quantities):
+    check_values(sub, quantities, "MSELoss", case["A"], case["Y"], float(case["L"]),
+                 case["dLdA"])
 
 
 @property_check(shape=st.batch_shapes(), seed=st.seeds())
-def test_mse_gradient_check(sub, shape, seed):
+def test_mse_gradient_check(sub, quantities, shape, seed):
     """MSELoss.backward agrees with central differences of your forward."""
-    N, C = shape
-    loss_gradient_check(sub, "MSELoss", st.values(seed, shape), st.values(seed + 1, shape),
-                        alternatives=lambda g: {
-                            "the factor 2 from the derivative of the square is missing": g / 2,
-                            f"backward is not divided by N·C = {N * C} but forward is": g * N * C,
-                            f"backward is divided by N·C = {N * C} but forward is not":
-                            g / (N * C),
-                        })
+    loss_gradient_check(sub, quantities, "MSELoss", st.values(seed, shape),
+                        st.values(seed + 1, shape))
 
 
 # ----------------------------------------------------------------------------- cross-entropy
 
-def stable_cross_entropy(A, Y):
-    """(L, dLdA) in float64 via log-sum-exp: finite for any finite logits."""
-    shifted = A - A.max(axis=1, keepdims=True)
-    log_softmax = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-    N = A.shape[0]
-    return float(-np.sum(Y * log_softmax)) / N, (np.exp(log_softmax) - Y) / N
-
-
-def ce_alternatives(A, Y, L_ref, dLdA_ref):
-    N = A.shape[0]
-    shifted = A - A.max(axis=1, keepdims=True)
-    softmax = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-    L_alt = {f"not divided by N = {N}: the loss is the mean over the batch": L_ref * N,
-             "divided by N·C: average over the batch only (sum over the classes)":
-             L_ref / A.shape[1],
-             "the sign is flipped: L = -mean(sum(Y * log softmax(A)))": -L_ref}
-    dLdA_alt = {f"not divided by N = {N}: dLdA = (softmax(A) - Y) / N": dLdA_ref * N,
-                "the sign is flipped: dLdA = (softmax(A) - Y) / N, not (Y - softmax(A)) / N":
-                -dLdA_ref,
-                "Y is not subtracted: dLdA = (softmax(A) - Y) / N": softmax / N,
-                "the gradient is for the logits A, so it is (softmax(A) - Y) / N, not "
-                "(A - Y) / N": (A - Y) / N}
-    return L_alt, dLdA_alt
-
-
 @pytest.mark.cases("cross_entropy")
-def test_cross_entropy(sub, case):
-    A, Y, L_ref, dLdA_ref = case["A"], case["Y"], float(case["L"]), case["dLdA"]
-    loss, L, dLdA = run(sub, "CrossEntropyLoss", A, Y)
-    L_alt, dLdA_alt = ce_alternatives(A, Y, L_ref, dLdA_ref)
-    expect_scalar(L, L_ref, "L = CrossEntropyLoss.forward(A, Y)", alternatives=L_alt)
-    expect_close(dLdA, dLdA_ref, "dLdA = CrossEntropyLoss.backward()", alternatives=dLdA_alt)
+def test_cross_entropy(sub, case, quantities):
+    check_values(sub, quantities, "CrossEntropyLoss", case["A"], case["Y"], float(case["L"]),
+                 case["dLdA"])
 
 
 def large_logit_cases():
@@ -138,28 +111,31 @@ def large_logit_cases():
 
 
 @pytest.mark.parametrize("A, Y", large_logit_cases(), ids=["case0", "case1", "case2"])
-def test_cross_entropy_large_logits(sub, A, Y):
+def test_cross_entropy_large_logits(sub, quantities, A, Y):
     """Logits of size ~1000 must give a finite, correct loss and gradient."""
-    L_ref, dLdA_ref = stable_cross_entropy(A, Y)
-    loss, L, dLdA = run(sub, "CrossEntropyLoss", A, Y)
+    L_ref, dLdA_ref = reference("CrossEntropyLoss", A, Y)
+    found = mistakes.cross_entropy(A, Y)
+    loss = sub.new("mytorch.nn.CrossEntropyLoss")
     name = "L = CrossEntropyLoss.forward(A, Y) for logits of size ~1000"
-    hint = ("exp overflows (or softmax underflows to 0, and log(0) = -inf) for large logits: "
-            "subtract each row's max and compute log softmax(A) = (A - max) - "
-            "log(sum(exp(A - max))) directly, instead of log(softmax(A))")
-    value = as_number(L, name)
-    if not np.isfinite(value):
-        raise Mismatch(name, f"is {value}, expected the finite value {L_ref:.6g}", hint)
-    L_alt, dLdA_alt = ce_alternatives(A, Y, L_ref, dLdA_ref)
-    expect_scalar(L, L_ref, name, alternatives=L_alt)
-    expect_close(dLdA, dLdA_ref, "dLdA = CrossEntropyLoss.backward() for logits of size ~1000",
-                 alternatives=dLdA_alt)
+    with quantities.check("L"):
+        L = loss.forward(A, Y)
+        value = as_number(L, name)
+        if not np.isfinite(value):
+            raise Mismatch(name, f"is {value}, expected the finite value {L_ref:.6g}",
+                           "exp overflows (or softmax underflows to 0, and log(0) = -inf) for "
+                           "large logits: subtract each row's max and compute log softmax(A) = "
+                           "(A - max) - log(sum(exp(A - max))) directly, instead of "
+                           "log(softmax(A))", "ce.not_log_sum_exp")
+        expect_scalar(L, L_ref, name, key="ce.L", diagnoses=found["L"])
+    with quantities.check("dLdA"):
+        expect_close(loss.backward(), dLdA_ref,
+                     "dLdA = CrossEntropyLoss.backward() for logits of size ~1000",
+                     batch=A.shape[0], key="ce.dLdA", diagnoses=found["dLdA"])
 
 
 @property_check(shape=st.batch_shapes(min_cols=2), seed=st.seeds())
-def test_cross_entropy_gradient_check(sub, shape, seed):
+def test_cross_entropy_gradient_check(sub, quantities, shape, seed):
     """CrossEntropyLoss.backward agrees with central differences of your forward."""
     N, C = shape
-    loss_gradient_check(sub, "CrossEntropyLoss", st.logits(seed, shape),
-                        st.one_hot(seed + 1, N, C), alternatives=lambda g: {
-                            f"backward is not divided by N = {N} but forward is": g * N,
-                            f"backward is divided by N = {N} but forward is not": g / N})
+    loss_gradient_check(sub, quantities, "CrossEntropyLoss", st.logits(seed, shape),
+                        st.one_hot(seed + 1, N, C))

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from autograder import strategies as st
-from autograder.checks import (Mismatch, expect_array, expect_close, expect_gradient,
-                               property_check)
+from autograder.checks import Mismatch, expect_array, expect_close, expect_gradient, property_check
 from autograder.errors import NotImplementedYet, StudentError
 from autograder.gradcheck import perturbations, vjp_from
 

@@ -197,3 +197,8 @@ def check_scores(variant, run, item_shares):
     for task, hint in variant.hints.items():
         assert hint in outputs[task], f"{variant.name}: {hint!r} not in the feedback of {task}:\n" \
                                       f"{outputs[task]}"
+    # one bug, one diagnosis: every failing item of the task records exactly these ids (as data)
+    for task, ids in getattr(variant, "diagnoses", {}).items():
+        for item, record in records[task].items():
+            if record["status"] not in ("passed", "skipped"):
+                assert set(record["diagnoses"]) == set(ids), (variant.name, item, record)

@@ -21,8 +21,8 @@ from autograder.plugin import describe_failure
 from autograder.errors import WorkerCrashed
 
 PARALLEL = max(1, min(2, os.cpu_count() or 1))
-EXPECT_CLOSE = "def expect_close(actual, expected, name, rtol=RTOL, atol=ATOL, alternatives=None, " \
-               "batch=None):\n"
+EXPECT_CLOSE = ("def expect_close(actual, expected, name, rtol=RTOL, atol=ATOL, alternatives=None, "
+                "batch=None,\n                 key=None, diagnoses=(), computed_in=None):\n")
 
 
 def corrupt_fixture(root):

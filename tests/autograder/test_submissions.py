@@ -18,8 +18,9 @@ from grader_runs import REPO, TASK_IDS, check_scores, collect_item_shares, run_g
 
 sys.path.insert(0, str(REPO / "tests"))
 from submissions.buggy import BUGS, CORRECT, FAULTS, apply_variant  # noqa: E402
+from submissions.real import REAL  # noqa: E402
 
-VARIANTS = BUGS + CORRECT + FAULTS
+VARIANTS = BUGS + CORRECT + FAULTS + REAL
 BY_NAME = {v.name: v for v in VARIANTS}
 assert len(BY_NAME) == len(VARIANTS), "variant names must be unique"
 PARALLEL = max(1, min(2, os.cpu_count() or 1))

@@ -466,7 +466,7 @@ def test_nan_inf_hint(expected, bad):
     with pytest.raises(Mismatch) as exc:
         expect_close(actual, expected, "A = softmax(Z)")
     assert "at index (1, 2)" in str(exc.value)
-    assert "overflow or division by zero" in hint_of(exc)
+    assert exc.value.hint is None  # no mistake reproduces it: said as a fact, without a guess
 
 
 def test_nan_never_counts_as_close():
@@ -485,7 +485,7 @@ def test_scalars():
 
 def test_diagnose_directly(expected):
     assert diagnose(expected, expected * 2) is not None  # half is a constant factor
-    assert diagnose(expected.copy(), -expected) == "the sign is flipped"
+    assert diagnose(expected.copy(), -expected).hint == "the sign is flipped"
 
 
 # --------------------------------------------------------------------------- stacked lists

@@ -102,8 +102,13 @@ def test_a_hostile_student_changes_nobody_elses_grade(tmp_path):
         assert [(t["number"], t["score"], t["output"]) for t in mine["tests"]] == \
             [(t["number"], t["score"], t["output"]) for t in theirs["tests"]]
     assert float(rows["alice"]["total"]) == 15 and float(rows["bob"]["total"]) < 15
-    # Mallory: graded, and every attack refused (so forward fails: 0 of 15)
-    assert rows["mallory"]["status"] == "graded" and float(rows["mallory"]["total"]) == 0
+    # Mallory: graded, and every attack refused (so her forward raises: every test_forward
+    # fails; the backward tests grade what forward stored before raising)
+    assert rows["mallory"]["status"] == "graded" and float(rows["mallory"]["total"]) < 15
+    results = json.loads((out / "students" / "mallory" / "results.json").read_text(encoding="utf-8"))
+    forward_tests = [t for entry in results["tests"] for t in entry["extra_data"]["tests"]
+                     if t["name"].startswith("test_linear.py::test_forward[")]
+    assert forward_tests and all(t["status"] == "failed" for t in forward_tests)
     feedback = (out / "students" / "mallory" / "feedback.txt").read_text(encoding="utf-8")
     assert "8 attacks refused" in feedback, feedback
     assert "forged" not in (out / "grades.csv").read_text(encoding="utf-8")

@@ -12,6 +12,8 @@ For every variant the expected outcome is stated:
   a test earns its own share of its points, see autograder/quantities.py). Every other task must
   get full marks; the expected score of each task follows from the rubric's weights.
 * ``hints``: task id -> a piece of text that must appear in that task's feedback.
+* ``diagnoses``: task id -> the set of diagnosis ids (``checks.Diagnosis``) that every failing item
+  of the task must record in results.json's data: one bug gets one hint in every test.
 
 Three kinds: ``BUGS`` (plausible student mistakes: the grader must see them and say what they are),
 ``CORRECT`` (correct code written differently: full marks) and ``FAULTS`` (code that attacks or
@@ -44,6 +46,8 @@ class Variant:
     edits: tuple
     fails: dict = field(default_factory=dict)   # task -> tuple of failing items, or ALL
     hints: dict = field(default_factory=dict)   # task -> text that must be in the feedback
+    diagnoses: dict = field(default_factory=dict)  # task -> the diagnosis ids every failing item
+    #                                                of the task records (one bug, one id)
     args: tuple = ()                            # extra grader arguments (e.g. --timeout 1)
     tasks: tuple = ()  # grade only these tasks (-k), the ones whose code the edit can reach;
     #                    () = every task, for faults: those must leave the full table intact
@@ -91,45 +95,50 @@ BUGS = [
         "linear_dLdW_transposed", "Linear.backward stores dLdW transposed: A.T @ dLdZ",
         (edit(LINEAR, "self.dLdW = dLdZ.T @ self.A", "self.dLdW = self.A.T @ dLdZ"),),
         fails={"1.2": (("test_linear.py::test_backward", "self.dLdW"),
-                       "test_linear.py::test_backward_without_bias",
-                       "test_linear.py::test_gradient_check",
-                       "test_linear.py::test_backward_overwrites_gradients"),
-               "6.1": ALL, "6.2": ALL, "6.3": ALL},  # the gradient check: withheld
-        hints={"1.2": "the shape is transposed", "6.2": "expected shape (3, 2), got (2, 3)"},
-        tasks=LINEAR_TASKS),
+                       ("test_linear.py::test_backward_without_bias", "self.dLdW"),
+                       ("test_linear.py::test_gradient_check", "self.dLdW"),
+                       ("test_linear.py::test_backward_overwrites_gradients", "self.dLdW")),
+               "6.1": ALL, "6.2": ALL, "6.3": ALL},  # MLP4's gradient check: withheld
+        hints={"1.2": "dLdW is transposed", "6.2": "expected shape (3, 2), got (2, 3)"},
+        diagnoses={"1.2": {"linear.dLdW.transposed"}}, tasks=LINEAR_TASKS),
     Variant(
         "linear_dLdb_averaged", "Linear.backward averages dLdb over the batch instead of summing",
         (edit(LINEAR, "self.dLdb = dLdZ.sum(axis=0).reshape(-1, 1)",
               "self.dLdb = dLdZ.mean(axis=0).reshape(-1, 1)"),),
         fails={},  # filled in below (which cases have N > 1)
-        hints={"1.2": "factor of 1/N"}, tasks=LINEAR_TASKS),
+        hints={"1.2": "factor of 1/N"}, diagnoses={"1.2": {"linear.dLdb.averaged"}},
+        tasks=LINEAR_TASKS),
     Variant(
         "linear_bias_missing", "Linear.forward forgets to add the bias",
         (edit(LINEAR, "            Z += self.b.T  #", "            pass  #"),),
+        # (its backward equals the reference, so the gradient check passes: principle 3)
         fails={"1.1": ("test_linear.py::test_forward",),
-               "1.2": ("test_linear.py::test_gradient_check",),
-               "6.1": ALL, "6.2": ALL, "6.3": ALL},  # the gradient check: withheld
-        hints={"1.1": "the bias b is missing"}, tasks=LINEAR_TASKS),
+               "6.1": ALL, "6.2": ALL, "6.3": ALL},
+        hints={"1.1": "the bias b is missing"}, diagnoses={"1.1": {"linear.Z.bias_missing"}},
+        tasks=LINEAR_TASKS),
     Variant(
         "relu_mask_ge", "ReLU.backward masks with Z >= 0, so relu'(0) = 1",
         (edit(ACT, "        self.A = np.maximum(Z, 0)\n",
               "        self.Z = Z\n        self.A = np.maximum(Z, 0)\n"),
          edit(ACT, "dLdZ = dLdA * (self.A > 0)", "dLdZ = dLdA * (self.Z >= 0)")),
-        fails={"2.3": ("test_activation.py::test_relu_gradient_at_zero",)},
-        hints={"2.3": "not Z >= 0"}, tasks=("2.3", "6.1", "6.2", "6.3")),
+        fails={"2.3": (("test_activation.py::test_relu_gradient_at_zero", "dLdZ"),)},
+        hints={"2.3": "not Z >= 0"}, diagnoses={"2.3": {"relu.dLdZ.mask_ge"}},
+        tasks=("2.3", "6.1", "6.2", "6.3")),
     Variant(
         "softmax_no_max_shift", "Softmax.forward exponentiates Z without subtracting the row max",
         (edit(ACT, "E = np.exp(Z - Z.max(axis=1, keepdims=True))", "E = np.exp(Z)"),),
         fails={"2.5": ("test_activation.py::test_softmax_large_inputs",)},
-        hints={"2.5": "subtract each row's max"}, tasks=("2.5", "3.2")),
+        hints={"2.5": "subtract each row's max"}, diagnoses={"2.5": {"softmax.no_max_shift"}},
+        tasks=("2.5", "3.2")),
     Variant(
         "softmax_backward_elementwise", "Softmax.backward uses only the Jacobian's diagonal",
         (edit(ACT, "dLdZ = self.A * (dLdA - (dLdA * self.A).sum(axis=1, keepdims=True))",
               "dLdZ = dLdA * self.A * (1.0 - self.A)"),),
         # (inputs in the thousands saturate the softmax: both formulas give ~0 there)
-        fails={"2.5": ("test_activation.py::test_softmax",
+        fails={"2.5": (("test_activation.py::test_softmax", "dLdZ"),
                        "test_activation.py::test_softmax_gradient_check")},
-        hints={"2.5": "only the diagonal of the Jacobian"}, tasks=("2.5", "3.2")),
+        hints={"2.5": "only the diagonal of the Jacobian"},
+        diagnoses={"2.5": {"softmax.jacobian_diagonal_only"}}, tasks=("2.5", "3.2")),
     Variant(
         "cross_entropy_not_averaged", "CrossEntropyLoss sums over the batch (no /N), forward "
         "and backward alike",
@@ -137,7 +146,8 @@ BUGS = [
               "L = float(-np.sum(Y * log_softmax))"),
          edit(LOSS, "dLdA = (self.softmax - self.Y) / self.N", "dLdA = self.softmax - self.Y")),
         fails={},  # filled in below (which cases have N > 1)
-        hints={"3.2": "not divided by N"}, tasks=("3.1", "3.2")),
+        hints={"3.2": "not divided by N"}, diagnoses={"3.2": {"ce.not_averaged"}},
+        tasks=("3.1", "3.2")),
     Variant(
         "sgd_stale_velocity", "SGD updates the parameter with the previous step's velocity",
         (edit(SGD, "            v *= self.momentum\n            v += grad\n"
@@ -185,8 +195,9 @@ BUGS = [
     Variant(
         "linear_dLdW_accumulated", "Linear.backward accumulates dLdW with += instead of assigning",
         (edit(LINEAR, "self.dLdW = dLdZ.T @ self.A", "self.dLdW += dLdZ.T @ self.A"),),
-        fails={"1.2": ("test_linear.py::test_backward_overwrites_gradients",)},
-        hints={"1.2": "accumulated (+=) instead of assigned"}, tasks=LINEAR_TASKS),
+        fails={"1.2": (("test_linear.py::test_backward_overwrites_gradients", "self.dLdW"),)},
+        hints={"1.2": "accumulated (+=) instead of assigned"},
+        diagnoses={"1.2": {"linear.dLdW.accumulated"}}, tasks=LINEAR_TASKS),
 ]
 
 
@@ -206,9 +217,10 @@ def _fill_data_dependent_outcomes():
     by_name = {v.name: v for v in BUGS}
     by_name["linear_dLdb_averaged"].fails.update({
         "1.2": tuple((item, "self.dLdb") for item in
-                     _cases("test_linear.py::test_backward", "linear", _batched("A")))
-        + ("test_linear.py::test_gradient_check",)
-        + _cases("test_linear.py::test_backward_overwrites_gradients", "linear", _batched("A")),
+                     _cases("test_linear.py::test_backward", "linear", _batched("A"))
+                     + _cases("test_linear.py::test_backward_overwrites_gradients", "linear",
+                              _batched("A")))
+        + (("test_linear.py::test_gradient_check", "self.dLdb"),),
         "6.1": _cases("test_mlp.py::test_mlp0", "mlp0", _batched("A0")),
         "6.2": _cases("test_mlp.py::test_mlp1", "mlp1", _batched("A0")),
         "6.3": _cases("test_mlp.py::test_mlp4", "mlp4", _batched("A0"))
@@ -360,7 +372,8 @@ FAULTS = [
         "infinite_loop_in_method", "GELU.backward never returns (graded with --timeout 1)",
         (edit(ACT, "        Z = self.Z\n        cdf =", "        while True:\n            pass\n"
                                                        "        Z = self.Z\n        cdf ="),),
-        fails={"2.4": ALL},
+        fails={"2.4": (("test_activation.py::test_gelu", "dLdZ"),  # (its forward is right)
+                       "test_activation.py::test_gelu_gradient_check")},
         hints={"2.4": "did not finish within 1 s"},
         args=("--timeout", "1")),
     Variant(
@@ -369,8 +382,9 @@ FAULTS = [
                    "        # END SOLUTION\n        return self.A\n",
               "        self.A = np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))\n"
               "        # END SOLUTION\n        return self.A.tolist()\n"),),
-        fails={"2.1": ALL},
-        hints={"2.1": "np.array"}),
+        fails={"2.1": (("test_activation.py::test_sigmoid", "A"),  # (its backward is right)
+                       "test_activation.py::test_sigmoid_gradient_check")},
+        hints={"2.1": "np.array"}, diagnoses={"2.1": {"sigmoid.A.not_an_array"}}),
     Variant(
         "lying_ndarray_subclass", "Softmax.forward returns zeros as an ndarray subclass whose "
         "__eq__ always says True",
@@ -379,8 +393,10 @@ FAULTS = [
                    "        return self.A\n",
               "        self.A = E / E.sum(axis=1, keepdims=True)\n        # END SOLUTION\n"
               "        return np.zeros_like(self.A).view(_LyingArray)\n")),
-        fails={"2.5": ALL},
-        hints={"2.5": "not a subclass"}),
+        fails={"2.5": (("test_activation.py::test_softmax", "A"),  # (its backward is right)
+                       ("test_activation.py::test_softmax_large_inputs", "A"),
+                       "test_activation.py::test_softmax_gradient_check")},
+        hints={"2.5": "not a subclass"}, diagnoses={"2.5": {"softmax.A.subclass"}}),
     Variant(
         "forged_results_and_prints", "MSELoss.forward (correct) prints fake PASSED lines and "
         "score JSON and writes a results.json (1000 points) into its folder, where the grader "
