@@ -139,3 +139,28 @@ def test_screenshot_is_not_blank(report, tmp_path):
         shots[name] = shot.stat().st_size
     # charts, text and a table compress far worse than an empty white page
     assert shots["report"] > 5 * shots["blank"], shots
+
+
+def test_pseudonyms_are_keyed():
+    """A plain hash of an id is undone by hashing the class list; a keyed one is not."""
+    assert pseudonym("alice", b"k1") == pseudonym("alice", b"k1")
+    assert pseudonym("alice", b"k1") != pseudonym("alice", b"k2")
+    assert pseudonym("alice", b"k1") != pseudonym("bob", b"k1")
+    text = render(ROWS, TASKS, anonymize=True, pseudonym_key=b"k1")
+    assert pseudonym("alice", b"k1") in text and pseudonym("alice") not in text
+
+
+def test_students_not_reached_are_listed_and_left_out_of_the_numbers():
+    waiting = {"student": "yan", "total": None, "status": "not graded (interrupted)",
+               **{t.id: None for t in TASKS}}
+    text = render([*ROWS, waiting], TASKS)
+    assert f"{len(ROWS)} students" in text and "Interrupted:</strong> 1 students" in text
+    assert "<li>yan</li>" in text.split('id="waiting"', 1)[1]
+    assert 'data-v="yan"' not in text  # not a row of the table (it has no score)
+    without = render(ROWS, TASKS)
+
+    def numbers(page):  # the headline, the histogram and the task rates
+        return (re.search(r'<p class="muted">.*?</p>', page).group(0),
+                re.findall(r"<svg.*?</svg>", page, flags=re.S)[:2])
+
+    assert numbers(text) == numbers(without)

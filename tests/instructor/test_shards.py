@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from instructor_helpers import REPO, run_grader
+from instructor_helpers import REPO, chromium_dom, run_grader
 from submissions.buggy import BUGS, CORRECT, apply_variant
 
 from autograder.instructor.class_outputs import (
@@ -217,6 +217,14 @@ def test_the_run_writes_a_report_linking_every_student(graded):
                  "hypothesis", "grader version", "student code runs as", "-k linear"):
         assert what in conditions, what
     assert not (whole / "report-anonymized.html").exists()
+
+
+def test_the_report_of_a_real_run_renders_in_a_browser(graded, tmp_path):
+    tmp, export, outs = graded
+    dom = chromium_dom(tmp_path, (tmp / "whole" / "report.html").as_uri() + "#sort=total-desc")
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    assert 'data-ready="1"' in body and "data-errors" not in body  # its script ran, no errors
+    assert 'aria-sort="descending"' in dom
 
 
 def test_anonymized_report_is_written_when_asked(graded):
