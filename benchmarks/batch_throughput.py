@@ -3,14 +3,19 @@
 Generates N submissions from the reference solution — a mix of correct ones, buggy ones (one of a few
 typical mistakes each) and ones that crash at import (``sys.exit``), 60/30/10 by default — grades the
 whole class once per --jobs value (``--force``, so nothing is skipped), and prints submissions per
-minute for each, with the median over ``--repeat`` runs and the speed-up of the largest --jobs over
---jobs 1. Not a test; run it by hand:
+minute for each and per core (per job: the batch runs one check per job), with the median over
+``--repeat`` runs and the speed-up of the largest --jobs over --jobs 1. With ``--project`` it turns
+the per-core rate of the largest --jobs into a wall time for a class on a cluster (see
+``projected_minutes`` for the assumptions). Not a test; run it by hand:
 
     python benchmarks/batch_throughput.py                 # 100 submissions, jobs 1 and 2
     python benchmarks/batch_throughput.py --n 20 --repeat 3 -k linear
+    python benchmarks/batch_throughput.py --n 24 --repeat 3 --project 5000,10,16
 """
 import argparse
+import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,37 +68,66 @@ def grade_class(folder, out, jobs, keyword=None):
            "--jobs", str(jobs), "--force"]
     if keyword:
         cmd += ["-k", keyword]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"grading failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    return seconds
+    # CPU time of the whole tree (grade, its checks, their workers: each waits for its children)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 def measure(n=100, repeat=1, jobs_list=(1, 2), mix=(60, 30, 10), keyword=None, log=print):
-    """{"n", "counts", "rates": {jobs: submissions per minute (median)}, "runs": {jobs: [s]}}."""
+    """{"n", "counts", "rates": {jobs: submissions per minute (median)}, "runs": {jobs: [s]},
+    "cpu_rates": {jobs: submissions per CPU-minute (median)}}.
+
+    The wall-time rates depend on what else the machine runs; the CPU-time rate (CPU seconds the
+    whole process tree used) much less: on a machine shared with other work it is the better
+    estimate of what one dedicated core grades."""
     work = Path(tempfile.mkdtemp(prefix="mytorch-batch-bench-"))
     try:
         counts = make_class(work / "class", n, mix)
         log(f"{n} submissions ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
             f"{os.cpu_count()} CPUs; -k {keyword or '(all tests)'}; "
             f"{repeat} run(s) per --jobs value")
-        rates, all_runs = {}, {}
+        rates, all_runs, cpu_rates = {}, {}, {}
         for jobs in jobs_list:
-            runs = []
+            runs, cpus = [], []
             for r in range(repeat):
-                seconds = grade_class(work / "class", work / f"out_j{jobs}", jobs, keyword)
+                seconds, cpu = grade_class(work / "class", work / f"out_j{jobs}", jobs, keyword)
                 runs.append(seconds)
+                cpus.append(cpu)
                 log(f"  --jobs {jobs} run {r + 1}: {seconds:7.1f} s  "
-                    f"{60 * n / seconds:6.1f} submissions/min")
+                    f"{60 * n / seconds:6.1f} submissions/min; CPU {cpu:6.1f} s = "
+                    f"{cpu / n:.2f} s per submission")
             med = statistics.median(runs)
             rates[jobs], all_runs[jobs] = 60 * n / med, runs
-            log(f"--jobs {jobs}: median {med:.1f} s = {rates[jobs]:.1f} submissions/min "
-                f"({med / n:.2f} s per submission)")
-        return {"n": n, "counts": counts, "rates": rates, "runs": all_runs}
+            cpu_rates[jobs] = 60 * n / statistics.median(cpus)
+            log(f"--jobs {jobs}: {cpu_rates[jobs]:.1f} submissions per CPU-minute (median)")
+            log(f"--jobs {jobs}: median {med:.1f} s = {rates[jobs]:.1f} submissions/min, "
+                f"{rates[jobs] / jobs:.1f} per core ({med / n:.2f} s per submission)")
+        return {"n": n, "counts": counts, "rates": rates, "runs": all_runs,
+                "cpu_rates": cpu_rates}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def projected_minutes(per_core_rate, submissions, machines, cores):
+    """Wall time of grading ``submissions`` as ``machines`` shards, each at ``--jobs cores``.
+
+    Assumes each core grades at ``per_core_rate`` (submissions per minute, measured here at the
+    largest --jobs, where the cores were all busy), so one machine grades ``cores`` times that;
+    that the wall time is that of the largest shard: shards are binomial (sha256 of the ids), so
+    the largest of ``machines`` is taken as the mean plus two standard deviations; and that the
+    submissions sit on each machine's disk or a shared file system before the start. Start-up
+    (finding and copying the shard's students) and the merge take seconds and are left out.
+    """
+    mean = submissions / machines
+    largest_shard = mean + 2 * math.sqrt(mean * (1 - 1 / machines))
+    return largest_shard / (per_core_rate * cores)
 
 
 def main(argv=None):
@@ -104,6 +138,8 @@ def main(argv=None):
     parser.add_argument("--mix", default="60,30,10",
                         help="correct,buggy,crashing proportions (default 60,30,10)")
     parser.add_argument("-k", dest="keyword", help="grade only tests matching EXPR (faster)")
+    parser.add_argument("--project", metavar="SUBMISSIONS,MACHINES,CORES",
+                        help="also project the wall time of such a class on such a cluster")
     args = parser.parse_args(argv)
     result = measure(args.n, args.repeat, [int(j) for j in args.jobs.split(",")],
                      tuple(int(x) for x in args.mix.split(",")), args.keyword,
@@ -112,6 +148,15 @@ def main(argv=None):
     if len(rates) > 1:
         lo, hi = min(rates), max(rates)
         print(f"speed-up --jobs {hi} over --jobs {lo}: {rates[hi] / rates[lo]:.2f}x")
+    if args.project:
+        submissions, machines, cores = (int(x) for x in args.project.split(","))
+        jobs = max(rates)
+        for what, per_core in (("wall time here", rates[jobs] / jobs),
+                               ("CPU time", result["cpu_rates"][jobs])):
+            minutes = projected_minutes(per_core, submissions, machines, cores)
+            print(f"projected from the {what}: {submissions} submissions on {machines} machines x "
+                  f"{cores} cores (--shard K/{machines}, --jobs {cores}) at {per_core:.1f} per "
+                  f"core per minute: {minutes:.1f} min")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ with a per-student wall-time cap. Output, every file written atomically:
     DIR/students/<id>/results.json        Gradescope's format (also for students not graded)
     DIR/students/<id>/feedback.txt        the console report with every failure in full (-v)
     DIR/students/<id>/.meta.json          what was graded: the copy's sha256, the grader version
+    DIR/report.html                       the class report (report-anonymized.html with --anonymize)
+    DIR/batch.json                        the record of the run that ``merge`` combines shards from
 
 A re-run skips students whose submission and grader are unchanged (``--force`` regrades), so a
 killed batch resumes where it stopped; Ctrl-C keeps what finished and lists the others as "not
@@ -46,13 +48,13 @@ from ..rubric import RUBRIC_PATH, load_rubric
 from ..text import one_line, visible
 from ..transport import SANDBOX_FAILED, describe_sandbox
 from . import PACKAGE_DIR, PROJECT_ROOT
+from .class_outputs import STUDENTS_DIR, batch_record, read_record, write_class_outputs
 from .discovery import DiscoveryError, content_hash, discover
 from .hidden import SecretError, read_secret
-from .summary import INTERRUPTED, summarize, write_grades_csv
+from .summary import INTERRUPTED, write_grades_csv
 from .summary import num as _num
 
 OUT_MARKER = ".mytorch-grades"   # in every OUT a batch writes; see files.prepare_output_dir
-STUDENTS_DIR = "students"        # OUT/students/<id>/: nothing a student is named can clash with
 RESULTS_BYTES = 32 * 2**20       # a results.json larger than this is not read back
 
 
@@ -77,6 +79,8 @@ class Options:
     tasks: list = field(default_factory=list)   # rubric tasks graded in this mode
     version: str = ""
     checks: "Checks" = field(default_factory=lambda: Checks())
+    shard: tuple | None = None   # (K, N): grade only shard K of N (see shards.py)
+    anonymize: bool = False      # also write report-anonymized.html
 
 
 
@@ -464,7 +468,37 @@ def options_from_args(args):
                    keyword=args.keyword, force=args.force, tasks=tasks,
                    allow_weak_sandbox=getattr(args, "allow_weak_sandbox", False))
     opts.version = grader_version(_config(opts))
+    _shard_options(opts, args)
     return opts
+
+
+def _shard_options(opts, args):
+    from .shards import ShardError, parse_shard
+    try:
+        opts.shard = parse_shard(getattr(args, "shard", None))
+    except ShardError as exc:
+        raise BatchError(str(exc)) from None
+    if opts.shard is not None and getattr(args, "similarity", False):
+        raise BatchError("--similarity compares the whole class and cannot run on a shard: run "
+                         "`python -m autograder similarity` once over all the submissions")
+    opts.anonymize = bool(getattr(args, "anonymize", False))
+
+
+def _select_shard(students, opts, console):
+    """The students of this batch's shard; refuses an OUT that holds another shard's grades."""
+    from .class_outputs import format_shard
+    from .shards import select
+    previous = read_record(opts.out)
+    if previous is not None and previous.get("shard") != format_shard(opts.shard):
+        held = previous.get("shard") or "the whole class (no --shard)"
+        raise BatchError(f"{opts.out} holds the grades of {held}; grade "
+                         f"{format_shard(opts.shard) or 'the whole class'} into a folder of its own")
+    if opts.shard is None:
+        return students
+    mine = select(students, opts.shard)
+    console.line(f"shard {format_shard(opts.shard)}: {len(mine)} of the class's {len(students)} "
+                 "students")
+    return mine
 
 
 def privilege_state(opts):
@@ -505,7 +539,10 @@ def run_batch(args, stream=None):
         raise BatchError(str(exc)) from None
     for w in warnings:
         console.line(f"warning: {w}")
-    console.line(privilege_state(opts))
+    class_ids = [s.id for s in students]
+    students = _select_shard(students, opts, console)
+    privilege = privilege_state(opts)
+    console.line(privilege)
     rows, prepared, interrupted = {}, {}, False
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -559,19 +596,20 @@ def run_batch(args, stream=None):
     missing = [s for s in students if s.id not in rows]
     for student in missing:
         rows[student.id] = _interrupted_row(student, opts)
-    write_grades_csv(rows.values(), opts.tasks, opts.out / "grades.csv")
-    summary = summarize(list(rows.values()), opts.tasks, opts.out / STUDENTS_DIR, opts.out)
+    summary = write_class_outputs(opts.out, batch_record(opts, rows.values(), class_ids, privilege),
+                                  anonymize=opts.anonymize)
     if interrupted:
         console.line(f"\ninterrupted: {len(students) - len(missing)} students graded and saved, "
-                     f"{len(missing)} listed as \"{INTERRUPTED}\" in grades.csv and summary.txt; "
+                     f"{len(missing)} listed as \"{INTERRUPTED}\" in grades.csv, summary.txt and "
+                     "report.html; "
                      "run the same command again to grade them")
         return 130
     console.line(summary.split("\n\n", 1)[0])
     totals = [r["total"] for r in rows.values()]
     if totals:
         console.line(f"mean {statistics.fmean(totals):.2f}, median "
-                     f"{_num(statistics.median(totals))}; wrote {opts.out / 'grades.csv'} and "
-                     f"{opts.out / 'summary.txt'}")
+                     f"{_num(statistics.median(totals))}; wrote {opts.out / 'grades.csv'}, "
+                     f"{opts.out / 'summary.txt'} and {opts.out / 'report.html'}")
     if getattr(args, "similarity", False):
         return _similarity(students, opts.out / "similarity", console)
     return 0

@@ -3,13 +3,17 @@
 Score distribution and per-task pass rates (inline SVG), the most common mistakes (from the
 grader's diagnosis ids), a sortable table of students linking to each one's feedback, and the
 conditions the batch was graded under. No network, no external scripts, styles or fonts: it works
-opened from disk and can be mailed. ``anonymize`` replaces names by stable pseudonyms and drops the links, for sharing
-with TAs.
+opened from disk and can be mailed. ``anonymize`` replaces names by stable pseudonyms and drops the
+links, for sharing with TAs. Students an interrupted batch did not reach are listed, and left out of
+every statistic (as in summary.txt).
 """
 import hashlib
+import hmac
 import html
 
 from ..files import write_atomically
+from ..text import one_line
+from .summary import INTERRUPTED
 
 HIST_BINS = 10
 
@@ -23,7 +27,7 @@ text-align:left}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums
 th.sortable{cursor:pointer;user-select:none;background:#f4f4f4}th.sortable:hover{background:#e8e8e8}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 tr.bad td{background:#fff3f0}.bar{fill:#4477aa}.bar2{fill:#66aa55}svg text{font-size:11px;fill:#333}
-#errors{color:#b00}
+#errors{color:#b00}#conditions td{white-space:pre-wrap}
 """
 
 SCRIPT = """
@@ -72,9 +76,14 @@ def _num(x):
     return f"{x:g}" if float(x).is_integer() else f"{x:.2f}"
 
 
-def pseudonym(student_id):
-    """A stable pseudonym: the same student gets the same one in every report of the class."""
-    return "student-" + hashlib.sha256(student_id.encode("utf-8")).hexdigest()[:8]
+def pseudonym(student_id, key=b""):
+    """A stable pseudonym: the same student gets the same one in every report made with ``key``.
+
+    Keyed (HMAC), because a plain hash of an id is undone by anyone holding the class list: they hash
+    every name and compare. The batch keeps one random key per output folder (``.pseudonym-key``).
+    """
+    digest = hmac.new(key, student_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return "student-" + digest[:8]
 
 
 def histogram_svg(totals, max_total, width=460, height=200):
@@ -115,43 +124,72 @@ def task_rates_svg(rates, width=460, row=18):
     return "".join(parts)
 
 
+def _value(row, key):
+    try:
+        return float(row.get(key) or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def share_bar(share, width=80):
+    return (f'<svg width="{width}" height="10" aria-hidden="true"><rect class="bar" x="0" y="1" '
+            f'width="{width * share:.1f}" height="8"></rect></svg>')
+
+
 def render(rows, tasks, mistakes=(), conditions=None, feedback_href=None, anonymize=False,
-           title="Class report"):
+           title="Class report", pseudonym_key=b""):
     """The page as a string. ``rows``: the batch's rows (as in grades.csv); ``mistakes``:
     ``mistakes.Mistake`` list; ``conditions``: {what: value} shown as given; ``feedback_href``:
-    student id -> relative link to their feedback (ignored when anonymizing)."""
+    student id -> relative link to their feedback (ignored when anonymizing); ``pseudonym_key``:
+    the key of the pseudonyms (see ``pseudonym``). Student ids are made visible (``text.py``) and
+    escaped; the shares of mistakes are of the graded students, who alone have diagnoses."""
     rows = sorted(rows, key=lambda r: r["student"])
-    name_of = (lambda sid: pseudonym(sid)) if anonymize else (lambda sid: sid)
+    waiting = [r for r in rows if r.get("status") == INTERRUPTED]
+    rows = [r for r in rows if r.get("status") != INTERRUPTED]
+    if anonymize:
+        def name_of(sid):
+            return pseudonym(sid, pseudonym_key)
+    else:
+        def name_of(sid):
+            return one_line(sid)
     n = len(rows)
+    graded = sum(1 for r in rows if str(r.get("status", "")).startswith("graded"))
     max_total = sum(t.points for t in tasks) or 100.0
-    totals = [float(r.get("total", 0) or 0) for r in rows]
+    totals = [_value(r, "total") for r in rows]
     rates = []
     for t in tasks:
-        full = sum(1 for r in rows if float(r.get(t.id, 0) or 0) >= t.points - 1e-9)
+        full = sum(1 for r in rows if _value(r, t.id) >= t.points - 1e-9)
         rates.append((t, full / n if n else 0.0))
     mean = sum(totals) / n if n else 0.0
-    median = sorted(totals)[n // 2] if n % 2 else (sum(sorted(totals)[n // 2 - 1:n // 2 + 1]) / 2
-                                                   if n else 0.0)
+    ordered = sorted(totals)
+    median = (ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2) if n else 0.0
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>",
            f"<h1>{_e(title)}</h1>",
-           f'<p class="muted">{n} students · mean {mean:.2f} · median {_num(median)} of '
-           f'{_num(max_total)}{" · anonymized" if anonymize else ""}</p>',
-           '<pre id="errors"></pre>',
-           '<div class="grid"><div><h2>Scores</h2>', histogram_svg(totals, max_total), "</div>",
-           '<div><h2>Tasks: share with full points</h2>', task_rates_svg(rates), "</div></div>"]
+           f'<p class="muted">{n} students ({graded} graded) · mean {mean:.2f} · median '
+           f'{_num(median)} of {_num(max_total)}{" · anonymized" if anonymize else ""}</p>']
+    if waiting:
+        out.append(f'<p id="interrupted"><strong>Interrupted:</strong> {len(waiting)} students '
+                   "not graded yet (listed at the end); every number on this page leaves them "
+                   "out. Run the same command again to grade them.</p>")
+    out += ['<pre id="errors"></pre>',
+            '<div class="grid"><div><h2>Scores</h2>', histogram_svg(totals, max_total), "</div>",
+            '<div><h2>Tasks: share with full points</h2>', task_rates_svg(rates), "</div></div>"]
     out.append("<h2>Common mistakes</h2>")
     if mistakes:
         titles = {t.id: t.title for t in tasks}
+        out.append(f'<p class="muted">Diagnosed by the grader; shares are of the {graded} graded '
+                   "students.</p>")
         out.append('<table id="mistakes"><thead><tr><th>Task</th><th>Mistake</th>'
                    '<th class="num">Students</th><th class="num">Share</th><th>Example</th>'
                    "</tr></thead><tbody>")
         for m in mistakes:
+            share = m.share(graded)
             out.append(f"<tr><td>{_e(m.task)} {_e(titles.get(m.task, ''))}</td>"
-                       f"<td><code>{_e(m.diagnosis)}</code></td>"
+                       f"<td><code>{_e(one_line(m.diagnosis))}</code></td>"
                        f'<td class="num">{len(m.students)}</td>'
-                       f'<td class="num">{100 * m.share(n):.0f}%</td>'
+                       f'<td class="num">{share_bar(share)} {100 * share:.0f}%</td>'
                        f"<td>{_e(name_of(m.students[0]))}</td></tr>")
         out.append("</tbody></table>")
     else:
@@ -170,18 +208,23 @@ def render(rows, tasks, mistakes=(), conditions=None, feedback_href=None, anonym
         label = _e(sid)
         href = None if anonymize or feedback_href is None else feedback_href(r["student"])
         cell = f'<a href="{_e(href)}">{label}</a>' if href else label
-        status = str(r.get("status", ""))
+        status = one_line(r.get("status", ""))
         cls = "" if status.startswith("graded") else ' class="bad"'
         out.append(f'<tr{cls}><td data-v="{_e(sid)}">{cell}</td>'
-                   f'<td class="num" data-v="{float(r.get("total", 0) or 0)}">'
-                   f'{_num(float(r.get("total", 0) or 0))}</td>')
-        out += [f'<td class="num" data-v="{float(r.get(t.id, 0) or 0)}">'
-                f'{_num(float(r.get(t.id, 0) or 0))}</td>' for t in tasks]
+                   f'<td class="num" data-v="{_value(r, "total")}">'
+                   f'{_num(_value(r, "total"))}</td>')
+        out += [f'<td class="num" data-v="{_value(r, t.id)}">{_num(_value(r, t.id))}</td>'
+                for t in tasks]
         out.append(f'<td data-v="{_e(status)}">{_e(status)}</td></tr>')
     out.append("</tbody></table>")
+    if waiting:
+        out.append("<h2>Not graded yet (interrupted)</h2><ul id=\"waiting\">")
+        out += [f"<li>{_e(name_of(r['student']))}</li>" for r in waiting]
+        out.append("</ul>")
     if conditions:
         out.append("<h2>Grading conditions</h2><table id=\"conditions\"><tbody>")
-        out += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in conditions.items()]
+        out += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>"
+                for k, v in conditions.items()]
         out.append("</tbody></table>")
     out.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(out) + "\n"

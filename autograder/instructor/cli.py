@@ -65,6 +65,17 @@ def add_commands(sub):
                                             "pages, evidence for a person to review.")
     add_similarity_arguments(similarity)
     similarity.set_defaults(func=cmd_similarity)
+    merge = sub.add_parser("merge", help="(instructors) combine the output folders of `grade "
+                                         "--shard K/N` into one",
+                           description="Combine the N shards of a class (the --out folders of "
+                                       "`grade --shard K/N`) into the grades.csv, summary.txt and "
+                                       "report.html one run over the whole class writes.")
+    merge.add_argument("shards", nargs="+", type=Path, metavar="SHARD_OUT",
+                       help="the output folder of each shard")
+    merge.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="folder for the merged output: a new or empty one, or a previous merge")
+    add_anonymize_argument(merge)
+    merge.set_defaults(func=cmd_merge)
 
 
 def add_grade_arguments(parser):
@@ -93,6 +104,16 @@ def add_grade_arguments(parser):
     parser.add_argument("--similarity", action="store_true",
                         help="also compare the submissions' code: OUT/similarity/ (see the "
                              "similarity command)")
+    parser.add_argument("--shard", metavar="K/N",
+                        help="grade only shard K of N (0 to N-1; a student's shard depends on "
+                             "their id alone), for `merge` to combine")
+    add_anonymize_argument(parser)
+
+
+def add_anonymize_argument(parser):
+    parser.add_argument("--anonymize", action="store_true",
+                        help="also write report-anonymized.html: pseudonyms instead of names, no "
+                             "links to feedback (for sharing with TAs)")
 
 
 def _error(exc):
@@ -123,6 +144,22 @@ def cmd_gradescope(args):
 def cmd_similarity(args):
     from .similarity import run
     return run(args)
+
+
+def cmd_merge(args):
+    from .batch import OUT_MARKER
+    from .shards import MergeError, merge
+    try:
+        summary, record, warnings = merge(args.shards, args.out, OUT_MARKER,
+                                          anonymize=args.anonymize)
+    except MergeError as exc:
+        return _error(exc)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(summary.split("\n\n", 1)[0])
+    print(f"merged {len(args.shards)} shards into {args.out}: grades.csv, summary.txt, report.html"
+          + (", report-anonymized.html" if args.anonymize else ""))
+    return 0
 
 
 def cmd_cases(args):

@@ -63,10 +63,11 @@ def failed_tests(results):
     return out
 
 
-def summarize(rows, tasks, students_dir, out_dir):
+def summarize(rows, tasks, students_dir, out_dir, mistakes=()):
     """Write summary.txt (and summary.png with matplotlib) into ``out_dir``, reading each student's
     results.json under ``students_dir``; return the text. Students an interrupted batch did not
-    reach are listed, and left out of every statistic."""
+    reach are listed, and left out of every statistic. ``mistakes``: ``mistakes.Mistake`` list,
+    shown per task."""
     waiting = [r for r in rows if r["status"] == INTERRUPTED]
     rows = [r for r in rows if r["status"] != INTERRUPTED]
     n = len(rows)
@@ -118,6 +119,7 @@ def summarize(rows, tasks, students_dir, out_dir):
         for test, k in sorted(fails.items(), key=lambda kv: (-kv[1], kv[0]))[:25]:
             lines.append(f"  {k:>4}  {one_line(test)}  "
                          f"({100 * (1 - k / max(len(graded), 1)):.0f}% pass)")
+    lines += mistake_lines(mistakes, tasks, len(graded))
     bad = [r for r in rows if not r["status"].startswith("graded")]
     if bad:
         lines += ["", "Could not be graded:"]
@@ -130,6 +132,26 @@ def summarize(rows, tasks, students_dir, out_dir):
     write_atomically(out_dir / "summary.txt", text)
     _plot(totals, max_total, task_rates, out_dir / "summary.png")
     return text
+
+
+def mistake_lines(mistakes, tasks, graded):
+    """Per task, the grader's diagnoses: how many students, what share of the graded ones, and
+    one of them as an example."""
+    if not mistakes:
+        return []
+    lines = ["", (f"Common mistakes (diagnosed by the grader; students, share of the {graded} "
+                  "graded, an example student):")]
+    order = {t.id: i for i, t in enumerate(tasks)}
+    titles = {t.id: t.title for t in tasks}
+    by_task = {}
+    for m in mistakes:
+        by_task.setdefault(m.task, []).append(m)
+    for task in sorted(by_task, key=lambda t: (order.get(t, len(order)), t)):
+        lines.append(f"  Task {one_line(task)} {one_line(titles.get(task, ''))}".rstrip())
+        for m in by_task[task]:  # most frequent first, as common_mistakes orders them
+            lines.append(f"    {len(m.students):>4}  {100 * m.share(graded):5.1f}%  "
+                         f"{one_line(m.diagnosis)}  (e.g. {one_line(m.students[0])})")
+    return lines
 
 
 def _plot(totals, max_total, task_rates, path):

@@ -1,11 +1,15 @@
 """Helpers of the instructor-side tests (imported as ``instructor_helpers``): students'
-submissions made from the reference solution, archives of them, running the grader's CLI."""
+submissions made from the reference solution, archives of them, running the grader's CLI, and
+headless Chromium for the HTML reports."""
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LINEAR_BUG = ("dLdZ.T @ self.A", "self.A.T @ dLdZ")
@@ -51,3 +55,25 @@ def tar_folder(folder, out, prefix=""):
 def run_grader(*args, cwd=REPO, env=None, timeout=900):
     return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("Chromium is missing: .ci/run installs Debian's chromium for these tests")
+    pytest.skip("Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it")
+
+
+def run_chromium(tmp_path, *args):
+    profile = tmp_path / "profile"
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", "--disable-extensions", f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+
+
+def chromium_dom(tmp_path, url):
+    return run_chromium(tmp_path, "--virtual-time-budget=3000", "--dump-dom", url).stdout

@@ -219,6 +219,10 @@ def test_ctrl_c_keeps_what_finished_and_lists_the_others(tmp_path):
     summary = (out / "summary.txt").read_text(encoding="utf-8")
     assert "b_slow: not graded (interrupted)" in summary and "c_waiting" in summary
     assert "1 students (1 graded" in summary  # statistics leave them out
+    report = (out / "report.html").read_text(encoding="utf-8")  # the class report says so too
+    waiting = report.split('id="waiting"', 1)[1].split("</ul>", 1)[0]
+    assert "<li>b_slow</li>" in waiting and "<li>c_waiting</li>" in waiting
+    assert "1 students (1 graded)" in report and "a_fast" not in waiting
     # resuming grades the rest (b and c still sleep: stop them at a short cap)
     proc = grade(export, "--out", out, "--student-timeout", "3")
     assert "1 unchanged" in proc.stderr

@@ -5,18 +5,16 @@ resolves to a file, nothing is loaded from anywhere, and a screenshot is not a b
 Chromium is installed by .ci/run; without it (a developer's laptop) these tests are skipped, saying
 so, except under CI, where a missing browser is a failure.
 """
-import os
 import re
-import shutil
 import struct
-import subprocess
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
 import pytest
+from instructor_helpers import chromium_dom, run_chromium
 
 from autograder.instructor.class_report import pseudonym, render, write_class_report
-from autograder.instructor.mistakes import common_mistakes
+from autograder.instructor.common_mistakes import common_mistakes
 
 TASKS = [SimpleNamespace(id="1.1", title="Linear: forward", points=5),
          SimpleNamespace(id="1.2", title="Linear: backward", points=10),
@@ -42,28 +40,6 @@ RESULTS = {
             {"name": "x", "diagnoses": ["linear.dLdW.transposed"]}]}}]},
     "bob": {"tests": "not a list"},
 }
-
-
-def _chromium():
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is missing: .ci/run installs Debian's chromium for these tests")
-    pytest.skip("Chromium is not installed (Debian: apt-get install chromium); .ci/run installs it")
-
-
-def _run_chromium(tmp_path, *args):
-    profile = tmp_path / "profile"
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", "--disable-extensions", f"--user-data-dir={profile}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
-
-
-def _dom(tmp_path, url):
-    return _run_chromium(tmp_path, "--virtual-time-budget=3000", "--dump-dom", url).stdout
 
 
 class _Links(HTMLParser):
@@ -102,7 +78,7 @@ def report(tmp_path):
 
 
 def test_page_renders_with_its_script_and_no_errors(report, tmp_path):
-    dom = _dom(tmp_path, report.as_uri())
+    dom = chromium_dom(tmp_path, report.as_uri())
     assert 'data-ready="1"' in re.search(r"<body[^>]*>", dom).group(0)  # the script ran to its end
     body_tag = re.search(r"<body[^>]*>", dom).group(0)
     assert "data-errors" not in body_tag and re.search(r'<pre id="errors"></pre>', dom)
@@ -111,11 +87,11 @@ def test_page_renders_with_its_script_and_no_errors(report, tmp_path):
 
 
 def test_table_sorts_in_the_browser(report, tmp_path):
-    by_total = _student_order(_dom(tmp_path, report.as_uri() + "#sort=total-desc"))
+    by_total = _student_order(chromium_dom(tmp_path, report.as_uri() + "#sort=total-desc"))
     totals = {r["student"]: r["total"] for r in ROWS}
     assert [totals[s.replace("&lt;", "<").replace("&gt;", ">")] for s in by_total] == \
         sorted(totals.values(), reverse=True)
-    by_name = _student_order(_dom(tmp_path, report.as_uri() + "#sort=student-asc"))
+    by_name = _student_order(chromium_dom(tmp_path, report.as_uri() + "#sort=student-asc"))
     assert by_name != by_total and len(by_name) == len(ROWS)
 
 
@@ -157,9 +133,34 @@ def test_screenshot_is_not_blank(report, tmp_path):
     shots = {}
     for name, page in (("report", report), ("blank", blank)):
         shot = tmp_path / f"{name}.png"
-        _run_chromium(tmp_path, "--window-size=1000,800", "--hide-scrollbars",
+        run_chromium(tmp_path, "--window-size=1000,800", "--hide-scrollbars",
                       f"--screenshot={shot}", page.as_uri())
         assert _png_size(shot) == (1000, 800)
         shots[name] = shot.stat().st_size
     # charts, text and a table compress far worse than an empty white page
     assert shots["report"] > 5 * shots["blank"], shots
+
+
+def test_pseudonyms_are_keyed():
+    """A plain hash of an id is undone by hashing the class list; a keyed one is not."""
+    assert pseudonym("alice", b"k1") == pseudonym("alice", b"k1")
+    assert pseudonym("alice", b"k1") != pseudonym("alice", b"k2")
+    assert pseudonym("alice", b"k1") != pseudonym("bob", b"k1")
+    text = render(ROWS, TASKS, anonymize=True, pseudonym_key=b"k1")
+    assert pseudonym("alice", b"k1") in text and pseudonym("alice") not in text
+
+
+def test_students_not_reached_are_listed_and_left_out_of_the_numbers():
+    waiting = {"student": "yan", "total": None, "status": "not graded (interrupted)",
+               **{t.id: None for t in TASKS}}
+    text = render([*ROWS, waiting], TASKS)
+    assert f"{len(ROWS)} students" in text and "Interrupted:</strong> 1 students" in text
+    assert "<li>yan</li>" in text.split('id="waiting"', 1)[1]
+    assert 'data-v="yan"' not in text  # not a row of the table (it has no score)
+    without = render(ROWS, TASKS)
+
+    def numbers(page):  # the headline, the histogram and the task rates
+        return (re.search(r'<p class="muted">.*?</p>', page).group(0),
+                re.findall(r"<svg.*?</svg>", page, flags=re.S)[:2])
+
+    assert numbers(text) == numbers(without)
