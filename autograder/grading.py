@@ -16,7 +16,8 @@ import pytest
 
 from . import imports
 from .hypothesis_profile import load_profile
-from .plugin import GraderPlugin, grader_warning, task_keyword
+from .outcomes import grader_warning
+from .plugin import GraderPlugin, task_keyword
 from .proxy import Submission
 from .report import build_grade, submission_problems
 from .rubric import RUBRIC_PATH, allowed_imports, load_rubric, test_key
@@ -80,7 +81,7 @@ def grade(submission, keyword=None, limits=None, rubric_path=RUBRIC_PATH, hidden
 
     A warning of the grader's own code raised in this process while grading (the student's code
     runs in the worker) is a grader problem (``Grade.errors``), as is anything the tests recorded;
-    see ``plugin.grader_warning``.
+    see ``outcomes.grader_warning``.
     """
     with warnings.catch_warnings(record=True) as caught:
         result = _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_args,

@@ -20,20 +20,15 @@ The score's integrity rules live here too:
   (``settle``). In instructor mode its points move to the task's hidden row, gated by the gates'
   hidden cases, so a visible row never depends on a hidden outcome.
 """
-import sys
-import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis.errors import HypothesisWarning
 
-from . import case_store
-from .checks import Mismatch, failing_example
-from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
+from . import case_store, fixtures
 from .proxy import Submission
-from .quantities import ExampleFailed
+from .outcomes import (describe_exception, describe_failure, diagnoses_of, grader_warning,
+                       root_cause)
 from .rubric import test_key
 
 HIDDEN_ID_PREFIX = "hidden-"  # the parametrization id of a case drawn from the secret
@@ -131,10 +126,9 @@ class GraderPlugin:
     # -- collection ---------------------------------------------------------------------------
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "cases(component): parametrize `case` with graded cases")
-        # The fixtures are this module's functions, not methods of the plugin (pytest deprecates
-        # fixtures of a wider scope than a test on plugin instances); they find the plugin here.
-        config.stash[PLUGIN_KEY] = self
-        config.pluginmanager.register(sys.modules[__name__], FIXTURES_PLUGIN_NAME)
+        # The fixtures live in fixtures.py (not on this object: see there) and find the plugin here.
+        config.stash[fixtures.PLUGIN_KEY] = self
+        config.pluginmanager.register(fixtures, fixtures.PLUGIN_NAME)
 
     def pytest_generate_tests(self, metafunc):
         marker = metafunc.definition.get_closest_marker("cases")
@@ -145,7 +139,7 @@ class GraderPlugin:
             cases = case_store.load_cases(component)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the grader's problem
             self.state.errors.append(f"the case file of {component!r} cannot be read "
-                                     f"({_describe_exception(exc)}); its tests were not run")
+                                     f"({describe_exception(exc)}); its tests were not run")
             cases = []  # pytest then collects the test once, skipped
         ids = [f"case{i}" for i in range(len(cases))]
         if self.hidden_cases is not None:
@@ -244,7 +238,7 @@ class GraderPlugin:
         if call.when == "collect":
             self.uncollectable.add(report.nodeid)
             self.state.errors.append(f"could not collect {report.nodeid}: "
-                                     f"{_describe_exception(_root_cause(call.excinfo.value))}")
+                                     f"{describe_exception(root_cause(call.excinfo.value))}")
 
     def pytest_collectreport(self, report):
         if report.failed and report.nodeid not in self.uncollectable:
@@ -362,7 +356,7 @@ class GraderPlugin:
             result.status = "passed"
         elif report.failed and result.status in ("not run", "passed"):
             result.status, result.feedback = describe_failure(call.excinfo.value, _relative(item))
-            result.diagnoses = _diagnoses([call.excinfo.value])
+            result.diagnoses = diagnoses_of([call.excinfo.value])
         if result.status == "error":
             self.state.errors.append(f"{_relative(item)} ({call.when}): {result.feedback}")
 
@@ -376,11 +370,11 @@ class GraderPlugin:
             result.status = "passed"
             return
         result.earned = quantities.fraction()
-        result.diagnoses = _diagnoses([o.error for o in failures])
+        result.diagnoses = diagnoses_of([o.error for o in failures])
         described = [describe_failure(outcome.error, test) for outcome in failures]
         if report.failed:  # the test stopped outside any quantity (or an example failed): said too
             described.append(describe_failure(call.excinfo.value, test))
-            result.diagnoses += [d for d in _diagnoses([call.excinfo.value])
+            result.diagnoses += [d for d in diagnoses_of([call.excinfo.value])
                                  if d not in result.diagnoses]
         statuses = {status for status, _ in described}
         blocks = [text.strip("\n") for _, text in described if text.strip()]
@@ -430,12 +424,6 @@ def _case_id(nodeid):
     return nodeid.rsplit("[", 1)[1].rstrip("]") if nodeid.endswith("]") else "its only run"
 
 
-def _diagnoses(errors):
-    """The diagnosis ids (``Mismatch.diagnosis``) of these failures, in order, once each."""
-    ids = [getattr(e, "diagnosis", None) for e in errors]
-    return list(dict.fromkeys(i for i in ids if i))
-
-
 def task_keyword(task_id):
     """The -k keyword that selects a task's tests: "1.2" -> "task1_2"."""
     return "task" + task_id.replace(".", "_")
@@ -446,123 +434,6 @@ def _relative(item):
     return _relative_id(item.nodeid)
 
 
-STUDENT_FAILURES = (ImportFailed, BudgetExhausted, NotImplementedYet, StudentError, WorkerCrashed,
-                    Mismatch, ExampleFailed, AssertionError)
-
-
-def describe_failure(exc, test=None):
-    """(status, feedback) for an exception that failed a test phase.
-
-    The student's failures (an exception of theirs, a crash, a wrong value, a property that does
-    not hold) get their feedback, with the failing example of a property check and the command
-    that shows it again. Anything else is an error of the grader: status "error".
-    """
-    exc = _student_failure(exc) or exc
-    if isinstance(exc, ImportFailed):  # the whole story is told once, at the top
-        return ("crashed" if exc.crashed else "failed"), exc.feedback()
-    if isinstance(exc, BudgetExhausted):
-        return "failed", exc.feedback()
-    if isinstance(exc, NotImplementedYet):
-        status, text = "not implemented", exc.feedback()
-    elif isinstance(exc, (StudentError, WorkerCrashed, Mismatch)):
-        status = "crashed" if isinstance(exc, WorkerCrashed) else "failed"
-        text = exc.feedback()
-    elif isinstance(exc, ExampleFailed):  # the failing quantities' own feedback says what
-        status, text = "failed", ""
-    elif isinstance(exc, AssertionError):
-        status, text = "failed", str(exc) or "an expected property does not hold"
-    else:
-        return "error", f"grader error while checking your code: {_describe_exception(exc)}"
-    example = failing_example(exc)
-    if example is not None:
-        text += f"\n  Failing example: {example.call()}"
-        if test is not None:
-            module, function = test.split("::")[0], example.test
-            text += (f"\n    (autograder/suite/{module} builds the test's arrays from these "
-                     f"arguments)\n  Run it again: {reproduce_command(module, function)}")
-    return status, text
-
-
-def reproduce_command(module, function):
-    """The command that runs only ``function`` of suite file ``module``, with full feedback (the
-    examples are drawn the same way every run, so it meets the same failing one)."""
-    return f'python -m autograder -k "{Path(module).stem} and {function}" -v'
-
-
-def _student_failure(exc):
-    """``exc`` or, for an exception that wraps others (a group of failures, or one raised ``from``
-    another, as when a failure could not be repeated), the first student failure inside it; None if
-    there is none. (An exception raised while handling another is not wrapping it.)"""
-    seen = set()
-    pending = [exc]
-    while pending:
-        current = pending.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, STUDENT_FAILURES):
-            return current
-        pending += list(getattr(current, "exceptions", ()) or ())
-        pending.append(current.__cause__)
-    return None
-
-
-GRADER_DIR = Path(__file__).resolve().parent
-
-
-def grader_warning(message, where=""):
-    """The grader problem a ``warnings.WarningMessage`` caught in the grader's process is, or None.
-
-    The student's code runs in the worker, so a warning here is the grader's own when it is raised
-    in the grader's package (the suite, the checks) or is pytest's or hypothesis's complaint about
-    how the grader uses them. A library warning about its own internals (one library deprecating
-    another's API, say) is not, and is left alone.
-    """
-    category = message.category
-    own = Path(message.filename).resolve().is_relative_to(GRADER_DIR) or \
-        issubclass(category, pytest.PytestWarning) or issubclass(category, HypothesisWarning)
-    if not own:
-        return None
-    return (f"warning from the grader's own code{where}: {category.__name__}: {message.message} "
-            f"({message.filename}:{message.lineno})")
-
-
-def _root_cause(exc):
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return exc
-
-
-def _describe_exception(exc):
-    """"ValueError: message (file.py:12)", at the innermost frame that raised it."""
-    text = f"{type(exc).__name__}: {exc}"
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        text += f" ({frames[-1].filename}:{frames[-1].lineno})"
-    return text
-
-
 def _relative_id(nodeid):
     marker = "suite/"
     return nodeid.split(marker, 1)[1] if marker in nodeid else nodeid
-
-
-# -- fixtures (found by pytest in this module, which GraderPlugin registers) ---------------------
-PLUGIN_KEY = pytest.StashKey()
-FIXTURES_PLUGIN_NAME = "mytorch-grader-fixtures"
-
-
-@pytest.fixture
-def sub(request):
-    """The submission, with a clean object table and reseeded global generators."""
-    plugin = request.config.stash[PLUGIN_KEY]
-    submission = plugin.started_submission()
-    submission.reset()
-    submission.take_output()
-    yield submission
-    try:
-        submission.sync()  # requests the test did not wait for: their errors are its own
-    finally:
-        result = plugin.state.results.get(request.node.nodeid)
-        if result is not None:
-            result.output = submission.take_output()

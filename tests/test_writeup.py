@@ -193,7 +193,7 @@ def test_linear_example_shape_comments(writeup):
 def test_failing_example_output_is_what_the_grader_prints(writeup):
     """The lines §7 shows are the grader's own, for the example they name."""
     from autograder.checks import FailingExample, Mismatch
-    from autograder.plugin import describe_failure
+    from autograder.outcomes import describe_failure
 
     shown = tagged_block(writeup, "output: failing-example")
     failure = Mismatch("dLdb", "disagrees with the central-difference gradient of your forward")

@@ -113,11 +113,11 @@ def tasks_of(record):
 
 def class_results(students_dir, rows):
     """{student: results.json} of the graded students (the only ones with diagnoses)."""
-    from .batch import _read_results
+    from .one_student import read_results
     found = {}
     for row in rows:
         if str(row.get("status", "")).startswith("graded"):
-            results = _read_results(Path(students_dir) / row["student"] / "results.json")
+            results = read_results(Path(students_dir) / row["student"] / "results.json")
             if results is not None:
                 found[row["student"]] = results
     return found

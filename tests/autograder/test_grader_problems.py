@@ -13,12 +13,11 @@ import sys
 import textwrap
 
 import pytest
-
 from grader_runs import REPO, grader_env, run_grader
 
 from autograder.checks import FailingExample, Mismatch, failing_example, property_check
-from autograder.plugin import describe_failure
 from autograder.errors import WorkerCrashed
+from autograder.outcomes import describe_failure
 
 PARALLEL = max(1, min(2, os.cpu_count() or 1))
 EXPECT_CLOSE = ("def expect_close(actual, expected, name, rtol=RTOL, atol=ATOL, alternatives=None, "
@@ -102,7 +101,7 @@ def test_exception_outside_the_tests_is_a_grader_problem(tmp_path):
 # -- the failing example is recorded by the grader itself -----------------------------------------
 
 def test_property_check_attaches_the_failing_arguments():
-    from hypothesis import strategies, settings, Phase
+    from hypothesis import Phase, settings, strategies
 
     @settings(database=None, derandomize=True, phases=[Phase.generate])
     @property_check(n=strategies.integers(0, 10), word=strategies.sampled_from(["a", "b"]))
@@ -171,7 +170,8 @@ _SELECTED = textwrap.dedent("""
     import json, shlex, sys
     import pytest
     from autograder.grading import SUITE_DIR
-    from autograder.plugin import GraderPlugin, reproduce_command
+    from autograder.outcomes import reproduce_command
+    from autograder.plugin import GraderPlugin
     from autograder.rubric import load_rubric
 
     class Selected:  # what the run reports: a gate it runs unreported is not selected

@@ -21,7 +21,7 @@ from instructor_helpers import (
     zip_folder,
 )
 
-from autograder.instructor.batch import Progress
+from autograder.instructor.console import Progress
 from autograder.instructor.discovery import (
     discover,
     read_gradescope_metadata,

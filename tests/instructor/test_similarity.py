@@ -28,11 +28,10 @@ from autograder.instructor.similarity import (
     MARKER,
     Settings,
     SimilarityError,
-    kgram_hashes,
     normalised_tokens,
     similarity_report,
-    winnow,
 )
+from autograder.instructor.winnowing import kgram_hashes, winnow
 
 LINEAR_FORWARD = "mytorch/nn/linear.py:Linear.forward"
 
