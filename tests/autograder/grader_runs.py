@@ -1,5 +1,5 @@
-"""Running ``python -m autograder`` as a subprocess and reading what it reports (for the tests in
-this folder). Imported as ``grader_runs``: pytest puts this folder on ``sys.path``."""
+"""Running ``python -m autograder`` as a subprocess and reading what it reports, for the tests of
+the grader (``from tests.autograder.grader_runs import run_grader``)."""
 import json
 import os
 import re

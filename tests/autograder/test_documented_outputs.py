@@ -8,14 +8,13 @@ property-based test is compared by its arguments' names only: the values are hyp
 and the line's wording belongs to the grader, which may change it (the doc must then follow).
 """
 import re
-import sys
 
 import pytest
 
-from grader_runs import REPO, run_grader
+from tests.autograder.grader_runs import REPO, run_grader
+from tests.submissions.buggy import BUGS, apply_variant
 
-sys.path.insert(0, str(REPO / "tests"))
-from submissions.buggy import BUGS, apply_variant  # noqa: E402
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 DOCS = [REPO / "handout" / "README.md", REPO / "handout" / "writeup.md"]
 MARKED = re.compile(r"<!--\s*output:\s*(?P<name>[\w-]+)\s*-->\s*\n```[a-z]*\n(?P<body>.*?)\n```",

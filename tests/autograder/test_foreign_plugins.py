@@ -2,9 +2,12 @@
 import importlib.metadata
 import os
 
-from grader_runs import REPO
+import pytest
 
 from autograder.grading import grade
+from tests.autograder.grader_runs import REPO
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 PLUGIN = '''
 import os

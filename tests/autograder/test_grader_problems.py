@@ -13,11 +13,13 @@ import sys
 import textwrap
 
 import pytest
-from grader_runs import REPO, grader_env, run_grader
 
 from autograder.checks import FailingExample, Mismatch, failing_example, property_check
 from autograder.errors import WorkerCrashed
 from autograder.outcomes import describe_failure
+from tests.autograder.grader_runs import REPO, grader_env, run_grader
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 PARALLEL = max(1, min(2, os.cpu_count() or 1))
 EXPECT_CLOSE = ("def expect_close(actual, expected, name, rtol=RTOL, atol=ATOL, alternatives=None, "

@@ -13,18 +13,17 @@ import concurrent.futures
 import glob
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from grader_runs import REPO, check_scores, collect_item_shares, run_grader
 
 from autograder.sandbox import landlock
+from tests.autograder.grader_runs import REPO, check_scores, collect_item_shares, run_grader
+from tests.submissions.buggy import BUGS, Variant, apply_variant
+from tests.submissions.hostile import HOSTILE, NEEDS_SANDBOX, NEEDS_SIGNAL_SCOPE, SECRET_FILE
 
-sys.path.insert(0, str(REPO / "tests"))
-from submissions.buggy import BUGS, Variant, apply_variant  # noqa: E402
-from submissions.hostile import HOSTILE, NEEDS_SANDBOX, NEEDS_SIGNAL_SCOPE, SECRET_FILE  # noqa: E402
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 BY_NAME = {v.name: v for v in HOSTILE}
 assert len(BY_NAME) == len(HOSTILE)

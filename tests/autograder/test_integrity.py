@@ -6,13 +6,15 @@ Each attack is written for real in ``tests/submissions/forgers.py`` and graded b
 import re
 
 import pytest
-from grader_runs import item_results, run_grader
-from submissions import forgers
 
 from autograder.instructor.gradescope import student_view
 from autograder.instructor.handout import build_handout
 from autograder.plugin import GraderPlugin
 from autograder.rubric import RubricError, load_rubric
+from tests.autograder.grader_runs import item_results, run_grader
+from tests.submissions import forgers
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 SECRETS = ("integrity-test-secret-4", "integrity-test-secret-12")
 

@@ -14,10 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
+from autograder.errors import (
+    BudgetExhausted,
+    ImportFailed,
+    NotImplementedYet,
+    StudentError,
+    WorkerCrashed,
+)
 from autograder.proxy import Remote, Submission
 from autograder.sandbox.wire import TaggedArray
 from autograder.transport import Limits
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 REPO = Path(__file__).resolve().parents[2]
 POSIX = os.name == "posix"

@@ -8,14 +8,14 @@ import json
 import os
 import re
 import shlex
-import sys
 
 import numpy as np
 import pytest
-from grader_runs import REPO, TASK_IDS, rubric_points, run_grader
 
-sys.path.insert(0, str(REPO / "tests"))
-from submissions.buggy import BUGS, apply_variant  # noqa: E402
+from tests.autograder.grader_runs import REPO, TASK_IDS, rubric_points, run_grader
+from tests.submissions.buggy import BUGS, apply_variant
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 PARALLEL = max(1, min(2, os.cpu_count() or 1))
 GRADESCOPE_VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}

@@ -11,14 +11,20 @@ The gradings run two at a time, once per session, for the variants selected.
 import concurrent.futures
 import json
 import os
-import sys
 
 import pytest
-from grader_runs import REPO, TASK_IDS, check_scores, collect_item_shares, run_grader
 
-sys.path.insert(0, str(REPO / "tests"))
-from submissions.buggy import BUGS, CORRECT, FAULTS, apply_variant  # noqa: E402
-from submissions.real import REAL  # noqa: E402
+from tests.autograder.grader_runs import (
+    REPO,
+    TASK_IDS,
+    check_scores,
+    collect_item_shares,
+    run_grader,
+)
+from tests.submissions.buggy import BUGS, CORRECT, FAULTS, apply_variant
+from tests.submissions.real import REAL
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 VARIANTS = BUGS + CORRECT + FAULTS + REAL
 BY_NAME = {v.name: v for v in VARIANTS}

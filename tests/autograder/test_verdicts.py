@@ -18,8 +18,15 @@ import numpy as np
 import pytest
 
 from autograder import checks, mistakes
-from autograder.checks import (Diagnosis, Mismatch, diagnose, expect_close, expect_gradient,
-                               expect_scalar, replaying_errors)
+from autograder.checks import (
+    Diagnosis,
+    Mismatch,
+    diagnose,
+    expect_close,
+    expect_gradient,
+    expect_scalar,
+    replaying_errors,
+)
 from autograder.errors import NotImplementedYet, StudentError
 from autograder.gradcheck import numeric_vjp
 

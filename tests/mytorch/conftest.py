@@ -1,5 +1,5 @@
 """Prints the largest relative error against PyTorch observed by the torch cross-checks."""
-from helpers import TORCH_ELEMENTWISE, TORCH_ERRORS, TORCH_RTOL
+from tests.mytorch.helpers import TORCH_ELEMENTWISE, TORCH_ERRORS, TORCH_RTOL
 
 
 def pytest_terminal_summary(terminalreporter):

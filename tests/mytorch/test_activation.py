@@ -3,11 +3,11 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_gradient, strict_floats
 from hypothesis import example, given
 
 from autograder.strategies import batch_shapes, logits, seeds, upstream, values
 from mytorch.nn import GELU, Identity, ReLU, Sigmoid, Softmax, Tanh
+from tests.mytorch.helpers import assert_gradient, strict_floats
 
 ACTIVATIONS = [Identity, Sigmoid, Tanh, ReLU, GELU, Softmax]
 

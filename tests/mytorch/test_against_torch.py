@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_matches_torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,6 +35,7 @@ from mytorch.nn import (
     Tanh,
 )
 from mytorch.optim import SGD
+from tests.mytorch.helpers import assert_matches_torch
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch is not installed; the cross-checks against torch need "

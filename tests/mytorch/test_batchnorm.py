@@ -3,11 +3,11 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_gradient
 from hypothesis import given
 
 from autograder.strategies import batch_shapes, positive, seeds, upstream, values
 from mytorch.nn import BatchNorm1d
+from tests.mytorch.helpers import assert_gradient
 
 EPS = 1e-8
 

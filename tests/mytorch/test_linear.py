@@ -1,12 +1,12 @@
 """mytorch.nn.Linear: values by hand, gradient checks, properties, initialisation, errors."""
 import numpy as np
 import pytest
-from helpers import assert_gradient
 from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.strategies import seeds, sizes, upstream, values
 from mytorch.nn import Linear
+from tests.mytorch.helpers import assert_gradient
 
 
 def make_linear(c_in, c_out, rng, bias=True):

@@ -3,11 +3,11 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_gradient, strict_floats
 from hypothesis import given
 
 from autograder.strategies import batch_shapes, labels, logits, one_hot, seeds, values
 from mytorch.nn import CrossEntropyLoss, MSELoss
+from tests.mytorch.helpers import assert_gradient, strict_floats
 
 # ----------------------------------------------------------------------------- MSE by hand
 

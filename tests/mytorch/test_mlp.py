@@ -1,13 +1,13 @@
 """mytorch.models: structure of MLP0/MLP1/MLP4/MLP, gradient checks of whole models, errors."""
 import numpy as np
 import pytest
-from helpers import assert_gradient
 from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.strategies import seeds, sizes, upstream, values
 from mytorch.models import MLP, MLP0, MLP1, MLP4
 from mytorch.nn import BatchNorm1d, Identity, Linear, ReLU, Sigmoid, Tanh
+from tests.mytorch.helpers import assert_gradient
 
 
 def linear_dims(model):

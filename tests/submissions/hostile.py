@@ -15,7 +15,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from submissions.buggy import ACT, ALL, LOSS, NN_INIT, SGD, Variant, edit
+from tests.submissions.buggy import ACT, ALL, LOSS, NN_INIT, SGD, Variant, edit
 
 REPO = Path(__file__).resolve().parents[2]
 # the test grading ``leak_grader_files_and_proc`` writes a secret here and into the grader's

@@ -4,7 +4,7 @@ Same form as ``buggy.py`` (the reference with text edits; the exact failing item
 the hints, and the diagnosis ids every failing item must record). Each one is graded only on the
 tasks its edit can reach.
 """
-from submissions.buggy import ACT, LINEAR, LOSS, Variant, edit
+from tests.submissions.buggy import ACT, LINEAR, LOSS, Variant, edit
 
 LINEAR_ONLY = ("1.1", "1.2")
 

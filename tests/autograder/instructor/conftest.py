@@ -1,6 +1,7 @@
 """Fixtures of the instructor-side tests (helpers live in ``instructor_helpers.py``)."""
 import pytest
-from instructor_helpers import copy_reference
+
+from tests.autograder.instructor.helpers import copy_reference
 
 
 @pytest.fixture

@@ -11,10 +11,12 @@ from html.parser import HTMLParser
 from types import SimpleNamespace
 
 import pytest
-from instructor_helpers import chromium_dom, run_chromium
 
 from autograder.instructor.class_report import pseudonym, render, write_class_report
 from autograder.instructor.common_mistakes import common_mistakes
+from tests.autograder.instructor.helpers import chromium_dom, run_chromium
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 TASKS = [SimpleNamespace(id="1.1", title="Linear: forward", points=5),
          SimpleNamespace(id="1.2", title="Linear: backward", points=10),

@@ -22,7 +22,7 @@ import pytest
 
 from autograder.rubric import load_rubric
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HANDOUT = ROOT / "handout"
 WRITEUP = HANDOUT / "writeup.md"
 README = HANDOUT / "README.md"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LINEAR_BUG = ("dLdZ.T @ self.A", "self.A.T @ dLdZ")
 
 

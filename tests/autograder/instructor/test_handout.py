@@ -15,7 +15,9 @@ from autograder.instructor.handout import (
 )
 from autograder.rubric import load_rubric
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

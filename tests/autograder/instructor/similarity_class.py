@@ -689,7 +689,7 @@ def build_class(reference_root, dest):
     students of different origins wrote their code independently. ``correct_but_different`` keeps
     the reference's code in the regions its edits do not touch, so it is partly of both origins.
     """
-    from submissions.buggy import BUGS, CORRECT, apply_variant
+    from tests.submissions.buggy import BUGS, CORRECT, apply_variant
 
     reference_root, dest = Path(reference_root), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "handout" / "train_mnist.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "handout" / "train_mnist.py"
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 

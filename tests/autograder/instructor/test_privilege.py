@@ -7,10 +7,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from instructor_helpers import run_grader
 
 from autograder import privilege
 from autograder.privilege import UserError, choose_user, probe, resolve_user
+from tests.autograder.instructor.helpers import run_grader
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 POSIX = os.name == "posix"
 ROOT = POSIX and os.geteuid() == 0

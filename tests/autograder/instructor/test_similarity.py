@@ -10,14 +10,6 @@ import shutil
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from instructor_helpers import REPO, run_grader, zip_folder
-from similarity_class import (
-    INDEPENDENT,
-    build_class,
-    plagiarise,
-    related,
-    write_submission,
-)
 
 from autograder.instructor.discovery import discover
 from autograder.instructor.handout import build_tree
@@ -32,6 +24,16 @@ from autograder.instructor.similarity import (
     similarity_report,
 )
 from autograder.instructor.winnowing import kgram_hashes, winnow
+from tests.autograder.instructor.helpers import REPO, run_grader, zip_folder
+from tests.autograder.instructor.similarity_class import (
+    INDEPENDENT,
+    build_class,
+    plagiarise,
+    related,
+    write_submission,
+)
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 LINEAR_FORWARD = "mytorch/nn/linear.py:Linear.forward"
 

@@ -12,10 +12,12 @@ import sys
 import time
 
 import pytest
-from instructor_helpers import REPO, copy_reference, run_grader, zip_folder
 
 from autograder.archive import SubmissionArchiveError, extract_submission
 from autograder.instructor.discovery import DiscoveryError, discover
+from tests.autograder.instructor.helpers import REPO, copy_reference, run_grader, zip_folder
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 POSIX = os.name == "posix"
 ENV = dict(os.environ, MYTORCH_GRADER_USER="none")

@@ -21,9 +21,10 @@ import pytest
 from autograder.proxy import Submission
 from autograder.transport import Limits
 
-REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="the namespaces and seccomp layers are Linux-only")
+REPO = Path(__file__).resolve().parents[3]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="the namespaces and seccomp layers are Linux-only")]
 
 ATTACKS = '''
 import ctypes, os, resource, signal, socket, stat, struct, time

@@ -11,11 +11,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from instructor_helpers import REPO, copy_reference
 
 from autograder.files import OutputDirError, prepare_output_dir
 from autograder.instructor.summary import spreadsheet_cell
 from autograder.text import one_line, visible
+from tests.autograder.instructor.helpers import REPO, copy_reference
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 ENV = dict(os.environ, MYTORCH_GRADER_USER="none")
 RAW_CONTROLS = [chr(c) for c in range(32) if chr(c) not in "\n\t"] + ["\x7f", "\x9b", "\x9d",

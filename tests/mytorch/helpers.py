@@ -1,5 +1,4 @@
-"""Helpers shared by the project's tests of mytorch (imported as ``helpers``; ``tests/`` is on
-``sys.path`` because ``tests/conftest.py`` lives there).
+"""Helpers shared by the project's tests of mytorch (``from tests.mytorch.helpers import ...``).
 
 * ``assert_gradient``: central-difference check of an analytic gradient (``autograder.gradcheck``).
 * ``rel_error`` / ``assert_matches_torch``: float64 comparisons against PyTorch, which also record

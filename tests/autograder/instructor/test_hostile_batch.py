@@ -14,14 +14,14 @@ import sys
 import textwrap
 
 import pytest
-from instructor_helpers import LINEAR_BUG, REPO, copy_reference
 
 from autograder.sandbox import landlock
+from tests.autograder.instructor.helpers import LINEAR_BUG, REPO, copy_reference
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     os.name != "posix" or landlock.abi_version() < 6,
     reason="needs Linux Landlock ABI 6 (Linux 6.12): without it a student running as the grader's "
-           "user can signal the grader and write its output folder")
+           "user can signal the grader and write its output folder")]
 
 MALLORY = '''
         import os, signal, time

@@ -9,9 +9,11 @@ import sys
 import zipfile
 
 import pytest
-from instructor_helpers import REPO, copy_reference, run_grader
 
 from autograder.instructor.gradescope import SECRET_NAME, build_autograder_zip
+from tests.autograder.instructor.helpers import REPO, copy_reference, run_grader
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 POSIX = os.name == "posix"
 needs_bash = pytest.mark.skipif(not POSIX or shutil.which("bash") is None,

@@ -11,7 +11,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from instructor_helpers import tar_folder
 
 from autograder.archive import (
     ArchiveLimits,
@@ -19,6 +18,7 @@ from autograder.archive import (
     extract_submission,
     strip_archive_suffix,
 )
+from tests.autograder.instructor.helpers import tar_folder
 
 POSIX = os.name == "posix"
 LINEAR = b"import numpy as np\n\nclass Linear:\n    pass\n"

@@ -12,7 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
-from instructor_helpers import (
+
+from autograder.instructor.console import Progress
+from autograder.instructor.discovery import (
+    discover,
+    read_gradescope_metadata,
+    student_id_from_name,
+)
+from tests.autograder.instructor.helpers import (
     LINEAR_BUG,
     REPO,
     copy_reference,
@@ -21,12 +28,7 @@ from instructor_helpers import (
     zip_folder,
 )
 
-from autograder.instructor.console import Progress
-from autograder.instructor.discovery import (
-    discover,
-    read_gradescope_metadata,
-    student_id_from_name,
-)
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 ROOT_ONLY_NOTE = "privilege drop"
 

@@ -13,8 +13,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from instructor_helpers import REPO, chromium_dom, run_grader
-from submissions.buggy import BUGS, CORRECT, apply_variant
 
 from autograder.instructor.class_outputs import (
     RECORD_NAME,
@@ -22,6 +20,10 @@ from autograder.instructor.class_outputs import (
     write_class_outputs,
 )
 from autograder.instructor.shards import ShardError, parse_shard, select, shard_of
+from tests.autograder.instructor.helpers import REPO, chromium_dom, run_grader
+from tests.submissions.buggy import BUGS, CORRECT, apply_variant
+
+pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 VARIANTS = {v.name: v for v in BUGS + CORRECT}
 # id -> corpus variant (None: the reference); the ids fill all three shards (checked below)
