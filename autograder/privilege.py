@@ -172,6 +172,6 @@ def check_sandbox(requested_user=None, python=None, allow_weak=False):
     problems = sandbox_problems(report)
     if problems and not allow_weak:
         raise WeakSandbox("the sandbox around student code is weaker than this machine allows: "
-                          + "; ".join(problems) + ". Fix that (see the README's security section) "
+                          + "; ".join(problems) + ". Fix that (see docs/security.md) "
                           "or pass --allow-weak-sandbox to grade anyway")
     return report, [f"weak sandbox allowed: {p}" for p in problems]

@@ -95,7 +95,7 @@ def add_grade_arguments(parser):
                         help="run student code as this user (needs root; default nobody as root)")
     parser.add_argument("--allow-weak-sandbox", action="store_true",
                         help="grade even when student code would run as root or without the "
-                             "isolation this machine offers (see the README's security section)")
+                             "isolation this machine offers (see docs/security.md)")
     parser.add_argument("--force", action="store_true",
                         help="regrade everyone, even students whose submission and grader are "
                              "unchanged since the last run")
