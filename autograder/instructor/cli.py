@@ -1,4 +1,4 @@
-"""The instructor commands of ``python -m autograder``: grade, gradescope, handout, cases."""
+"""The instructor commands of ``python -m autograder``: grade, gradescope, handout, cases, audit."""
 import sys
 from pathlib import Path
 
@@ -49,6 +49,15 @@ def add_commands(sub):
                                             "pages, evidence for a person to review.")
     add_similarity_arguments(similarity)
     similarity.set_defaults(func=cmd_similarity)
+    audit = sub.add_parser("audit", help="(instructors) grade realistic mistakes put into the "
+                                         "reference: what the suite catches, hints, and charges",
+                           description="Mutate the reference's solution regions with realistic "
+                                       "mistakes, grade every mutant, and report the mutation "
+                                       "score, the survivors, the hints and any points charged "
+                                       "outside the mutant's own task.")
+    from .audit import add_arguments as add_audit_arguments
+    add_audit_arguments(audit)
+    audit.set_defaults(func=cmd_audit)
 
 
 def add_grade_arguments(parser):
@@ -102,6 +111,11 @@ def cmd_gradescope(args):
 
 def cmd_similarity(args):
     from .similarity import run
+    return run(args)
+
+
+def cmd_audit(args):
+    from .audit import run
     return run(args)
 
 

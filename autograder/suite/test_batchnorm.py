@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 
 from autograder import strategies as st
-from autograder.checks import expect_array, expect_close, expect_gradient
+from autograder.checks import Mismatch, expect_array, expect_close, expect_gradient
 from autograder.gradcheck import perturbations, vjp_from
 
 EPS = 1e-8
@@ -20,16 +20,51 @@ def make_bn(sub, case, running="before"):
     return bn
 
 
-def normalise(Z, M, V, BW, Bb, sqrt=True):
-    scale = np.sqrt(V + EPS) if sqrt else V + EPS
-    return BW * (Z - M) / scale + Bb
+def normalise(Z, M, V, BW, Bb, sqrt=True, std=None):
+    scale = std(V) if std else np.sqrt(V + EPS) if sqrt else V + EPS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return BW * (Z - M) / scale + Bb
 
 
-def train_backward(dLdBZ, NZ, V, BW):
+def train_backward(dLdBZ, NZ, V, BW, std=None):
     """dLdZ of the training-mode normalisation (batch statistics depend on Z)."""
     dLdNZ = dLdBZ * BW
-    return (dLdNZ - dLdNZ.mean(axis=0, keepdims=True)
-            - NZ * (dLdNZ * NZ).mean(axis=0, keepdims=True)) / np.sqrt(V + EPS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (dLdNZ - dLdNZ.mean(axis=0, keepdims=True)
+                - NZ * (dLdNZ * NZ).mean(axis=0, keepdims=True)) / (std(V) if std else
+                                                                     np.sqrt(V + EPS))
+
+
+# Where eps goes: each mistake as the standard deviation it divides by. The public cases have a
+# constant feature (V = 0) and a near-constant one (V ~ eps), where these differ from sqrt(V + eps).
+EPS_MISTAKES = {
+    "eps is outside the square root: divide by sqrt(V + eps), not sqrt(V) + eps":
+    lambda V: np.sqrt(V) + EPS,
+    "eps is 1e-5 (PyTorch's default); this BatchNorm1d uses self.eps = 1e-8":
+    lambda V: np.sqrt(V + 1e-5),
+    "eps is missing: divide by sqrt(V + eps), so that a constant feature (V = 0) stays finite":
+    np.sqrt,
+}
+
+
+def eps_alternatives(Z, V, value):
+    """{hint: what ``value(std)`` gives} for each eps mistake (``value`` recomputes the quantity
+    with that standard deviation)."""
+    return {hint: value(std) for hint, std in EPS_MISTAKES.items()}
+
+
+def expect_finite(actual, expected, name, Z):
+    """A NaN or inf where the expected value is finite, in a constant feature: eps is missing."""
+    if not (isinstance(actual, np.ndarray) and actual.shape == expected.shape
+            and actual.dtype.kind == "f") or np.all(np.isfinite(actual)):
+        return
+    constant = np.ptp(Z, axis=0) == 0
+    bad = ~np.isfinite(actual) & np.isfinite(expected)
+    if np.any(bad & constant):
+        column = int(np.argwhere(bad & constant)[0][1])
+        raise Mismatch(name, f"is not finite in column {column}, where every row of Z is equal "
+                       "(batch variance 0)", "eps keeps the division finite: divide by "
+                       "sqrt(V + eps), with eps = self.eps inside the square root")
 
 
 # ----------------------------------------------------------------------------- 5.1 forward
@@ -42,8 +77,10 @@ def test_forward_train(sub, case, quantities):
     BZ = bn.forward(Z)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     with quantities.check("BZ"):
+        expect_finite(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)", Z)
         expect_close(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)",
-                     alternatives={
+                     alternatives={**eps_alternatives(Z, V, lambda std: normalise(
+                         Z, M, V, BW, Bb, std=std)),
                          "used the running statistics while training: eval=False normalises with "
                          "the batch mean and variance of Z":
                          normalise(Z, case["running_M_before"], case["running_V_before"], BW,
@@ -60,7 +97,10 @@ def test_forward_train(sub, case, quantities):
                          "BW and Bb are not applied: BZ = BW * NZ + Bb": case["NZ"],
                          "BW and Bb are swapped: BZ = BW * NZ + Bb": Bb * case["NZ"] + BW})
     with quantities.check("self.NZ"):
-        expect_close(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)")
+        expect_finite(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)", Z)
+        expect_close(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)",
+                     alternatives=eps_alternatives(Z, V, lambda std: normalise(Z, M, V, 1.0, 0.0,
+                                                                              std=std)))
 
 
 @pytest.mark.cases("batchnorm")
@@ -123,6 +163,13 @@ def test_forward_eval(sub, case, quantities):
 
 # ----------------------------------------------------------------------------- 5.2 backward
 
+def store_forward_state(bn, Z, M, V, NZ, BZ, eval):
+    """Overwrite what the docstring says forward stores (Z, N, M, V, NZ, BZ, eval) with the right
+    values, after the student's own forward ran: backward is then graded on its own, and a forward
+    bug costs Task 5.1 only. (Caches under other names are the student's forward's, as before.)"""
+    bn.Z, bn.N, bn.M, bn.V, bn.NZ, bn.BZ, bn.eval = Z, Z.shape[0], M, V, NZ, BZ, eval
+
+
 @pytest.mark.cases("batchnorm")
 def test_backward(sub, case, quantities):
     """backward(dLdBZ) after a training forward: dLdZ (through the batch statistics), dLdBW and
@@ -130,12 +177,15 @@ def test_backward(sub, case, quantities):
     Z, BW, dLdBZ, NZ = case["Z"], case["BW"], case["dLdBZ"], case["NZ"]
     bn = make_bn(sub, case)
     bn.forward(Z)
-    dLdZ = bn.backward(dLdBZ)
     N = Z.shape[0]
-    V = Z.var(axis=0, keepdims=True)
+    M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
+    store_forward_state(bn, Z, M, V, case["NZ"], case["BZ"], eval=False)
+    dLdZ = bn.backward(dLdBZ)
     with quantities.check("dLdZ"):
+        expect_finite(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)", Z)
         expect_close(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)",
-                     alternatives={"treated the batch mean and variance as constants: in training "
+                     alternatives={**eps_alternatives(Z, V, lambda std: train_backward(
+                         dLdBZ, normalise(Z, M, V, 1.0, 0.0, std=std), V, BW, std)),"treated the batch mean and variance as constants: in training "
                                    "mode they depend on Z, which adds two terms to dLdZ":
                                    dLdBZ * BW / np.sqrt(V + EPS),
                                    "forgot the gradient through the variance (the term with "
@@ -150,6 +200,7 @@ def test_backward(sub, case, quantities):
                                    "BW is missing: dLdNZ = dLdBZ * BW": case["dLdZ"] / BW},
                      batch=N)
     with quantities.check("self.dLdBW"):
+        expect_finite(bn.dLdBW, case["dLdBW"], "self.dLdBW", Z)
         expect_close(bn.dLdBW, case["dLdBW"], "self.dLdBW", batch=N,
                      alternatives={"dLdBW = sum over the batch of dLdBZ * NZ (the normalised Z, "
                                    "not Z itself)": (dLdBZ * Z).sum(axis=0, keepdims=True)})
@@ -163,9 +214,10 @@ def test_backward_eval(sub, case, quantities):
     Z, BW, dLdBZ = case["Z_eval"], case["BW"], case["dLdBZ"]
     bn = make_bn(sub, case, running="after")
     bn.forward(Z, eval=True)
-    dLdZ = bn.backward(dLdBZ)
     rM, rV = case["running_M"], case["running_V"]
     NZ_eval = (Z - rM) / np.sqrt(rV + EPS)
+    store_forward_state(bn, Z, rM, rV, NZ_eval, case["BZ_eval"], eval=True)
+    dLdZ = bn.backward(dLdBZ)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     NZ_batch = (Z - M) / np.sqrt(V + EPS)
     with quantities.check("dLdZ"):

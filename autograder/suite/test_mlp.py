@@ -45,6 +45,14 @@ def task_of(layer, method):
     return f"Task {task}" if task else "its own task"
 
 
+def upstream(layer, method):
+    """The task(s) to fix when ``layer.method`` fails: backward reads what forward stored."""
+    if method == "backward" and LAYER_TASKS.get((kind(layer), "forward")) \
+            != LAYER_TASKS.get((kind(layer), "backward")):
+        return f"{task_of(layer, 'forward')} (what forward stores) or {task_of(layer, method)}"
+    return task_of(layer, method)
+
+
 def model_layers(model, name):
     layers = model.layers
     if not isinstance(layers, list):
@@ -92,12 +100,12 @@ def one_by_one(layers, method, value, name, eval=None):
         except StudentError as exc:
             raise Mismatch(f"{name}: not graded", f"{where} raised an error when the grader "
                            f"called your layers one by one, so the model's wiring cannot be "
-                           f"compared with them. Fix {task_of(layer, method)} first.\n"
+                           f"compared with them. Fix {upstream(layer, method)} first.\n"
                            + exc.feedback()) from None
         if not isinstance(out, np.ndarray) or out.dtype.kind != "f":
             raise Mismatch(f"{name}: not graded", f"{where} returned {type(out).__name__}, not "
                            f"a float array, when the grader called your layers one by one. Fix "
-                           f"{task_of(layer, method)} first.")
+                           f"{upstream(layer, method)} first.")
         values.append(out)
     return values
 
