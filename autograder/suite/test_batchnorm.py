@@ -143,7 +143,9 @@ def test_forward_eval(sub, case, quantities):
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     with quantities.check("BZ"):
         expect_close(BZ, case["BZ_eval"], "BZ = BatchNorm1d.forward(Z, eval=True)",
-                     alternatives={"used the batch statistics in eval mode: eval=True normalises "
+                     alternatives={**eps_alternatives(Z, rV, lambda std: normalise(
+                                       Z, rM, rV, BW, Bb, std=std)),
+                                   "used the batch statistics in eval mode: eval=True normalises "
                                    "with running_M and running_V": normalise(Z, M, V, BW, Bb),
                                    "used the running variance as a standard deviation: divide by "
                                    "sqrt(running_V + eps)":
@@ -185,7 +187,7 @@ def test_backward(sub, case, quantities):
         expect_finite(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)", Z)
         expect_close(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)",
                      alternatives={**eps_alternatives(Z, V, lambda std: train_backward(
-                         dLdBZ, normalise(Z, M, V, 1.0, 0.0, std=std), V, BW, std)),"treated the batch mean and variance as constants: in training "
+                         dLdBZ, NZ, V, BW, std)),"treated the batch mean and variance as constants: in training "
                                    "mode they depend on Z, which adds two terms to dLdZ":
                                    dLdBZ * BW / np.sqrt(V + EPS),
                                    "forgot the gradient through the variance (the term with "
@@ -223,7 +225,8 @@ def test_backward_eval(sub, case, quantities):
     with quantities.check("dLdZ"):
         expect_close(dLdZ, case["dLdZ_eval"],
                      "dLdZ = BatchNorm1d.backward(dLdBZ) after an eval forward",
-                     alternatives={"used the training-mode formula in eval mode: with the running "
+                     alternatives={**eps_alternatives(Z, rV, lambda std: dLdBZ * BW / std(rV)),
+                                   "used the training-mode formula in eval mode: with the running "
                                    "statistics the normalisation is affine, dLdZ = dLdBZ · BW / "
                                    "sqrt(running_V + eps)": train_backward(dLdBZ, NZ_eval, rV, BW),
                                    "used the batch statistics in backward: in eval mode, dLdZ = "
