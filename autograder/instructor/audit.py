@@ -160,6 +160,15 @@ class Mutator:
                         ast.Attribute(ast.Name("self", ast.Load()), other, ast.Load())
 
     def _statement(self, node, scope):
+        if isinstance(node, ast.For) and isinstance(node.iter, (ast.Name, ast.Attribute)):
+            yield "order", "ran the loop in reverse order", [ast.For(
+                node.target, ast.Call(ast.Name("reversed", ast.Load()), [node.iter], []),
+                node.body, node.orelse)]
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name) and isinstance(node.value, (ast.Call,
+                                                                                     ast.IfExp)):
+            yield "dropped output", f"dropped a result instead of keeping it in " \
+                f"{node.targets[0].id}", [ast.Expr(node.value)]
         if isinstance(node, ast.If):
             yield "branch", "a branch never taken (e.g. momentum skipped)", \
                 node.orelse or [ast.Pass()]

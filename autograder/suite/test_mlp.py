@@ -16,7 +16,7 @@ that layer.
 """
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from autograder import strategies as st
 from autograder.checks import Mismatch, close, expect_close
@@ -261,6 +261,7 @@ def mlp4_case(seed, N):
     raise RuntimeError(f"no live MLP4 parameters drawn from seed {seed}")
 
 
+@settings(max_examples=6)  # each example is ~25 round trips (the layers one by one)
 @given(N=st.sizes(1, 4), seed=st.seeds())
 def test_mlp4_random_inputs(sub, N, seed):
     """MLP4 on drawn weights and inputs, against your layers one by one (as test_mlp4)."""

@@ -34,7 +34,7 @@ def test_mutants_cover_every_region_and_operator(mutants):
     operators = {m.operator for m in mutants}
     for op in ("transpose", "sign", "sum/mean", "axis", "dropped factor", "dropped term",
                "cached tensor", "missing store", "in-place input", "eps misplaced", "branch",
-               "order", "keepdims", "accumulate"):
+               "order", "keepdims", "accumulate", "dropped output"):
         assert op in operators, op
     assert len({m.source for m in mutants}) == len(mutants)  # no duplicates
     for m in mutants:  # every change is inside the region it is attributed to
