@@ -188,7 +188,10 @@ class Mutator:
                 yield "accumulate", f"self.{target.attr} += where = belongs", \
                     [ast.AugAssign(copy.copy(target), ast.Add(), node.value)]
             value = node.value
-            if isinstance(value, ast.BinOp) and isinstance(value.left, ast.Name) \
+            # (only in forward: an input there may be what the previous layer cached, e.g. ReLU's
+            # self.A; backward's dLdA is the next layer's result, which nothing reads again)
+            if scope.method == "forward" and isinstance(value, ast.BinOp) \
+                    and isinstance(value.left, ast.Name) \
                     and value.left.id in scope.params and type(value.op) in (ast.Add, ast.Sub,
                                                                               ast.Mult, ast.Div):
                 name = value.left.id
@@ -200,8 +203,51 @@ class Mutator:
 @dataclass
 class Scope:
     cls: str
+    method: str
     params: set
     read: set  # self attributes this method reads
+
+
+# Mutants that change nothing a student could be graded on, found by reading the survivors: each
+# entry is (region, operator description, text of a line the mutant removes, text of a line it adds,
+# why it is harmless), lines as ``ast.unparse`` prints them. A killed mutant is never equivalent.
+EQUIVALENT = [
+    ("mytorch/nn/activation.py:Sigmoid.forward", "< for <= (or the reverse)", "Z >= 0", "Z > 0",
+     "both branches give 1/2 at Z = 0"),
+    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "kept self.Z in a local only", "self.Z = Z",
+     "Z = Z", "nothing reads self.Z (backward uses NZ and V)"),
+    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "dropped keepdims",
+     "self.M = Z.mean(axis=0, keepdims=True)", "self.M = Z.mean(axis=0)",
+     "a (C,) mean broadcasts exactly as a (1, C) one, and running_M stays (1, C)"),
+    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "dropped keepdims",
+     "self.V = Z.var(axis=0, keepdims=True)", "self.V = Z.var(axis=0)",
+     "a (C,) variance broadcasts exactly as a (1, C) one, and running_V stays (1, C)"),
+    ("mytorch/nn/batchnorm.py:BatchNorm1d.backward", "dropped keepdims", "mean(axis=0, keepdims",
+     "mean(axis=0)", "a column mean of shape (C,) broadcasts over the rows as (1, C) does"),
+    ("mytorch/nn/linear.py:Linear.backward", "a branch always taken", "if self.b is not None:",
+     "self.dLdb = ", "a layer without a bias also storing a dLdb: parameters() does not list "
+     "it and nothing reads it"),
+    ("mytorch/nn/linear.py:Linear.backward", "the condition's value always",
+     "if self.input_grad else None", "dLdA = dLdZ @ self.W",
+     "input_grad=False is an optional, ungraded feature"),
+    ("mytorch/optim/sgd.py:SGD.step", "a branch always taken", "if self.mu:", "v *= self.mu",
+     "with momentum 0, v = 0·v + grad and param -= lr·v is plain SGD"),
+    ("mytorch/nn/loss.py:CrossEntropyLoss.forward", "modified the input A in place",
+     "shifted = A - A.max(axis=1, keepdims=True)", "A -= A.max(axis=1, keepdims=True)",
+     "the loss's input is the last Linear's output, which no layer caches"),
+]
+
+
+def equivalence(mutant):
+    """Why ``mutant`` cannot change a grade (an ``EQUIVALENT`` entry), or None."""
+    lines = mutant.diff.splitlines()[2:]
+    removed = [line[1:].strip() for line in lines if line.startswith("-")]
+    added = [line[1:].strip() for line in lines if line.startswith("+")]
+    for region, description, old, new, reason in EQUIVALENT:
+        if region == mutant.region and description == mutant.description \
+                and any(old in line for line in removed) and any(new in line for line in added):
+            return reason
+    return None
 
 
 @dataclass
@@ -257,7 +303,7 @@ def generate_mutants(root=PROJECT_ROOT):
         for cls in [n for n in tree.body if isinstance(n, ast.ClassDef)]:
             for fn in [n for n in cls.body if isinstance(n, ast.FunctionDef)]:
                 read = {n.attr for n in ast.walk(fn) if _is_self_attr(n)}
-                scope = Scope(cls.name, {a.arg for a in fn.args.args[1:]}, read)
+                scope = Scope(cls.name, fn.name, {a.arg for a in fn.args.args[1:]}, read)
                 for node in ast.walk(fn):
                     scopes[id(node)] = scope
         for node, parent, name, index in list(_parents(tree)):
@@ -384,10 +430,13 @@ def sample(mutants, count, seed=0):
 
 
 def summary(verdicts):
+    """Counts over the verdicts; the score leaves out surviving mutants known to be equivalent."""
     killed = [v for v in verdicts if v.killed]
+    equivalent = [v for v in verdicts if not v.killed and equivalence(v.mutant)]
+    counted = len(verdicts) - len(equivalent)
     return {
-        "mutants": len(verdicts), "killed": len(killed),
-        "score": len(killed) / len(verdicts) if verdicts else 0.0,
+        "mutants": len(verdicts), "killed": len(killed), "equivalent": len(equivalent),
+        "score": len(killed) / counted if counted else 0.0,
         "hinted": sum(bool(v.hints) for v in killed),
         "charged_elsewhere": sum(bool(v.charged) for v in verdicts),
         "points_charged_elsewhere": round(sum(sum(v.charged.values()) for v in verdicts), 2),
@@ -398,7 +447,9 @@ def summary(verdicts):
 
 def render(verdicts, show_hints=False):
     s = summary(verdicts)
-    lines = [f"mutation score: {s['killed']}/{s['mutants']} killed ({s['score']:.1%}); "
+    lines = [f"mutation score: {s['killed']}/{s['mutants'] - s['equivalent']} killed "
+             f"({s['score']:.1%}; {s['equivalent']} surviving mutants are equivalent and not "
+             f"counted); "
              f"{s['hinted']} of the killed got a hint in their own task",
              f"charged outside their own task: {s['charged_elsewhere']} mutants, "
              f"{s['points_charged_elsewhere']:g} points; withheld elsewhere as 'not graded' "
@@ -418,7 +469,13 @@ def render(verdicts, show_hints=False):
         group = [v for v in verdicts if v.mutant.task == task]
         lines.append(f"{task:<6} {len(group):>7} {sum(v.killed for v in group):>7} "
                      f"{sum(bool(v.hints) for v in group if v.killed):>7}")
-    survivors = [v for v in verdicts if not v.killed]
+    equivalent = [v for v in verdicts if not v.killed and equivalence(v.mutant)]
+    if equivalent:
+        lines += ["", f"equivalent mutants ({len(equivalent)}), not counted:"]
+        for v in equivalent:
+            m = v.mutant
+            lines.append(f"#{m.id} {m.region}:{m.line} {m.description}: {equivalence(m)}")
+    survivors = [v for v in verdicts if not v.killed and not equivalence(v.mutant)]
     if survivors:
         lines += ["", f"surviving mutants ({len(survivors)}):"]
         for v in survivors:
@@ -621,7 +678,10 @@ def run(args):
     start = time.monotonic()
     print(f"grading {len(mutants)} mutants of the reference's solution regions"
           + (" with the hidden cases" if secret else "") + " ...", file=sys.stderr)
-    verdicts = run_audit(mutants, jobs=args.jobs, hidden_secret=secret)
+    def progress(done, total):
+        if done % 10 == 0 or done == total:
+            print(f"  {done}/{total} graded ({time.monotonic() - start:.0f} s)", file=sys.stderr)
+    verdicts = run_audit(mutants, jobs=args.jobs, hidden_secret=secret, progress=progress)
     print(render(verdicts, show_hints=args.hints))
     print(f"({time.monotonic() - start:.0f} s)")
     if args.json:

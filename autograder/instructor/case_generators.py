@@ -64,9 +64,11 @@ def activation(name):
 def softmax_large(rng, ref, index=0):
     """Inputs in the thousands: a softmax without the max shift overflows. Each row sits around its
     own large offset with O(1) differences inside it, so the softmax is not saturated (a saturated
-    one has a zero gradient, which any backward returning zeros would match)."""
+    one has a zero gradient, which any backward returning zeros would match), and one entry ~1000
+    below the rest (shifting by the row's min instead of its max overflows too)."""
     shape = _shape(rng, rows=(2, 6), cols=(2, 6))
     Z = rng.uniform(-3000, 3000, (shape[0], 1)) + rng.normal(0, 2, shape)
+    Z[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] -= 1000.0  # a spread of ~1000 too
     layer = ref.nn.Softmax()
     dLdA = rng.normal(size=shape)
     return dict(Z=Z, dLdA=dLdA, A=layer.forward(Z), dLdZ=layer.backward(dLdA))

@@ -143,6 +143,11 @@ def expect_wired(actual, right, name, wrong, layers, method, withhold=True):
     hint to what a wrong wiring gives with these layers; if one of them equals ``right`` too, the
     check could not have failed: ``Withheld`` (or, with ``withhold=False``, for one example of a
     property among many, that wrong wiring is just not looked for on this example)."""
+    layer_tasks = ", ".join(sorted({task_of(layer, method) for layer in layers}))
+    if not np.all(np.isfinite(right)):
+        raise Withheld(f"{name}: not graded on this case", "your layers called one by one give "
+                       "NaN or inf here, so the model's wiring cannot be compared with them",
+                       f"fix the layers first ({layer_tasks})")
     if not withhold:
         wrong = {hint: value for hint, value in wrong.items() if not _same(value, right)}
     elif not np.any(right) or (right.size > 1 and np.ptp(right) == 0):
