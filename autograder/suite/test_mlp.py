@@ -84,12 +84,14 @@ def build(sub, path, name, params, args=(), kwargs=None):
     return model, layers, linears
 
 
-def one_by_one(layers, method, value, name, eval=None):
+def one_by_one(layers, method, value, name, eval=None, shapes=None):
     """``value`` through ``layers``' ``method`` in the given order, the grader calling each layer:
-    [value, after layer 1, after layer 2, ...]. A layer that raises or returns no array makes the
-    wiring ungradable: that is its own task's problem, and the feedback says so."""
+    [value, after layer 1, after layer 2, ...]. A layer that raises, returns no array, or returns
+    the wrong number of rows (or, given ``shapes``, not the shape of that layer's input in forward)
+    makes the wiring ungradable: that is that layer's own task's problem, and the feedback says so
+    (the first layer to go wrong is the one named, not a later one it confused)."""
     values = [value]
-    for layer in layers:
+    for k, layer in enumerate(layers):
         args = (values[-1],)
         kwargs = {"eval": eval} if eval is not None and kind(layer) == "BatchNorm1d" else {}
         where = f"your {kind(layer)}.{method}"
@@ -106,6 +108,13 @@ def one_by_one(layers, method, value, name, eval=None):
             raise Mismatch(f"{name}: not graded", f"{where} returned {type(out).__name__}, not "
                            f"a float array, when the grader called your layers one by one. Fix "
                            f"{upstream(layer, method)} first.")
+        want = shapes[k] if shapes else (values[-1].shape[0], None)
+        if len(out.shape) != 2 or any(w is not None and g != w for g, w in zip(out.shape, want)):
+            due = (f"{tuple(want)}, the shape of that layer's input" if shapes else
+                   f"one row per input row ({want[0]})")
+            raise Mismatch(f"{name}: not graded", f"{where} returned shape {out.shape} where "
+                           f"{due} was due, when the grader called your layers one by one. "
+                           f"Fix {upstream(layer, method)} first.")
         values.append(out)
     return values
 
@@ -174,7 +183,8 @@ def check_model(sub, case, name, quantities, withhold=True):
     model, _, linears = build(sub, path, name, params)
     twin, twin_layers, twin_linears = build(sub, path, name, params)
     acts = one_by_one(twin_layers, "forward", A0, name)
-    grads = one_by_one(twin_layers[::-1], "backward", dLdout, name)
+    grads = one_by_one(twin_layers[::-1], "backward", dLdout, name,
+                       shapes=[a.shape for a in acts[-2::-1]])
     twin_grads = [sub.read(layer, "dLdW", "dLdb", wait=False) for _, layer in twin_linears]
 
     out = call(f"{name}.forward(A0)", FORWARD_HINTS, model.forward, A0)
