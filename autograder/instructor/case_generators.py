@@ -1,9 +1,15 @@
 """Graded inputs and the reference's outputs for them.
 
 Each generator draws one case from ``rng`` and runs the reference (``ref``, the ``mytorch`` package)
-on it. ``python -m autograder cases`` stores public cases in ``public_cases/<component>.npz``; hidden
-tests call the same generators with a secret seed at grading time. Cases are dicts of float64 arrays
-(and small integers stored as 0-d arrays).
+on it; ``index`` (the case's position) picks what every set of cases must cover, so the public cases
+and any hidden set of as many cases run every branch of the reference (momentum 0 and not, a constant
+and a near-constant BatchNorm feature where eps matters). ``python -m autograder cases`` stores public
+cases in ``public_cases/<component>.npz``; hidden tests call the same generators with a secret seed
+at grading time. Cases are dicts of float64 arrays (and small integers stored as 0-d arrays).
+
+No case is degenerate (``degeneracy``): an expected output that is all zeros or constant, or a
+network with a dead layer, would let a wrong answer (zeros, a skipped layer) pass. ``generate``
+redraws such a case from the same generator until it is not.
 """
 import zlib
 
@@ -22,7 +28,7 @@ def _away_from_zero(rng, shape, scale=2.0, gap=1e-2):
     return x * rng.choice([-1.0, 1.0], shape)
 
 
-def linear(rng, ref, bias=True):
+def linear(rng, ref, index=0, bias=True):
     N, C_in = _shape(rng)
     C_out = int(rng.integers(1, 6))
     A, dLdZ = rng.normal(size=(N, C_in)), rng.normal(size=(N, C_out))
@@ -40,12 +46,12 @@ def linear(rng, ref, bias=True):
     return case
 
 
-def linear_nobias(rng, ref):
-    return linear(rng, ref, bias=False)
+def linear_nobias(rng, ref, index=0):
+    return linear(rng, ref, index, bias=False)
 
 
 def activation(name):
-    def generate(rng, ref):
+    def generate(rng, ref, index=0):
         shape = _shape(rng, cols=(2, 6) if name == "softmax" else (1, 6))
         Z = _away_from_zero(rng, shape, scale=3.0) if name == "relu" else rng.normal(0, 2, shape)
         dLdA = rng.normal(size=shape)
@@ -55,23 +61,27 @@ def activation(name):
     return generate
 
 
-def softmax_large(rng, ref):
-    """Inputs in the thousands: a softmax without the max shift overflows."""
+def softmax_large(rng, ref, index=0):
+    """Inputs in the thousands: a softmax without the max shift overflows. Each row sits around its
+    own large offset with O(1) differences inside it, so the softmax is not saturated (a saturated
+    one has a zero gradient, which any backward returning zeros would match), and one entry ~1000
+    below the rest (shifting by the row's min instead of its max overflows too)."""
     shape = _shape(rng, rows=(2, 6), cols=(2, 6))
-    Z = rng.uniform(-3000, 3000, shape)
+    Z = rng.uniform(-3000, 3000, (shape[0], 1)) + rng.normal(0, 2, shape)
+    Z[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] -= 1000.0  # a spread of ~1000 too
     layer = ref.nn.Softmax()
     dLdA = rng.normal(size=shape)
     return dict(Z=Z, dLdA=dLdA, A=layer.forward(Z), dLdZ=layer.backward(dLdA))
 
 
-def mse(rng, ref):
+def mse(rng, ref, index=0):
     shape = _shape(rng)
     A, Y = rng.normal(size=shape), rng.normal(size=shape)
     loss = ref.nn.MSELoss()
     return dict(A=A, Y=Y, L=np.asarray(loss.forward(A, Y)), dLdA=loss.backward())
 
 
-def cross_entropy(rng, ref):
+def cross_entropy(rng, ref, index=0):
     N, C = _shape(rng, cols=(2, 6))
     A = rng.normal(0, 3, (N, C))
     Y = np.eye(C)[rng.integers(0, C, N)]
@@ -79,9 +89,16 @@ def cross_entropy(rng, ref):
     return dict(A=A, Y=Y, L=np.asarray(loss.forward(A, Y)), dLdA=loss.backward())
 
 
-def batchnorm(rng, ref):
-    N, C = _shape(rng, rows=(2, 7))
+def batchnorm(rng, ref, index=0):
+    """Case 1 (mod 3) has a constant feature (V = 0: only eps keeps 1/sqrt(V + eps) finite) and
+    case 2 a near-constant one (V ~ eps: eps outside the square root, or 1e-5, changes BZ)."""
+    N, C = _shape(rng, rows=(2, 7), cols=(2, 6))
     Z = rng.normal(1.0, 2.0, (N, C))
+    column = int(rng.integers(C))
+    if index % 3 == 1:
+        Z[:, column] = rng.normal(1.0, 2.0)
+    elif index % 3 == 2:
+        Z[:, column] = rng.normal(1.0, 2.0) + rng.normal(0, 1e-4, N)
     bn = ref.nn.BatchNorm1d(C, alpha=float(rng.choice([0.9, 0.8])))
     bn.BW, bn.Bb = rng.normal(1, 0.5, (1, C)), rng.normal(0, 0.5, (1, C))
     bn.running_M, bn.running_V = rng.normal(0, 1, (1, C)), rng.uniform(0.5, 2, (1, C))
@@ -101,12 +118,13 @@ def batchnorm(rng, ref):
     return case
 
 
-def sgd(rng, ref):
-    """A 2-3-2 MLP (MLP1's shape); several steps with fresh gradients each time."""
+def sgd(rng, ref, index=0):
+    """A 2-3-2 MLP (MLP1's shape); several steps with fresh gradients each time. Momentum cycles
+    through 0 (plain SGD, its own branch), 0.9 and 0.5 with the case index."""
     steps = 3
     model = ref.models.MLP1()
     linears = [layer for layer in model.layers if isinstance(layer, ref.nn.Linear)]
-    lr, momentum = float(rng.choice([0.1, 0.05])), float(rng.choice([0.0, 0.9, 0.5]))
+    lr, momentum = float(rng.choice([0.1, 0.05])), (0.0, 0.9, 0.5)[index % 3]
     case = dict(lr=np.asarray(lr), momentum=np.asarray(momentum), steps=np.asarray(steps))
     for i, layer in enumerate(linears):
         layer.W, layer.b = rng.normal(size=layer.W.shape), rng.normal(size=layer.b.shape)
@@ -123,7 +141,7 @@ def sgd(rng, ref):
 
 
 def mlp(model_name):
-    def generate(rng, ref):
+    def generate(rng, ref, index=0):
         model = getattr(ref.models, model_name)()
         linears = [layer for layer in model.layers if isinstance(layer, ref.nn.Linear)]
         N = int(rng.integers(1, 6))
@@ -136,9 +154,49 @@ def mlp(model_name):
         case["dLdA0"] = model.backward(case["dLdout"])
         for i, layer in enumerate(linears):
             case[f"dLdW{i}"], case[f"dLdb{i}"] = layer.dLdW, layer.dLdb
+        case.update(_activations(model, case["A0"]))
         return case
     generate.__name__ = model_name.lower()
     return generate
+
+
+def _activations(model, A0):
+    """act{k}: the output of layer k of ``model`` on A0 (read back after forward, for the checks
+    that a case can tell right wiring from wrong; the graded tests do not use them)."""
+    out, A = {}, A0
+    for k, layer in enumerate(model.layers):
+        A = layer.forward(A, eval=True) if hasattr(layer, "running_M") else layer.forward(A)
+        out[f"act{k}"] = A
+    return out
+
+
+def degeneracy(component, case):
+    """Why ``case`` cannot tell right from wrong, or None.
+
+    Every array a case holds (inputs and the reference's outputs) must be non-zero and, with two or
+    more entries, not constant; a network's layers must each change what they are given (no dead or
+    identity layer)."""
+    for key, value in case.items():
+        value = np.asarray(value)
+        if value.ndim == 0 and key in ("lr", "momentum", "steps", "alpha"):
+            continue  # settings, not values
+        if not np.all(np.isfinite(value)):
+            return f"{key} is not finite"
+        if not np.any(value):
+            return f"{key} is all zeros"
+        if value.size > 1 and np.ptp(value) <= 1e-12 * np.abs(value).max():
+            return f"{key} is constant"
+    acts = [case[f"act{k}"] for k in range(sum(key.startswith("act") for key in case))]
+    previous = case.get("A0")
+    for k, act in enumerate(acts):
+        if not np.any(act):
+            return f"layer {k} is dead (its output is all zeros)"
+        if act.shape == previous.shape and np.allclose(act, previous):
+            return f"layer {k} returns its input (skipping it would not show)"
+        previous = act
+    if acts and np.any(np.all(acts[-1] == 0, axis=0)):
+        return "an output unit is dead for the whole batch"
+    return None
 
 
 # component -> (generator, number of public cases)
@@ -155,11 +213,22 @@ GENERATORS = {
     "mlp1": (mlp("MLP1"), 2),
     "mlp4": (mlp("MLP4"), 2),
 }
+MAX_DRAWS = 1000
 
 
 def generate(component, seed, ref, count=None):
     """The list of cases for ``component``, a pure function of (component, seed, reference)."""
     generator, default_count = GENERATORS[component]
     index = zlib.crc32(component.encode())  # stable per component, whatever else is added
-    return [generator(np.random.default_rng([seed, index, i]), ref)
-            for i in range(default_count if count is None else count)]
+    cases = []
+    for i in range(default_count if count is None else count):
+        rng = np.random.default_rng([seed, index, i])
+        for _ in range(MAX_DRAWS):  # the same generator again, further along the same stream
+            case = generator(rng, ref, i)
+            if degeneracy(component, case) is None:
+                break
+        else:
+            raise RuntimeError(f"{component}: no non-degenerate case in {MAX_DRAWS} draws "
+                               f"(last: {degeneracy(component, case)})")
+        cases.append(case)
+    return cases

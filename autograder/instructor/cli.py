@@ -1,4 +1,4 @@
-"""The instructor commands of ``python -m autograder``: grade, gradescope, handout, cases."""
+"""The instructor commands of ``python -m autograder``: grade, gradescope, handout, cases, audit."""
 import sys
 from pathlib import Path
 
@@ -76,6 +76,15 @@ def add_commands(sub):
                        help="folder for the merged output: a new or empty one, or a previous merge")
     add_anonymize_argument(merge)
     merge.set_defaults(func=cmd_merge)
+    audit = sub.add_parser("audit", help="(instructors) grade realistic mistakes put into the "
+                                         "reference: what the suite catches, hints, and charges",
+                           description="Mutate the reference's solution regions with realistic "
+                                       "mistakes, grade every mutant, and report the mutation "
+                                       "score, the survivors, the hints and any points charged "
+                                       "outside the mutant's own task.")
+    from .audit import add_arguments as add_audit_arguments
+    add_audit_arguments(audit)
+    audit.set_defaults(func=cmd_audit)
 
 
 def add_grade_arguments(parser):
@@ -160,6 +169,11 @@ def cmd_merge(args):
     print(f"merged {len(args.shards)} shards into {args.out}: grades.csv, summary.txt, report.html"
           + (", report-anonymized.html" if args.anonymize else ""))
     return 0
+
+
+def cmd_audit(args):
+    from .audit import run
+    return run(args)
 
 
 def cmd_cases(args):

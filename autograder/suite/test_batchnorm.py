@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from autograder import strategies as st
-from autograder.checks import expect_array, expect_close, expect_gradient, property_check
+from autograder.checks import Mismatch, close, expect_close, expect_gradient, property_check
+from autograder.errors import NotImplementedYet, StudentError
 from autograder.gradcheck import perturbations, vjp_from
 
 EPS = 1e-8
@@ -19,16 +20,51 @@ def make_bn(sub, case, running="before"):
     return bn
 
 
-def normalise(Z, M, V, BW, Bb, sqrt=True):
-    scale = np.sqrt(V + EPS) if sqrt else V + EPS
-    return BW * (Z - M) / scale + Bb
+def normalise(Z, M, V, BW, Bb, sqrt=True, std=None):
+    scale = std(V) if std else np.sqrt(V + EPS) if sqrt else V + EPS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return BW * (Z - M) / scale + Bb
 
 
-def train_backward(dLdBZ, NZ, V, BW):
+def train_backward(dLdBZ, NZ, V, BW, std=None):
     """dLdZ of the training-mode normalisation (batch statistics depend on Z)."""
     dLdNZ = dLdBZ * BW
-    return (dLdNZ - dLdNZ.mean(axis=0, keepdims=True)
-            - NZ * (dLdNZ * NZ).mean(axis=0, keepdims=True)) / np.sqrt(V + EPS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (dLdNZ - dLdNZ.mean(axis=0, keepdims=True)
+                - NZ * (dLdNZ * NZ).mean(axis=0, keepdims=True)) / (std(V) if std else
+                                                                     np.sqrt(V + EPS))
+
+
+# Where eps goes: each mistake as the standard deviation it divides by. The public cases have a
+# constant feature (V = 0) and a near-constant one (V ~ eps), where these differ from sqrt(V + eps).
+EPS_MISTAKES = {
+    "eps is outside the square root: divide by sqrt(V + eps), not sqrt(V) + eps":
+    lambda V: np.sqrt(V) + EPS,
+    "eps is 1e-5 (PyTorch's default); this BatchNorm1d uses self.eps = 1e-8":
+    lambda V: np.sqrt(V + 1e-5),
+    "eps is missing: divide by sqrt(V + eps), so that a constant feature (V = 0) stays finite":
+    np.sqrt,
+}
+
+
+def eps_alternatives(Z, V, value):
+    """{hint: what ``value(std)`` gives} for each eps mistake (``value`` recomputes the quantity
+    with that standard deviation)."""
+    return {hint: value(std) for hint, std in EPS_MISTAKES.items()}
+
+
+def expect_finite(actual, expected, name, Z):
+    """A NaN or inf where the expected value is finite, in a constant feature: eps is missing."""
+    if not (isinstance(actual, np.ndarray) and actual.shape == expected.shape
+            and actual.dtype.kind == "f") or np.all(np.isfinite(actual)):
+        return
+    constant = np.ptp(Z, axis=0) == 0
+    bad = ~np.isfinite(actual) & np.isfinite(expected)
+    if np.any(bad & constant):
+        column = int(np.argwhere(bad & constant)[0][1])
+        raise Mismatch(name, f"is not finite in column {column}, where every row of Z is equal "
+                       "(batch variance 0)", "eps keeps the division finite: divide by "
+                       "sqrt(V + eps), with eps = self.eps inside the square root")
 
 
 # ----------------------------------------------------------------------------- 5.1 forward
@@ -41,8 +77,10 @@ def test_forward_train(sub, case, quantities):
     BZ = bn.forward(Z)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     with quantities.check("BZ"):
+        expect_finite(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)", Z)
         expect_close(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)",
-                     alternatives={
+                     alternatives={**eps_alternatives(Z, V, lambda std: normalise(
+                         Z, M, V, BW, Bb, std=std)),
                          "used the running statistics while training: eval=False normalises with "
                          "the batch mean and variance of Z":
                          normalise(Z, case["running_M_before"], case["running_V_before"], BW,
@@ -59,7 +97,10 @@ def test_forward_train(sub, case, quantities):
                          "BW and Bb are not applied: BZ = BW * NZ + Bb": case["NZ"],
                          "BW and Bb are swapped: BZ = BW * NZ + Bb": Bb * case["NZ"] + BW})
     with quantities.check("self.NZ"):
-        expect_close(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)")
+        expect_finite(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)", Z)
+        expect_close(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)",
+                     alternatives=eps_alternatives(Z, V, lambda std: normalise(Z, M, V, 1.0, 0.0,
+                                                                              std=std)))
 
 
 @pytest.mark.cases("batchnorm")
@@ -102,7 +143,9 @@ def test_forward_eval(sub, case, quantities):
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     with quantities.check("BZ"):
         expect_close(BZ, case["BZ_eval"], "BZ = BatchNorm1d.forward(Z, eval=True)",
-                     alternatives={"used the batch statistics in eval mode: eval=True normalises "
+                     alternatives={**eps_alternatives(Z, rV, lambda std: normalise(
+                                       Z, rM, rV, BW, Bb, std=std)),
+                                   "used the batch statistics in eval mode: eval=True normalises "
                                    "with running_M and running_V": normalise(Z, M, V, BW, Bb),
                                    "used the running variance as a standard deviation: divide by "
                                    "sqrt(running_V + eps)":
@@ -122,19 +165,39 @@ def test_forward_eval(sub, case, quantities):
 
 # ----------------------------------------------------------------------------- 5.2 backward
 
+def run_forward_before_backward(forward, Z, **kwargs):
+    """The student's forward, for whatever else it caches; an error there is Task 5.1's (its own
+    tests report it), and backward is still graded on the state ``store_forward_state`` sets."""
+    try:
+        forward(Z, **kwargs)
+    except StudentError:
+        pass
+
+
+def store_forward_state(bn, Z, M, V, NZ, BZ, eval):
+    """Overwrite what the docstring says forward stores (Z, N, M, V, NZ, BZ, eval) with the right
+    values, after the student's own forward ran: backward is then graded on its own, and a forward
+    bug costs Task 5.1 only. (Caches under other names are the student's forward's, as before.)"""
+    bn.Z, bn.N, bn.M, bn.V, bn.NZ, bn.BZ, bn.eval = Z, Z.shape[0], M, V, NZ, BZ, eval
+
+
 @pytest.mark.cases("batchnorm")
 def test_backward(sub, case, quantities):
     """backward(dLdBZ) after a training forward: dLdZ (through the batch statistics), dLdBW and
     dLdBb."""
     Z, BW, dLdBZ, NZ = case["Z"], case["BW"], case["dLdBZ"], case["NZ"]
     bn = make_bn(sub, case)
-    bn.forward(Z)
-    dLdZ = bn.backward(dLdBZ)
+    run_forward_before_backward(bn.forward, Z)
     N = Z.shape[0]
-    V = Z.var(axis=0, keepdims=True)
+    M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
+    store_forward_state(bn, Z, M, V, case["NZ"], case["BZ"], eval=False)
+    bn.backward.submit(dLdBZ)  # twice: the gradients are assigned, not accumulated (+=)
+    dLdZ = bn.backward(dLdBZ)
     with quantities.check("dLdZ"):
+        expect_finite(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)", Z)
         expect_close(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)",
-                     alternatives={"treated the batch mean and variance as constants: in training "
+                     alternatives={**eps_alternatives(Z, V, lambda std: train_backward(
+                         dLdBZ, NZ, V, BW, std)),"treated the batch mean and variance as constants: in training "
                                    "mode they depend on Z, which adds two terms to dLdZ":
                                    dLdBZ * BW / np.sqrt(V + EPS),
                                    "forgot the gradient through the variance (the term with "
@@ -149,6 +212,7 @@ def test_backward(sub, case, quantities):
                                    "BW is missing: dLdNZ = dLdBZ * BW": case["dLdZ"] / BW},
                      batch=N)
     with quantities.check("self.dLdBW"):
+        expect_finite(bn.dLdBW, case["dLdBW"], "self.dLdBW", Z)
         expect_close(bn.dLdBW, case["dLdBW"], "self.dLdBW", batch=N,
                      alternatives={"dLdBW = sum over the batch of dLdBZ * NZ (the normalised Z, "
                                    "not Z itself)": (dLdBZ * Z).sum(axis=0, keepdims=True)})
@@ -161,16 +225,19 @@ def test_backward_eval(sub, case, quantities):
     """backward after forward(Z, eval=True): the running statistics are constants."""
     Z, BW, dLdBZ = case["Z_eval"], case["BW"], case["dLdBZ"]
     bn = make_bn(sub, case, running="after")
-    bn.forward(Z, eval=True)
-    dLdZ = bn.backward(dLdBZ)
+    run_forward_before_backward(bn.forward, Z, eval=True)
     rM, rV = case["running_M"], case["running_V"]
     NZ_eval = (Z - rM) / np.sqrt(rV + EPS)
+    store_forward_state(bn, Z, rM, rV, NZ_eval, case["BZ_eval"], eval=True)
+    bn.backward.submit(dLdBZ)  # twice: the gradients are assigned, not accumulated (+=)
+    dLdZ = bn.backward(dLdBZ)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     NZ_batch = (Z - M) / np.sqrt(V + EPS)
     with quantities.check("dLdZ"):
         expect_close(dLdZ, case["dLdZ_eval"],
                      "dLdZ = BatchNorm1d.backward(dLdBZ) after an eval forward",
-                     alternatives={"used the training-mode formula in eval mode: with the running "
+                     alternatives={**eps_alternatives(Z, rV, lambda std: dLdBZ * BW / std(rV)),
+                                   "used the training-mode formula in eval mode: with the running "
                                    "statistics the normalisation is affine, dLdZ = dLdBZ · BW / "
                                    "sqrt(running_V + eps)": train_backward(dLdBZ, NZ_eval, rV, BW),
                                    "used the batch statistics in backward: in eval mode, dLdZ = "
@@ -214,9 +281,21 @@ def test_gradient_check(sub, shape, seed):
     # Training-mode forwards also update the running statistics; the output does not use them.
     stacked = np.concatenate([Z, BW, Bb])
     xs = perturbations(stacked)
-    outputs = sub.call_many(bn, "forward", [(x[:N],) for x in xs],
-                            [{"BW": x[N:N + 1], "Bb": x[N + 1:]} for x in xs])  # one round trip
-    expect_array(forward.result(), "BZ = BatchNorm1d.forward(Z)", shape=shape)
+    try:  # a forward that raises or differs from the reference is Task 5.1's: not graded here
+        outputs = sub.call_many(bn, "forward", [(x[:N],) for x in xs],
+                                [{"BW": x[N:N + 1], "Bb": x[N + 1:]} for x in xs])  # 1 round trip
+        BZ = forward.result()
+    except NotImplementedYet:
+        raise
+    except StudentError as exc:
+        raise Mismatch("BatchNorm1d backward: not graded", "your forward raised an error, so "
+                       "backward cannot be checked against it. Fix Task 5.1 first.\n"
+                       + exc.feedback()) from None
+    right = normalise(Z, Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True), BW, Bb)
+    if not (isinstance(BZ, np.ndarray) and BZ.shape == shape and close(BZ, right)):
+        raise Mismatch("BatchNorm1d backward: not graded", "your forward differs from the "
+                       "reference on this input, so a gradient check of backward against it "
+                       "would grade the forward again. Fix Task 5.1 first.")
     analytic = dict(zip(("dLdZ", "self.dLdBW", "self.dLdBb"),
                         (backward.result(), *stored.result())))
     grad = vjp_from(outputs, stacked, dLdBZ)

@@ -43,6 +43,12 @@ def simulate(params, grads, lr, mu, rule):
             elif rule == "lr inside velocity twice":
                 v[k] = mu * v[k] + lr * g
                 p[k] = p[k] - lr * v[k]
+            elif rule == "uphill":
+                v[k] = mu * v[k] + g
+                p[k] = p[k] + lr * v[k]
+            elif rule == "assigned the step":
+                v[k] = mu * v[k] + g
+                p[k] = lr * v[k]
             elif rule == "not updated":
                 pass
         out.append([x.copy() for x in p])
@@ -60,6 +66,9 @@ RULE_HINTS = {
                       "first (v = μ·v + grad), then param -= lr·v",
     "nesterov": "this is Nesterov momentum; plain momentum updates param -= lr·v with "
                 "v = μ·v + grad",
+    "uphill": "the parameter moved up the gradient: descent subtracts the step, param -= lr·v",
+    "assigned the step": "the parameter was replaced by the step lr·v; subtract the step from "
+                         "it in place: param -= lr·v",
     "lr inside velocity twice": "lr is applied twice: either v = μ·v + grad and param -= lr·v, "
                                 "or v = μ·v - lr·grad and param += v",
 }
