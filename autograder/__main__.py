@@ -69,7 +69,7 @@ def cmd_check(args):
     except SubmissionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the grader's own failure is never the student's
+    except Exception as exc:  # the grader's own failure is never the student's
         return _grader_problem(exc)
     except KeyboardInterrupt:  # a partial run is no score: nothing is written
         print("interrupted", file=sys.stderr)

@@ -1,9 +1,10 @@
 """Safe extraction of one student's submission: a folder, ``.zip``, ``.tar``, ``.tar.gz``/``.tgz``.
 
 Instructors grade files that students made, so nothing in a submission is trusted. A folder is read
-by one bounded walker (``walker.copy_folder``) before anything else reads it: regular files only, links
-never followed, every open non-blocking (a FIFO never blocks), with caps on depth, entries, bytes
-read and apparent size; the batch then hashes and grades that bounded copy. In archives and folders:
+by one bounded walker (``walker.copy_folder``) before anything else reads it: regular files only,
+links never followed, every open non-blocking (a FIFO never blocks), with caps on depth, entries,
+bytes read and apparent size; the batch then hashes and grades that bounded copy.
+In archives and folders:
 
 * no absolute paths, no ``..``, no links (symbolic or hard), devices, FIFOs or other special files —
   every one of those is rejected, never "fixed";
@@ -111,7 +112,7 @@ def locate_root(dest, source, limits=None):
     limits = limits or ArchiveLimits()
     dest = Path(dest)
     level, notes = [dest], []
-    for depth in range(limits.search_depth + 1):
+    for _depth in range(limits.search_depth + 1):
         found = [d for d in level if (d / "mytorch").is_dir() and _has_python(d / "mytorch")]
         if len(found) == 1:
             return found[0], notes
@@ -122,7 +123,7 @@ def locate_root(dest, source, limits=None):
         level = sorted(c for d in level for c in d.iterdir() if c.is_dir())
     # the contents of mytorch/ without the folder: nn/ (and maybe __init__.py) at some level
     level = [dest]
-    for depth in range(limits.search_depth + 1):
+    for _depth in range(limits.search_depth + 1):
         found = [d for d in level if (d / "nn").is_dir() and _has_python(d / "nn")
                  and d.name != "mytorch"]
         if len(found) == 1:
@@ -177,7 +178,8 @@ def extract_submission(source, dest, limits=None):
                 inner_dest = Path(tempfile.mkdtemp(prefix="_unpacked-", dir=dest))
                 inner_writer = Writer(inner_dest, limits, source / inner.name)
                 _unpack_file(inner, inner_writer)
-                notes.append(f"graded from {show_name(inner.name)[1:-1]}, the archive in the folder")
+                notes.append(f"graded from {show_name(inner.name)[1:-1]}, "
+                             "the archive in the folder")
                 dest, writer.renamed = inner_dest, writer.renamed or inner_writer.renamed
                 writer.skipped += inner_writer.skipped
         elif stat.S_ISREG(mode):
@@ -198,7 +200,7 @@ def extract_submission(source, dest, limits=None):
         shutil.rmtree(writer.dest, ignore_errors=True)
         raise SubmissionArchiveError(source, f"could not be unpacked ({type(exc).__name__}: "
                                      f"{_brief(exc)})") from None
-    except Exception as exc:  # noqa: BLE001 — a damaged archive may raise anything; never escape
+    except Exception as exc:  # a damaged archive may raise anything; never escape
         shutil.rmtree(writer.dest, ignore_errors=True)
         raise SubmissionArchiveError(source, f"could not be unpacked (unexpected "
                                      f"{type(exc).__name__}: {_brief(exc)})") from None
@@ -211,7 +213,8 @@ def extract_submission(source, dest, limits=None):
 
 
 def _unpack_file(path, writer):
-    """Unpack the archive ``path`` (opened as a regular file only, never blocking) into ``writer``."""
+    """Unpack the archive ``path`` (opened as a regular file only, never blocking)
+    into ``writer``."""
     limits = writer.limits
     try:
         fh, st = open_regular(path)
@@ -219,7 +222,8 @@ def _unpack_file(path, writer):
         writer.error(str(exc))
     with fh:
         if st.st_size > limits.max_archive_bytes:
-            writer.error(f"is {megabytes(st.st_size)}, more than the {megabytes(limits.max_archive_bytes)} "
+            writer.error(f"is {megabytes(st.st_size)}, "
+                         f"more than the {megabytes(limits.max_archive_bytes)} "
                          "limit for one submission")
         if st.st_size == 0:
             writer.error("is an empty file")
@@ -234,7 +238,8 @@ def _unpack_file(path, writer):
 
 
 def _mytorch_folders(dest, limits):
-    """Folders named mytorch/ at most ``search_depth`` levels below ``dest`` (in the bounded copy)."""
+    """Folders named mytorch/ at most ``search_depth`` levels below ``dest``
+    (in the bounded copy)."""
     level, found = [dest], []
     for _ in range(limits.search_depth + 1):
         found += [d / "mytorch" for d in level if (d / "mytorch").is_dir()]

@@ -1,8 +1,9 @@
-"""The public graded cases on disk: ``public_cases/<component>.npz`` plus ``public_cases/meta.json``.
+"""The public graded cases on disk:
+``public_cases/<component>.npz`` plus ``public_cases/meta.json``.
 
-Each case holds the inputs of one graded call and the reference solution's outputs for them. They are
-written only by ``python -m autograder cases`` (``instructor/case_writer.py``, from the reference,
-seeded) and read here by the graded suite, with ``allow_pickle=False``.
+Each case holds the inputs of one graded call and the reference solution's outputs for them. They
+are written only by ``python -m autograder cases`` (``instructor/case_writer.py``, from the
+reference, seeded) and read here by the graded suite, with ``allow_pickle=False``.
 """
 import functools
 from pathlib import Path

@@ -1,8 +1,8 @@
 """Comparisons that explain themselves, and hints that are verified before they are shown.
 
-``expect_close`` compares a value the worker sent back with the trusted expected value and, when they
-differ, raises ``Mismatch``: the quantity, both shapes and dtypes, the largest error and where it is,
-and — only when one is verified — a diagnosis.
+``expect_close`` compares a value the worker sent back with the trusted expected value and, when
+they differ, raises ``Mismatch``: the quantity, both shapes and dtypes, the largest error and where
+it is, and — only when one is verified — a diagnosis.
 
 A ``Diagnosis`` is a suspected mistake *applied to the reference inputs* on the trusted side (e.g.
 ``A @ W`` instead of ``A @ W.T``). It is named only when it reproduces what the student's code gave:
@@ -27,7 +27,6 @@ import re
 from dataclasses import dataclass
 
 import hypothesis
-
 import numpy as np
 
 from .errors import NotImplementedYet, StudentError
@@ -388,12 +387,13 @@ def expect_gradient(analytic, numeric, name, rtol=None, atol=None, alternatives=
     """Raise Mismatch unless the gradient ``analytic`` (sent by the worker) is right.
 
     ``numeric`` is a trusted central-difference estimate (``gradcheck.numeric_vjp_many``) of the
-    student's own forward, or None when that forward raised (then ``reference`` alone judges). ``reference``, when given, is the reference gradient on the same inputs:
-    a backward equal to it passes whatever the central differences say (a forward computing
-    ``log(softmax + 1e-12)`` differs from the exact function by far less than a fixture can see,
-    but enough to move a numeric derivative). ``forward`` = (the student's forward output, the
-    reference's) lets the feedback say which side is inconsistent. Diagnoses are applied to the
-    reference gradient (else to ``numeric``), as in ``expect_close``.
+    student's own forward, or None when that forward raised (then ``reference`` alone judges).
+    ``reference``, when given, is the reference gradient on the same inputs: a backward equal to it
+    passes whatever the central differences say (a forward computing ``log(softmax + 1e-12)``
+    differs from the exact function by far less than a fixture can see, but enough to move a
+    numeric derivative). ``forward`` = (the student's forward output, the reference's) lets the
+    feedback say which side is inconsistent. Diagnoses are applied to the reference gradient (else
+    to ``numeric``), as in ``expect_close``.
     """
     from .gradcheck import ATOL as GRAD_ATOL
     from .gradcheck import RTOL as GRAD_RTOL

@@ -1,8 +1,8 @@
 """What can go wrong in a call into the submission, as the graded tests see it.
 
 ``StudentError`` (and ``NotImplementedYet``): the student's code raised or exited while serving a
-request; ``WorkerCrashed``: the worker died, hung or broke the protocol. Each carries the feedback the
-student reads.
+request; ``WorkerCrashed``: the worker died, hung or broke the protocol. Each carries the feedback
+the student reads.
 """
 
 
@@ -18,7 +18,8 @@ class StudentError(Exception):
         super().__init__(f"{self.type}: {self.message}")
 
     def __reduce__(self):  # copy.copy/pickle: rebuild from what __init__ takes, not from args
-        info = {"kind": self.kind, "type": self.type, "message": self.message, "frames": self.frames}
+        info = {"kind": self.kind, "type": self.type, "message": self.message,
+                "frames": self.frames}
         return type(self), (info, self.action)
 
     def feedback(self):

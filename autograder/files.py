@@ -1,9 +1,9 @@
 """Writing files so that a reader never sees half of one, and zips that are byte-identical.
 
 Every file the grader and the instructor tools produce goes through here: the data is written to a
-temporary file beside the target and renamed over it, so an interrupted run leaves the old file or the
-new one, never a torn one. Every ``--out`` folder is prepared by ``prepare_output_dir``, which never
-deletes what the command did not make.
+temporary file beside the target and renamed over it, so an interrupted run leaves the old file or
+the new one, never a torn one. Every ``--out`` folder is prepared by ``prepare_output_dir``, which
+never deletes what the command did not make.
 """
 import contextlib
 import json
@@ -19,7 +19,8 @@ ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, else it is removed."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path``,
+    else it is removed."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
     try:
@@ -52,7 +53,8 @@ def zip_entry(name, mode=0o644):
 
 
 class OutputDirError(ValueError):
-    """An output folder that a command must not write into (it could destroy what it did not make)."""
+    """An output folder that a command must not write into
+    (it could destroy what it did not make)."""
 
 
 def _is_same_or_parent(folder, path):
@@ -69,13 +71,14 @@ def _protected_folders():
 
 
 def prepare_output_dir(path, marker_name, replace=False):
-    """Make ``path`` ready for a command's output, never destroying anything the command did not make.
+    """Make ``path`` ready for a command's output, never destroying anything the command
+    did not make.
 
     Refused (``OutputDirError``): the current folder, the repository, the home folder or a parent of
-    any of them; a folder inside a git repository's root (holding ``.git``); a file; and any non-empty
-    folder without ``marker_name``, the file this function writes into every folder it prepares. A
-    folder with the marker is a previous output of the same command: kept as it is (a batch resumes
-    there), or emptied first with ``replace`` (a build). Returns the resolved path.
+    any of them; a folder inside a git repository's root (holding ``.git``); a file; and any
+    non-empty folder without ``marker_name``, the file this function writes into every folder it
+    prepares. A folder with the marker is a previous output of the same command: kept as it is (a
+    batch resumes there), or emptied first with ``replace`` (a build). Returns the resolved path.
     """
     path = Path(path).expanduser()
     target = path.resolve()

@@ -130,7 +130,8 @@ def _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_
     if keyword and not plugin.state.results and code == pytest.ExitCode.NO_TESTS_COLLECTED:
         raise SelectionError(_no_match(keyword, tasks, plugin))
     if code not in (0, 1, 5):  # 5: nothing selected
-        plugin.state.errors.append(f"pytest exited with code {int(code)}:\n{log.getvalue()[-3000:]}")
+        plugin.state.errors.append(f"pytest exited with code {int(code)}:\n"
+                                   f"{log.getvalue()[-3000:]}")
     plugin.settle()
     result = build_grade(tasks, plugin.state, shown or submission, time.perf_counter() - start)
     result.problems = submission_problems(scan, plugin.state.import_failures, allowed,

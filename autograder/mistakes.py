@@ -69,8 +69,8 @@ def sigmoid(Z, dLdA):
     A = 1.0 / (1.0 + np.exp(-Z))
     return {"A": [D("sigmoid.A.sign_flipped_in_exp", "the sign inside exp is flipped: "
                     "sigmoid(Z) = 1 / (1 + exp(-Z))", value=1.0 - A)],
-            "dLdZ": [D("sigmoid.dLdZ.upstream_missing", "dLdA is missing: dLdZ = dLdA * A * (1 - A)",
-                       value=A * (1.0 - A)),
+            "dLdZ": [D("sigmoid.dLdZ.upstream_missing",
+                       "dLdA is missing: dLdZ = dLdA * A * (1 - A)", value=A * (1.0 - A)),
                      D("sigmoid.dLdZ.one_minus_A_missing", "the factor (1 - A) is missing: "
                        "sigmoid'(Z) = A * (1 - A)", value=dLdA * A),
                      D("sigmoid.dLdZ.A_missing", "the factor A is missing: sigmoid'(Z) = "
@@ -151,7 +151,8 @@ def softmax(Z, dLdA):
         unshifted_grad = unshifted * (dLdA - (dLdA * unshifted).sum(axis=1, keepdims=True))
     no_shift = ("exp overflows for large inputs: subtract each row's max first, softmax(Z) = "
                 "softmax(Z - Z.max(axis=1, keepdims=True)), which changes nothing else")
-    return {"A": [D("softmax.no_max_shift", no_shift, value=unshifted),D("softmax.A.wrong_axis", "normalised over the wrong axis: each ROW must sum to "
+    return {"A": [D("softmax.no_max_shift", no_shift, value=unshifted),
+                  D("softmax.A.wrong_axis", "normalised over the wrong axis: each ROW must sum to "
                     "1 (sum over axis=1)", value=E / E.sum(axis=0, keepdims=True)),
                   D("softmax.A.whole_array", "normalised over the whole array: each row must sum "
                     "to 1 (sum over axis=1, keepdims=True)", value=E / E.sum())],

@@ -15,7 +15,6 @@ from .checks import Mismatch, failing_example
 from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
 from .quantities import ExampleFailed
 
-
 STUDENT_FAILURES = (ImportFailed, BudgetExhausted, NotImplementedYet, StudentError, WorkerCrashed,
                     Mismatch, ExampleFailed, AssertionError)
 

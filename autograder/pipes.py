@@ -1,8 +1,8 @@
 """The three pipes between the grader and one worker, read without deadlock or blocking.
 
 Requests go out on the worker's stdin; numbered replies come back on its stdout, each awaited with
-a time limit; whatever the student's code prints arrives on its stderr and is kept, up to a bound, in
-a ``BoundedOutput``. ``transport.Worker`` owns one ``Pipes``.
+a time limit; whatever the student's code prints arrives on its stderr and is kept, up to a bound,
+in a ``BoundedOutput``. ``transport.Worker`` owns one ``Pipes``.
 """
 import os
 import queue

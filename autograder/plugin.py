@@ -26,9 +26,8 @@ import numpy as np
 import pytest
 
 from . import case_store, fixtures
+from .outcomes import describe_exception, describe_failure, diagnoses_of, grader_warning, root_cause
 from .proxy import Submission
-from .outcomes import (describe_exception, describe_failure, diagnoses_of, grader_warning,
-                       root_cause)
 from .rubric import test_key
 
 HIDDEN_ID_PREFIX = "hidden-"  # the parametrization id of a case drawn from the secret
@@ -48,7 +47,8 @@ class TestResult:
     seconds: float = 0.0
     earned: float = 0.0      # share of max_score its quantities earned when not passed
     quantities: list = field(default_factory=list)  # [{"name", "weight", "passed"}] (quantities.py)
-    diagnoses: list = field(default_factory=list)   # ids of the mistakes its hints named (checks.py)
+    # ids of the mistakes its hints named (checks.py)
+    diagnoses: list = field(default_factory=list)
     deferred: float = 0.0    # instructor mode: the points of a self-consistency test, given in the
     #                          hidden row when the gates' hidden cases pass
     gate_only: bool = False  # run only as the gate of a selected test (-k): not reported
@@ -137,7 +137,7 @@ class GraderPlugin:
         component = marker.args[0]
         try:
             cases = case_store.load_cases(component)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the grader's problem
+        except Exception as exc:  # any unreadable file is the grader's problem
             self.state.errors.append(f"the case file of {component!r} cannot be read "
                                      f"({describe_exception(exc)}); its tests were not run")
             cases = []  # pytest then collects the test once, skipped
@@ -220,7 +220,8 @@ class GraderPlugin:
 
     def begin_hidden_phase(self):
         """Hidden items get a worker of their own: nothing the visible ones' worker kept (objects,
-        module state, output) is there, and nothing the hidden ones see goes back to a visible one."""
+        module state, output) is there,
+        and nothing the hidden ones see goes back to a visible one."""
         if self.submission is not None and self.submission.worker is not None:
             self.state.worker_info = dict(self.submission.worker.info or {})
         self.hidden_phase = True
@@ -312,7 +313,8 @@ class GraderPlugin:
             if not results:
                 problems.append(f"{what} did not run")
                 continue
-            failing = [_case_id(r.nodeid) for r in results if not self._gate_item_passed(r, quantity)]
+            failing = [_case_id(r.nodeid) for r in results
+                       if not self._gate_item_passed(r, quantity)]
             if failing:
                 problems.append(f"{what} does not pass on {', '.join(failing)}")
         return not problems, "; ".join(problems)
@@ -322,8 +324,8 @@ class GraderPlugin:
             return result.status == "passed"
         names = {q["name"]: q["passed"] for q in result.quantities}
         if result.status == "passed" and quantity not in names:
-            problem = (f"the rubric gates on quantity {quantity!r} of {_relative_id(result.nodeid)}, "
-                       "which that test does not check")
+            problem = (f"the rubric gates on quantity {quantity!r} "
+                       f"of {_relative_id(result.nodeid)}, which that test does not check")
             if problem not in self.state.errors:
                 self.state.errors.append(problem)
             return False
@@ -394,7 +396,8 @@ class GraderPlugin:
 
 
 def _withhold(result, why, quantity=""):
-    """No points for a self-consistency result (or one quantity of it) whose gates failed, and why."""
+    """No points for a self-consistency result (or one quantity of it) whose gates failed,
+    and why."""
     if result.status not in PASSING:
         return
     if not quantity:

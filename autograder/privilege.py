@@ -1,10 +1,11 @@
 """Privilege drop: which user the worker (student code) runs as when the grader runs as root.
 
-``--user NAME`` picks the user; a grader started as root without it uses ``nobody`` (or the user named
-in ``$MYTORCH_GRADER_USER``; set it to ``none`` to keep root, e.g. in a throw-away container). Before
-relying on the drop, the grader spawns the interpreter once as that user (cached): if that user cannot
-run Python (an interpreter under a private home such as ``/root/.pyenv``), cannot import NumPy or cannot
-read the submission, the worker runs without the drop and the report says so — never a crash.
+``--user NAME`` picks the user; a grader started as root without it uses ``nobody`` (or the user
+named in ``$MYTORCH_GRADER_USER``; set it to ``none`` to keep root, e.g. in a throw-away container).
+Before relying on the drop, the grader spawns the interpreter once as that user (cached): if that
+user cannot run Python (an interpreter under a private home such as ``/root/.pyenv``), cannot import
+NumPy or cannot read the submission, the worker runs without the drop and the report says so — never
+a crash.
 On platforms without ``pwd``/``os.setuid`` (Windows) there is no drop, and ``--user`` says so.
 """
 import functools

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from . import imports
 from .errors import BudgetExhausted, ImportFailed, NotImplementedYet, StudentError, WorkerCrashed
-from .sandbox import protocol, wire
 from .pending import Pending, PendingRef
+from .sandbox import protocol, wire
 from .transport import Limits, Worker
 
 

@@ -182,7 +182,8 @@ def render_table(grade, verbose=False, width=100):
         if t.status != "passed" and not verbose:
             detail = t.first_line()
             if detail:
-                lines.append("      > " + textwrap.shorten(detail, width=width - 8, placeholder=" ..."))
+                lines.append("      > " + textwrap.shorten(detail, width=width - 8,
+                                                           placeholder=" ..."))
     lines.append("-" * len(header))
     lines.append(f"{'Total':<44} {_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
     if grade.has_hidden:
@@ -272,7 +273,8 @@ def results_json(grade):
 
 
 class _Budget:
-    """The per-test and per-submission caps on student-derived text, applied as failures are shown."""
+    """The per-test and per-submission caps on student-derived text,
+    applied as failures are shown."""
 
     def __init__(self, chars=STUDENT_FEEDBACK_CHARS):
         self.left, self.cut = chars, ""
@@ -294,7 +296,7 @@ class _Budget:
 def error_results(message, seconds=0.0):
     """results.json for a submission that could not be graded at all: score 0 and why."""
     return {"score": 0.0, "execution_time": round(seconds, 3),
-            "output": f"Your submission could not be graded: {visible(message, TEST_FEEDBACK_CHARS)}"
-                      "\nScore: 0",
+            "output": "Your submission could not be graded: "
+                      f"{visible(message, TEST_FEEDBACK_CHARS)}\nScore: 0",
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": []}

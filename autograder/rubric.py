@@ -45,7 +45,8 @@ def load_rubric(path=RUBRIC_PATH):
         seen.add(raw["id"])
         visibility = raw.get("visibility", "visible")
         if visibility not in VISIBILITIES:
-            raise RubricError(f"{where}: visibility must be one of {VISIBILITIES}, got {visibility!r}")
+            raise RubricError(f"{where}: visibility must be one of {VISIBILITIES}, "
+                              f"got {visibility!r}")
         if not isinstance(raw["points"], (int, float)) or raw["points"] < 0:
             raise RubricError(f"{where}: points must be a non-negative number")
         if "hidden_tests" in raw:
@@ -97,7 +98,8 @@ def _gates(table, tests, where):
     for name, specs in table.items():
         test, _, quantity = name.partition("#")
         if test not in tests:
-            raise RubricError(f"{where}: self-consistency test {test!r} is not in this task's tests")
+            raise RubricError(f"{where}: self-consistency test {test!r} "
+                              "is not in this task's tests")
         if isinstance(specs, str):
             specs = [specs]
         if not specs or not all(isinstance(s, str) and "::" in s for s in specs):

@@ -85,7 +85,8 @@ def positive(seed, shape, low=0.5, high=2.0):
 
 
 def upstream(seed, shape):
-    """A random upstream gradient (standard normal, float64). Never all ones: see docs/gradcheck.md."""
+    """A random upstream gradient (standard normal, float64).
+    Never all ones: see docs/gradcheck.md."""
     return _rng(seed).standard_normal(shape)
 
 

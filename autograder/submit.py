@@ -1,7 +1,7 @@
 """``python -m autograder submit``: pack the files a student may change into ``handin.zip``.
 
-Only ``mytorch/**/*.py`` goes in (no caches, no autograder), with ``MANIFEST.json`` listing every file
-with its size and sha256 and the self-check's score. Pure Python ``zipfile``: works on Windows.
+Only ``mytorch/**/*.py`` goes in (no caches, no autograder), with ``MANIFEST.json`` listing every
+file with its size and sha256 and the self-check's score. Pure Python ``zipfile``: works on Windows.
 """
 import hashlib
 import json

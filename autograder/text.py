@@ -1,12 +1,13 @@
-"""Student-derived text made safe to show: on a terminal, in feedback.txt, summary.txt, results.json.
+"""Student-derived text made safe to show:
+on a terminal, in feedback.txt, summary.txt, results.json.
 
 A submission controls its output, its exception messages, the names in its tracebacks and the names
 of its files. Written raw, an escape sequence (ESC, or the one-byte CSI/OSC of C1) repaints the
 instructor's terminal — a fake "Total 100 / 100", a window title, a clipboard write (OSC 52) — and
 a newline in a file name forges a line of a report. ``visible`` turns every such character into
-printable text (``\\x1b``, ``\\r``, ``\\u202e``), so what was sent is still readable and nothing acts.
-It accepts any value (bytes, lone surrogates, objects whose ``str`` fails) and bounds the length of
-every line and of the whole text.
+printable text (``\\x1b``, ``\\r``, ``\\u202e``), so what was sent is still readable and nothing
+acts. It accepts any value (bytes, lone surrogates, objects whose ``str`` fails) and bounds the
+length of every line and of the whole text.
 """
 import unicodedata
 
@@ -43,7 +44,7 @@ def _as_text(value):
         return bytes(value).decode("utf-8", "surrogateescape")
     try:
         return str(value)
-    except Exception:  # noqa: BLE001 — a student object's __str__ may raise anything
+    except Exception:  # a student object's __str__ may raise anything
         return f"<unprintable {type(value).__name__}>"
 
 
@@ -56,7 +57,8 @@ def visible(text, max_len=None, keep_newlines=True, line_chars=LINE_CHARS):
     """
     text = _as_text(text)
     if max_len is not None and len(text) > 4 * max_len + 64:
-        text = text[:4 * max_len + 64]  # escapes can at most quadruple: never process more than needed
+        # escapes can at most quadruple: never process more than needed
+        text = text[:4 * max_len + 64]
         cut_input = True
     else:
         cut_input = False

@@ -84,7 +84,8 @@ class Worker:
                      "worker.py"):
             shutil.copy(SANDBOX_DIR / name, self.dir)
         env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "SYSTEMROOT", "HOME", "USERPROFILE", "TMP", "TEMP", "TMPDIR", "LANG")}
+               if k in ("PATH", "SYSTEMROOT", "HOME", "USERPROFILE", "TMP", "TEMP", "TMPDIR",
+                        "LANG")}
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONDONTWRITEBYTECODE="1", PYTHONIOENCODING="utf-8")
         extra = {}
@@ -167,7 +168,8 @@ class Worker:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
-            why = {"SIGKILL": " (killed: memory or time limit?)", "SIGSEGV": " (segmentation fault)",
+            why = {"SIGKILL": " (killed: memory or time limit?)",
+                   "SIGSEGV": " (segmentation fault)",
                    "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
             detail = f"was killed by {name}{why}"
         else:

@@ -70,7 +70,8 @@ class Writer:
         shown = self.skipped[:self.limits.max_skipped_shown]
         more = len(self.skipped) - len(shown)
         return ("skipped what tools and editors leave beside the code (not graded): "
-                + ", ".join(show_name(n)[1:-1] for n in shown) + (f" and {more} more" if more else ""))
+                + ", ".join(show_name(n)[1:-1] for n in shown)
+                + (f" and {more} more" if more else ""))
 
     def error(self, problem):
         raise SubmissionArchiveError(self.source, problem)
@@ -93,8 +94,8 @@ class Writer:
         for i in range(1, len(parts)):
             prev = self.seen.get("/".join(parts[:i]))
             if prev == "file":
-                self.error(f"entry {show_name(original)} is inside {show_name('/'.join(parts[:i]))}, "
-                           "which is a file")
+                self.error(f"entry {show_name(original)} "
+                           f"is inside {show_name('/'.join(parts[:i]))}, which is a file")
             self.seen.setdefault("/".join(parts[:i]), "dir")
         key = "/".join(parts)
         prev = self.seen.get(key)
@@ -120,7 +121,8 @@ class Writer:
             self.error(f"entry {show_name(original)} has an empty name")
         lim = self.limits
         if declared is not None and declared > lim.max_file_bytes:
-            self.error(f"{show_name(original)} is {megabytes(declared)} (its declared size, not read), more "
+            self.error(f"{show_name(original)} is {megabytes(declared)} "
+                       "(its declared size, not read), more "
                        f"than the {megabytes(lim.max_file_bytes)} limit for one file")
         if declared is not None and self.total + declared > lim.max_total_bytes:
             self.error(f"uncompressed contents exceed the {megabytes(lim.max_total_bytes)} limit "
@@ -139,10 +141,12 @@ class Writer:
                 written += len(chunk)
                 self.total += len(chunk)
                 if written > lim.max_file_bytes:
-                    self.error(f"{show_name(original)} unpacks to more than {megabytes(lim.max_file_bytes)} "
+                    self.error(f"{show_name(original)} unpacks to more than "
+                               f"{megabytes(lim.max_file_bytes)} "
                                "(the limit for one file; a zip bomb?)")
                 if self.total > lim.max_total_bytes:
-                    self.error(f"uncompressed contents exceed the {megabytes(lim.max_total_bytes)} limit "
+                    self.error("uncompressed contents exceed the "
+                               f"{megabytes(lim.max_total_bytes)} limit "
                                f"(reached in {show_name(original)}; a zip bomb?)")
                 if declared is not None and written > declared:
                     self.error(f"{show_name(original)} holds more data than its header declares")
@@ -271,7 +275,7 @@ def extract_tar(raw, writer):
                     fh = tf.extractfile(member)
                     writer.write(parts, fh, member.size, member.name)
                 else:
-                    writer.error(f"entry {show_name(member.name)} is a device, FIFO or other special "
-                                 "file, not a regular file")
+                    writer.error(f"entry {show_name(member.name)} "
+                                 "is a device, FIFO or other special file, not a regular file")
     finally:
         stream.close()

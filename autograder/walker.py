@@ -1,11 +1,11 @@
 """Reading what a student made without trusting it: one bounded walker over a folder, and names.
 
-``copy_folder`` copies a folder through a writer (``archive.py`` supplies one that counts entries and
-bytes against the limits): regular files only, links never followed, every open non-blocking (a FIFO
-never blocks), by directory descriptors where the platform has them (a folder swapped for a link
-while it is read is not followed). ``clean_component`` and ``safe_parts`` turn the names students'
-tools produce into printable, safe path components; ``is_skipped_name`` knows what tools leave
-beside the code.
+``copy_folder`` copies a folder through a writer (``archive.py`` supplies one that counts entries
+and bytes against the limits): regular files only, links never followed, every open non-blocking (a
+FIFO never blocks), by directory descriptors where the platform has them (a folder swapped for a
+link while it is read is not followed). ``clean_component`` and ``safe_parts`` turn the names
+students' tools produce into printable, safe path components; ``is_skipped_name`` knows what tools
+leave beside the code.
 """
 import errno
 import os

@@ -1,12 +1,12 @@
 """Throughput of class grading: ``python -m autograder grade`` with --jobs 1 and --jobs 2.
 
-Generates N submissions from the reference solution — a mix of correct ones, buggy ones (one of a few
-typical mistakes each) and ones that crash at import (``sys.exit``), 60/30/10 by default — grades the
-whole class once per --jobs value (``--force``, so nothing is skipped), and prints submissions per
-minute for each and per core (per job: the batch runs one check per job), with the median over
-``--repeat`` runs and the speed-up of the largest --jobs over --jobs 1. With ``--project`` it turns
-the per-core rate of the largest --jobs into a wall time for a class on a cluster (see
-``projected_minutes`` for the assumptions). Not a test; run it by hand:
+Generates N submissions from the reference solution — a mix of correct ones, buggy ones (one of a
+few typical mistakes each) and ones that crash at import (``sys.exit``), 60/30/10 by default —
+grades the whole class once per --jobs value (``--force``, so nothing is skipped), and prints
+submissions per minute for each and per core (per job: the batch runs one check per job), with the
+median over ``--repeat`` runs and the speed-up of the largest --jobs over --jobs 1. With
+``--project`` it turns the per-core rate of the largest --jobs into a wall time for a class on a
+cluster (see ``projected_minutes`` for the assumptions). Not a test; run it by hand:
 
     python benchmarks/batch_throughput.py                 # 100 submissions, jobs 1 and 2
     python benchmarks/batch_throughput.py --n 20 --repeat 3 -k linear

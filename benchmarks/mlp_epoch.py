@@ -40,7 +40,8 @@ def synthetic_mnist(samples, seed=0, dtype=np.float32):
     rng = np.random.default_rng(seed)
     prototypes = rng.uniform(0, 1, (10, 784)) * (rng.uniform(0, 1, (10, 784)) < 0.3)
     labels = rng.integers(0, 10, samples)
-    X = np.clip(prototypes[labels] + rng.normal(0, 1.2, (samples, 784)), 0, 1)  # ~99 % after an epoch
+    # ~99 % after an epoch
+    X = np.clip(prototypes[labels] + rng.normal(0, 1.2, (samples, 784)), 0, 1)
     return X.astype(dtype), labels
 
 

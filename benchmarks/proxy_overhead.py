@@ -4,11 +4,11 @@
 
 Both runs execute the same pytest suite with the same hypothesis examples through
 ``autograder.grading.grade``; only the ``sub`` fixture differs. The proxied run is the real one: a
-worker process, the wire and ``Remote`` handles. The in-process run swaps in ``InProcessSubmission``,
-which imports the reference ``mytorch`` into the grader's own process and hands the tests thin
-wrappers around the live objects — what the checks would cost with no trust boundary at all.
-Arrays are still copied at the boundary (a memcpy each): the tests rely on value semantics, e.g. an
-in-place SGD step must not change the test's own copy of the weights. It
+worker process, the wire and ``Remote`` handles. The in-process run swaps in
+``InProcessSubmission``, which imports the reference ``mytorch`` into the grader's own process and
+hands the tests thin wrappers around the live objects — what the checks would cost with no trust
+boundary at all. Arrays are still copied at the boundary (a memcpy each): the tests rely on value
+semantics, e.g. an in-place SGD step must not change the test's own copy of the weights. It
 exists only here: the grader itself never runs student code in its own process.
 
 The two are timed alternately (proxied, in-process, proxied, ...) so that drift on a noisy machine
@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autograder.grading import grade  # noqa: E402
-from autograder.sandbox.wire import Ref  # noqa: E402
-from autograder.errors import NotImplementedYet, StudentError  # noqa: E402
-from autograder.proxy import Submission  # noqa: E402
+from autograder.errors import NotImplementedYet, StudentError  # noqa: E402 - sys.path set above
+from autograder.grading import grade  # noqa: E402 - sys.path set above
+from autograder.proxy import Submission  # noqa: E402 - sys.path set above
+from autograder.sandbox.wire import Ref  # noqa: E402 - sys.path set above
 
 _PLAIN = (type(None), bool, int, float, str, np.generic)
 

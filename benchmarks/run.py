@@ -26,17 +26,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
-import numpy as np  # noqa: E402
-
-import batch_throughput  # noqa: E402
-import grade_time  # noqa: E402
-import linear  # noqa: E402
-import mlp_epoch  # noqa: E402
-import proxy_overhead  # noqa: E402
+import batch_throughput  # noqa: E402 - sys.path set above
+import grade_time  # noqa: E402 - sys.path set above
+import linear  # noqa: E402 - sys.path set above
+import mlp_epoch  # noqa: E402 - sys.path set above
+import proxy_overhead  # noqa: E402 - sys.path set above
 
 SECTIONS = ("linear", "mlp", "threads", "grade", "proxy", "batch")
 

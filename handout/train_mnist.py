@@ -76,16 +76,22 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE if (HERE / "mytorch").is_dir() else HERE.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402 - after the BLAS thread count is set above
 
-from mytorch.data.mnist import (  # noqa: E402
-    DATA_ENV, MIRROR_ENV, MNISTDownloadError, MNISTFormatError, MNISTNotFoundError, batches,
-    default_data_dir, load_mnist,
+from mytorch.data.mnist import (  # noqa: E402 - sys.path set above
+    DATA_ENV,
+    MIRROR_ENV,
+    MNISTDownloadError,
+    MNISTFormatError,
+    MNISTNotFoundError,
+    batches,
+    default_data_dir,
+    load_mnist,
 )
-from mytorch.models import MLP  # noqa: E402
-from mytorch.nn import CrossEntropyLoss  # noqa: E402
-from mytorch.optim import SGD  # noqa: E402
-from mytorch.speed import skip_input_gradient  # noqa: E402
+from mytorch.models import MLP  # noqa: E402 - sys.path set above
+from mytorch.nn import CrossEntropyLoss  # noqa: E402 - sys.path set above
+from mytorch.optim import SGD  # noqa: E402 - sys.path set above
+from mytorch.speed import skip_input_gradient  # noqa: E402 - sys.path set above
 
 PROG = "train_mnist.py"
 
@@ -208,7 +214,7 @@ def plot_curves(out, record):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except Exception:  # noqa: BLE001 - any import problem just means no plot
+    except Exception:  # any import problem just means no plot
         return "matplotlib is not installed: no learning_curve.png (pip install matplotlib)"
     try:
         rows = record["epochs"]
@@ -232,7 +238,7 @@ def plot_curves(out, record):
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return f"learning curve: {path}"
-    except Exception as e:  # noqa: BLE001 - a plot must never fail the run
+    except Exception as e:  # a plot must never fail the run
         return f"could not draw learning_curve.png ({type(e).__name__}: {e})"
 
 

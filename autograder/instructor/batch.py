@@ -3,8 +3,8 @@
 Each SUBMISSION is one student's folder or archive, or a folder of many (a Canvas or Gradescope
 export: one entry per student). Every student is first copied or unpacked through the bounded walker
 (``autograder/archive.py``) into a fresh temporary folder; that copy is hashed and, unless unchanged
-since the last run, graded by its own ``python -m autograder check`` subprocess, ``--jobs`` at a time,
-with a per-student wall-time cap. Output, every file written atomically:
+since the last run, graded by its own ``python -m autograder check`` subprocess, ``--jobs`` at a
+time, with a per-student wall-time cap. Output, every file written atomically:
 
     DIR/grades.csv                        student, name, email, total, one column per task, status
     DIR/summary.txt (+ .png)              score statistics and histogram, per-task pass rates
@@ -16,9 +16,9 @@ with a per-student wall-time cap. Output, every file written atomically:
 
 A re-run skips students whose submission and grader are unchanged (``--force`` regrades), so a
 killed batch resumes where it stopped; Ctrl-C keeps what finished and lists the others as "not
-graded (interrupted)". Whatever goes wrong with one student (a broken archive, no mytorch/, a FIFO, an
-unexpected error) becomes that student's row; it never stops the batch. Student-derived text is made
-visible (``autograder/text.py``) before it reaches the console or any file.
+graded (interrupted)". Whatever goes wrong with one student (a broken archive, no mytorch/, a FIFO,
+an unexpected error) becomes that student's row; it never stops the batch. Student-derived text is
+made visible (``autograder/text.py``) before it reaches the console or any file.
 """
 import hashlib
 import json
@@ -43,12 +43,19 @@ from ..rubric import RUBRIC_PATH, load_rubric
 from ..text import one_line
 from ..transport import describe_sandbox
 from . import PACKAGE_DIR, PROJECT_ROOT
-from .console import Console, Progress
-from .one_student import (Checks, Interrupted, cached_row, failed_results, grade_student, prepare,
-                          student_folder)
 from .class_outputs import batch_record, read_record, write_class_outputs
+from .console import Console, Progress
 from .discovery import DiscoveryError, discover
 from .hidden import SecretError, read_secret
+from .one_student import (
+    Checks,
+    Interrupted,
+    cached_row,
+    failed_results,
+    grade_student,
+    prepare,
+    student_folder,
+)
 from .summary import INTERRUPTED, write_grades_csv
 from .summary import num as _num
 
@@ -162,7 +169,8 @@ def _select_shard(students, opts, console):
     if previous is not None and previous.get("shard") != format_shard(opts.shard):
         held = previous.get("shard") or "the whole class (no --shard)"
         raise BatchError(f"{opts.out} holds the grades of {held}; grade "
-                         f"{format_shard(opts.shard) or 'the whole class'} into a folder of its own")
+                         f"{format_shard(opts.shard) or 'the whole class'} "
+                         "into a folder of its own")
     if opts.shard is None:
         return students
     mine = select(students, opts.shard)
@@ -224,7 +232,7 @@ def run_batch(args, stream=None):
         for student in students:  # copy and hash every submission first: cheap, and bounded
             try:
                 ready = prepare(student)
-            except Exception as exc:  # noqa: BLE001 — one student's problem never aborts the batch
+            except Exception as exc:  # one student's problem never aborts the batch
                 rows[student.id] = _error_row(student, opts, exc)
                 continue
             prepared[student.id] = ready
@@ -338,12 +346,14 @@ def _interrupted_row(student, opts):
 
 def _error_row(student, opts, exc):
     """Any unexpected failure on one student, as that student's row (written, never cached)."""
-    message = f"the batch grader failed on this student ({type(exc).__name__}: {one_line(exc, 500)})"
+    message = (f"the batch grader failed on this student "
+               f"({type(exc).__name__}: {one_line(exc, 500)})")
     folder = student_folder(opts, student)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_json_atomically(failed_results(message), folder / "results.json")
-        write_atomically(folder / "feedback.txt", f"Your submission could not be graded: {message}\n")
+        write_atomically(folder / "feedback.txt",
+                         f"Your submission could not be graded: {message}\n")
         (folder / ".meta.json").unlink(missing_ok=True)  # the next run tries this student again
     except OSError:
         pass
@@ -356,7 +366,7 @@ def _grade_safely(student, opts, prepared):
         return grade_student(student, opts, prepared)
     except Interrupted:
         raise
-    except Exception as exc:  # noqa: BLE001 — one student's problem never aborts the batch
+    except Exception as exc:  # one student's problem never aborts the batch
         return _error_row(student, opts, exc)
     finally:
         _discard(prepared)

@@ -2,10 +2,11 @@
 
 Each generator draws one case from ``rng`` and runs the reference (``ref``, the ``mytorch`` package)
 on it; ``index`` (the case's position) picks what every set of cases must cover, so the public cases
-and any hidden set of as many cases run every branch of the reference (momentum 0 and not, a constant
-and a near-constant BatchNorm feature where eps matters). ``python -m autograder cases`` stores public
-cases in ``public_cases/<component>.npz``; hidden tests call the same generators with a secret seed
-at grading time. Cases are dicts of float64 arrays (and small integers stored as 0-d arrays).
+and any hidden set of as many cases run every branch of the reference (momentum 0 and not, a
+constant and a near-constant BatchNorm feature where eps matters). ``python -m autograder cases``
+stores public cases in ``public_cases/<component>.npz``; hidden tests call the same generators with
+a secret seed at grading time.
+Cases are dicts of float64 arrays (and small integers stored as 0-d arrays).
 
 No case is degenerate (``degeneracy``): an expected output that is all zeros or constant, or a
 network with a dead layer, would let a wrong answer (zeros, a skipped layer) pass. ``generate``

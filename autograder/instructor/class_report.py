@@ -79,8 +79,9 @@ def _num(x):
 def pseudonym(student_id, key=b""):
     """A stable pseudonym: the same student gets the same one in every report made with ``key``.
 
-    Keyed (HMAC), because a plain hash of an id is undone by anyone holding the class list: they hash
-    every name and compare. The batch keeps one random key per output folder (``.pseudonym-key``).
+    Keyed (HMAC), because a plain hash of an id is undone by anyone holding the class list: they
+    hash every name and compare.
+    The batch keeps one random key per output folder (``.pseudonym-key``).
     """
     digest = hmac.new(key, student_id.encode("utf-8"), hashlib.sha256).hexdigest()
     return "student-" + digest[:8]
@@ -162,7 +163,8 @@ def render(rows, tasks, mistakes=(), conditions=None, feedback_href=None, anonym
         rates.append((t, full / n if n else 0.0))
     mean = sum(totals) / n if n else 0.0
     ordered = sorted(totals)
-    median = (ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2) if n else 0.0
+    median = ((ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2)
+              if n else 0.0)
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>",

@@ -31,7 +31,8 @@ def add_commands(sub):
                            description="Grade a whole class: folders, archives or LMS exports.")
     add_grade_arguments(grade)
     grade.set_defaults(func=cmd_grade)
-    gradescope = sub.add_parser("gradescope", help="(instructors) build Gradescope's autograder.zip")
+    gradescope = sub.add_parser("gradescope",
+                                help="(instructors) build Gradescope's autograder.zip")
     gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"),
                             help="zip to write (default autograder.zip)")
     gradescope.add_argument("--secret-file", metavar="PATH",

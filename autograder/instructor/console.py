@@ -1,4 +1,5 @@
-"""What a batch shows an instructor while it runs: lines that survive a closed pipe, and progress."""
+"""What a batch shows an instructor while it runs:
+lines that survive a closed pipe, and progress."""
 import io
 import os
 import sys

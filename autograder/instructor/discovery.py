@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..archive import HANDIN_NAME, archive_kind, is_archive_name, strip_archive_suffix
-from ..walker import file_kind, is_skipped_name
 from ..text import one_line
+from ..walker import file_kind, is_skipped_name
 
 METADATA_NAME = "submission_metadata.yml"
 IGNORED_SUFFIXES = (".yml", ".yaml", ".csv", ".txt", ".md", ".json", ".html", ".pdf")
@@ -45,11 +45,11 @@ class Student:
 def student_id_from_name(name):
     """The student id an export's file or folder name stands for.
 
-    Canvas: ``lastfirst_12345_67890_hw1.zip`` (or ``lastfirst_LATE_12345_67890_...``) -> ``lastfirst``;
-    anything else (``submission_123456``, ``alice.zip``) -> its name without the archive suffix.
-    The id keeps every letter of the name (Unicode NFC: ``zoë_Müller``, ``李明``); only characters
-    that are unsafe in a path or a report (separators, ``:*?"<>|``, control and format characters)
-    become ``_``.
+    Canvas: ``lastfirst_12345_67890_hw1.zip`` (or ``lastfirst_LATE_12345_67890_...``)
+    -> ``lastfirst``; anything else (``submission_123456``, ``alice.zip``) -> its name without the
+    archive suffix. The id keeps every letter of the name (Unicode NFC: ``zoë_Müller``, ``李明``);
+    only characters that are unsafe in a path or a report (separators, ``:*?"<>|``, control and
+    format characters) become ``_``.
     """
     name = os.fsdecode(name) if isinstance(name, bytes) else name
     try:  # undecodable bytes of a file name (surrogate escapes) become U+FFFD, then "_"

@@ -6,21 +6,23 @@ The zip holds what Gradescope's "Zip file upload" autograder expects at its top 
   system-wide, and creates the unprivileged user (default ``student``) that runs student code;
 * ``run_autograder``: makes the grader's source private to root (``chmod 0700``: the reference
   solution and the secret stay unreadable for the student user), then runs
-  ``python3 -m autograder.instructor.gradescope run``, which copies ``/autograder/submission`` safely into a
-  fresh folder readable by that user and grades it with ``python3 -m autograder check --hidden
-  --user student``. ``results.json`` is ALWAYS written: when the grader itself fails, a fallback with
-  score 0 and the error is written (by Python, or by the shell script if Python cannot even start);
+  ``python3 -m autograder.instructor.gradescope run``, which copies ``/autograder/submission``
+  safely into a fresh folder readable by that user and grades it with ``python3 -m autograder check
+  --hidden --user student``.
+  ``results.json`` is ALWAYS written: when the grader itself fails, a fallback with score 0 and the
+  error is written (by Python, or by the shell script if Python cannot even start);
 * the grader (``autograder/``) and the reference ``mytorch/`` it uses for hidden cases;
 * ``grader_secret.txt`` (mode 0600) only when ``--secret-file`` is given; without it Gradescope runs
   the public tests only.
 
 Paths come from environment variables so that a test can run the whole thing in a temporary folder:
 ``GRADESCOPE_ROOT`` (default ``/autograder``; the submission is ``$GRADESCOPE_ROOT/submission`` and
-the results go to ``$GRADESCOPE_ROOT/results/results.json``), ``GRADER_PYTHON`` (default ``python3``),
-``GRADER_USER`` (default: the user named when the zip was built), ``GRADER_TIME_LIMIT`` (seconds for
-the whole grading, default 540, under Gradescope's default 10 minutes) and ``GRADER_CHECK_ARGS``
-(extra options for ``check``, e.g. ``--timeout 20``), ``GRADER_ALLOW_WEAK_SANDBOX`` (``1``: grade
-even where the worker's sandbox is weaker than the machine allows; set by ``--allow-weak-sandbox``).
+the results go to ``$GRADESCOPE_ROOT/results/results.json``), ``GRADER_PYTHON`` (default
+``python3``), ``GRADER_USER`` (default: the user named when the zip was built),
+``GRADER_TIME_LIMIT`` (seconds for the whole grading, default 540, under Gradescope's default 10
+minutes) and ``GRADER_CHECK_ARGS`` (extra options for ``check``, e.g. ``--timeout 20``),
+``GRADER_ALLOW_WEAK_SANDBOX`` (``1``: grade even where the worker's sandbox is weaker than the
+machine allows; set by ``--allow-weak-sandbox``).
 """
 import argparse
 import json
@@ -87,7 +89,7 @@ EOF
     mv -f "$RESULTS.tmp" "$RESULTS"
 fi
 exit 0
-"""
+"""  # noqa: E501 - a shell script kept verbatim: the fallback results.json is one JSON line
 
 
 class GradescopeError(RuntimeError):
@@ -97,10 +99,11 @@ class GradescopeError(RuntimeError):
 def _grader_files(root=PROJECT_ROOT):
     """[(path, name in the zip)] of the grader and the reference solution."""
     out = []
-    for base, suffixes in ((root / "autograder", GRADER_FILE_SUFFIXES), (root / "mytorch", (".py",))):
+    for base, suffixes in ((root / "autograder", GRADER_FILE_SUFFIXES),
+                           (root / "mytorch", (".py",))):
         if not base.is_dir():
-            raise GradescopeError(f"{base} is missing: build the Gradescope zip from the instructor "
-                                  "repository (it needs the reference mytorch/)")
+            raise GradescopeError(f"{base} is missing: build the Gradescope zip from the "
+                                  "instructor repository (it needs the reference mytorch/)")
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(root)
             if not path.is_file() or "__pycache__" in rel.parts or \
@@ -150,7 +153,8 @@ def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROO
 # Gradescope's visibility of a test: "visible" at once, "after_due_date" after the due date,
 # "after_published" once the instructor publishes the grades, "hidden" never; a test without one
 # takes the top-level "visibility". The top-level "output" is shown at once; the total "score" only
-# when every test is visible (otherwise on publication); stdout only with stdout_visibility "visible".
+# when every test is visible (otherwise on publication);
+# stdout only with stdout_visibility "visible".
 def student_view(results, published=False):
     """What a student sees of a results.json (before the due date, or once grades are published)."""
     default = results.get("visibility", "visible")
@@ -174,12 +178,14 @@ def _write_results(data, path):
 
 
 def _extract(submission, dest):
-    """Unpack the submission folder; a folder holding only an archive (handin.zip) is unpacked too."""
+    """Unpack the submission folder;
+    a folder holding only an archive (handin.zip) is unpacked too."""
     try:
         return extract_submission(submission, dest)
     except SubmissionArchiveError as first:
-        archives = [p for p in Path(submission).iterdir()
-                    if p.is_file() and archive_kind(p) is not None] if Path(submission).is_dir() else []
+        archives = ([p for p in Path(submission).iterdir()
+                     if p.is_file() and archive_kind(p) is not None]
+                    if Path(submission).is_dir() else [])
         if len(archives) != 1:
             raise first
         shutil.rmtree(dest, ignore_errors=True)
@@ -272,7 +278,7 @@ def run(root, source, user=None, python=None, time_limit=None):
             data["output"] = data.get("output", "") + "\n" + "\n".join(f"note: {n}" for n in notes)
         _write_results(data, results)
         return 0
-    except Exception as exc:  # noqa: BLE001 — whatever happens, Gradescope gets a results.json
+    except Exception as exc:  # whatever happens, Gradescope gets a results.json
         _write_results(error_results(f"The autograder failed ({type(exc).__name__}: {exc}). "
                                         "Please tell the course staff.",
                                         time.monotonic() - start), results)

@@ -1,10 +1,10 @@
 """Build the student handout from the reference: ``python -m autograder handout --out DIR``.
 
 * ``mytorch/``: every ``# BEGIN SOLUTION`` … ``# END SOLUTION`` region becomes a TODO comment and
-  ``raise NotImplementedError("<task id>: <title>")``, the task found through the rubric's ``regions``
-  (``file:Class.method``); everything else is copied unchanged.
-* ``autograder/``: the local grader with the public suite and public fixtures only — no hidden tests,
-  no reference loader, no case generators, no instructor commands.
+  ``raise NotImplementedError("<task id>: <title>")``, the task found through the rubric's
+  ``regions`` (``file:Class.method``); everything else is copied unchanged.
+* ``autograder/``: the local grader with the public suite and public fixtures only — no hidden
+  tests, no reference loader, no case generators, no instructor commands.
 * the contents of ``handout/`` (student README, writeup, figures, ``train_mnist.py``) and
   ``requirements.txt``.
 The build is deterministic (two builds are byte-identical, the ``.zip`` included) and checks itself:
@@ -148,7 +148,8 @@ def build_tree(out_dir, root=PROJECT_ROOT, rubric_path=RUBRIC_PATH, force=False)
         dest = out_dir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
-    (out_dir / "requirements.txt").write_text(requirements_txt(root), encoding="utf-8", newline="\n")
+    (out_dir / "requirements.txt").write_text(requirements_txt(root), encoding="utf-8",
+                                              newline="\n")
     leaks = find_solution_leaks(out_dir, root)
     if leaks:
         shown = "\n".join(f"  {f}: {line}" for f, line in leaks[:10])

@@ -21,13 +21,15 @@ def read_secret(secret_file=None):
         try:
             secret = Path(secret_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise SecretError(f"cannot read the secret file {secret_file}: {exc.strerror}") from None
+            raise SecretError(f"cannot read the secret file {secret_file}: "
+                              f"{exc.strerror}") from None
         where = f"secret file {secret_file}"
     else:
         secret = os.environ.get(SECRET_ENV, "").strip()
         where = f"environment variable {SECRET_ENV}"
         if not secret:
-            raise SecretError(f"--hidden needs a secret: pass --secret-file PATH or set {SECRET_ENV}")
+            raise SecretError("--hidden needs a secret: "
+                              f"pass --secret-file PATH or set {SECRET_ENV}")
     if len(secret) < 8:
         raise SecretError(f"the {where} holds a secret shorter than 8 characters")
     return secret

@@ -148,7 +148,8 @@ def prepare(student):
     except SubmissionArchiveError as exc:
         shutil.rmtree(work, ignore_errors=True)
         problem = one_line(exc, 2000)
-        return Prepared(None, None, problem, "invalid:" + hashlib.sha256(problem.encode()).hexdigest())
+        return Prepared(None, None, problem,
+                        "invalid:" + hashlib.sha256(problem.encode()).hexdigest())
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -275,6 +276,8 @@ def cached_row(student, opts, digest):
     if not (folder / "results.json").is_file() or not (folder / "feedback.txt").is_file():
         return None
     row = dict(meta["row"])
-    row.update(name=student.name or row.get("name", ""), email=student.email or row.get("email", ""),
-               sid=student.sid or row.get("sid", ""), submission=one_line(student.source, 1000))
+    row.update(name=student.name or row.get("name", ""),
+               email=student.email or row.get("email", ""),
+               sid=student.sid or row.get("sid", ""),
+               submission=one_line(student.source, 1000))
     return row

@@ -1,7 +1,7 @@
 """The instructor's reference ``mytorch``, imported into the trusted process on purpose.
 
-Only fixture generation and hidden tests use it. It is loaded from beside this package (never from the
-current directory, where a student's ``mytorch`` may sit), and a handout has none.
+Only fixture generation and hidden tests use it. It is loaded from beside this package (never from
+the current directory, where a student's ``mytorch`` may sit), and a handout has none.
 """
 import importlib
 import sys

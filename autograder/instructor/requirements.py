@@ -2,8 +2,8 @@
 plus what the rubric lets submissions import (``allowed_imports``) beyond it."""
 import re
 
-from . import PROJECT_ROOT
 from ..rubric import allowed_imports
+from . import PROJECT_ROOT
 
 try:
     import tomllib

@@ -3,8 +3,8 @@
 A student's shard depends on their id alone: ``sha256(id) mod N``, so adding or removing students
 never moves anyone else to another shard. Shards are numbered from 0 to N-1, as Kubernetes'
 ``JOB_COMPLETION_INDEX`` and a Slurm ``--array=0-<N-1>`` number them. Each shard is graded into a
-folder of its own; ``python -m autograder merge OUT0 OUT1 ... --out OUT`` checks that the folders are
-the N shards of one class graded the same way, copies every student's folder and writes the same
+folder of its own; ``python -m autograder merge OUT0 OUT1 ... --out OUT`` checks that the folders
+are the N shards of one class graded the same way, copies every student's folder and writes the same
 grades.csv, summary.txt and report.html that one run over the whole class writes (see
 ``class_outputs``).
 """
@@ -212,7 +212,8 @@ def merge(folders, out, marker, anonymize=False):
     rows, warnings = [], []
     for folder, (k, n), record in zip(folders, specs, records):
         for row in record["rows"]:
-            _copy_student(folder / STUDENTS_DIR / row["student"], out / STUDENTS_DIR / row["student"])
+            _copy_student(folder / STUDENTS_DIR / row["student"],
+                          out / STUDENTS_DIR / row["student"])
             rows.append(row)
         waiting = waiting_students(record)
         if waiting:

@@ -1,4 +1,5 @@
-"""Which submissions are suspiciously alike: ``python -m autograder similarity SUBMISSION... --out DIR``.
+"""Which submissions are suspiciously alike: ``python -m autograder similarity SUBMISSION... --out
+DIR``.
 
 What is compared: for every solution region of the rubric (``file:Class.method``), the lines the
 student wrote in that method. The method is found by name with ``ast``; the starter code the handout
@@ -12,13 +13,14 @@ fingerprinting", SIGMOD 2003):
 * the lines are tokenised with ``tokenize``: identifiers become ``V``, numbers ``N``, strings ``S``;
   keywords and operators stay; comments, blank lines, indentation and grouping parentheses are
   dropped, so renaming variables or reformatting changes nothing;
-* every run of ``k`` consecutive tokens of a region (a k-gram) is hashed; winnowing keeps the smallest
-  hash of each window of ``w`` consecutive k-grams, so any passage of at least ``w + k - 1`` tokens that
-  two students share yields a shared fingerprint wherever it sits;
+* every run of ``k`` consecutive tokens of a region (a k-gram) is hashed; winnowing keeps the
+  smallest hash of each window of ``w`` consecutive k-grams, so any passage of at least
+  ``w + k - 1`` tokens that two students share yields a shared fingerprint wherever it sits;
 * a k-gram found in most of the class (``--common``; MOSS's ``-m``) is discounted: it is how
   everybody writes that step, not evidence;
 * a pair's score for a region is the Dice coefficient of their fingerprints, 2|A∩B| / (|A| + |B|);
-  the overall score pools every region's fingerprints. Pairs at or above ``--threshold`` are flagged;
+  the overall score pools every region's fingerprints.
+  Pairs at or above ``--threshold`` are flagged;
 * each student is also compared with the reference solution, without the class discount (a leaked
   solution copied by half the class is still found), and flagged at ``--reference-threshold``.
 
@@ -35,7 +37,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The batch grader's discovery and safe extraction, the handout's view of the regions and the rubric.
+# The batch grader's discovery and safe extraction,
+# the handout's view of the regions and the rubric.
 from ..archive import SubmissionArchiveError, extract_submission
 from ..rubric import RUBRIC_PATH, RubricError, load_rubric
 from . import PROJECT_ROOT
@@ -86,7 +89,8 @@ class Author:
     id: str
     name: str = ""
     source: str = ""
-    code: dict = field(default_factory=dict)    # region key -> Code (regions with no own code absent)
+    # region key -> Code (regions with no own code absent)
+    code: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
 
@@ -129,7 +133,8 @@ def load_regions(rubric_path=RUBRIC_PATH):
 
 
 def normalised_tokens(source, rows):
-    """[Token] of ``source`` (a whole file that parses) whose first character is on one of ``rows``."""
+    """[Token] of ``source`` (a whole file that parses)
+    whose first character is on one of ``rows``."""
     out, opened, fstring_depth, fstring_from = [], [], 0, None
     fstring_start = getattr(tokenize, "FSTRING_START", None)    # Python 3.12+: one S per f-string
     fstring_end = getattr(tokenize, "FSTRING_END", None)

@@ -1,5 +1,5 @@
-"""The files ``similarity`` writes: ``similarity.csv``, ``reference.csv``, ``similarity.html`` and one
-self-contained page per pair (inline CSS, no script, nothing fetched), with every piece of
+"""The files ``similarity`` writes: ``similarity.csv``, ``reference.csv``, ``similarity.html`` and
+one self-contained page per pair (inline CSS, no script, nothing fetched), with every piece of
 student-derived text (ids, names, code, notes) escaped.
 
 The output folder is claimed with a marker file listing what this command wrote; a folder that is
@@ -16,12 +16,13 @@ from urllib.parse import quote
 from .similarity import MARKER, SimilarityError
 
 VERDICT = ("This report is evidence for a person to review, not a verdict. Similar code can have "
-           "innocent causes (the same textbook formula, a shared hint, a short task with one natural "
-           "answer); read both codes before drawing any conclusion.")
+           "innocent causes (the same textbook formula, a shared hint, a short task with one "
+           "natural answer); read both codes before drawing any conclusion.")
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 .verdict{background:#fff4d6;border:1px solid #e0b44c;padding:.6em 1em;border-radius:4px}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .flag{color:#a00;font-weight:bold}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1em}
@@ -34,7 +35,8 @@ mark{background:#ffb3b3}mark.common{background:#e6e6e6}
 
 # -- the output folder ------------------------------------------------------------------------
 def claim_output_folder(out_dir):
-    """Make ``out_dir`` ours: new, empty, or marked by an earlier run. Returns the files it lists."""
+    """Make ``out_dir`` ours: new, empty, or marked by an earlier run.
+    Returns the files it lists."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise SimilarityError(f"{out_dir} exists and is not a folder")
@@ -177,9 +179,10 @@ def _index_html(c, paged, ref_paged):
     out.append(f"<p>{len(c.authors)} submissions compared, {len(c.pairs)} pairs share some code. "
                f"Only what students wrote inside the {len(c.regions)} solution regions counts, the "
                "starter code removed. Tokens are normalised (names, numbers, strings, comments and "
-               f"layout abstracted); fingerprints are winnowed {s.k}-token k-grams (window {s.window}"
-               f"); code found in at least {c.common_at} submissions is discounted. The score is "
-               "the Dice coefficient of two submissions' fingerprints (1 = the same code). "
+               f"layout abstracted); fingerprints are winnowed {s.k}-token k-grams "
+               f"(window {s.window}); code found in at least {c.common_at} submissions is "
+               "discounted. The score is the Dice coefficient of two submissions' fingerprints "
+               "(1 = the same code). "
                f"Flagged: pairs at or above {s.threshold:g}; students at or above "
                f"{s.reference_threshold:g} against the reference solution. Everything is in "
                "<code>similarity.csv</code> and <code>reference.csv</code>.</p>\n")
@@ -228,7 +231,8 @@ def _pair_html(m, c, common, depth):
            f"<h1>{_who(m.a)} and {_who(m.b)}</h1>\n",
            f"<p>Score {_f(m.score)} ({m.shared} fingerprints in common)"
            + ("" if m.b.id.startswith("(") else
-              f"; {100 * m.via_reference:.0f}% of what they share is also in the reference solution")
+              f"; {100 * m.via_reference:.0f}% of what they share "
+              "is also in the reference solution")
            + ". <mark>Marked</mark>: passages found in both; <mark class=\"common\">grey</mark>: "
            "passages most of the class wrote too (discounted).</p>\n",
            "<table><tr><th>region</th><th>score</th></tr>\n"]
@@ -273,7 +277,8 @@ def _code_html(code, other, common, k):
     indent = min((len(t) - len(t.lstrip()) for t in code.lines.values()), default=0)
     out = ["<pre>"]
     for row, text in code.lines.items():
-        shifted = [(max(a - indent, 0), max(b - indent, 0), cls) for a, b, cls in spans.get(row, [])]
+        shifted = [(max(a - indent, 0), max(b - indent, 0), cls)
+                   for a, b, cls in spans.get(row, [])]
         out.append(f"<span class=\"ln\">{row:>{width}}</span>  "
                    f"{_marked_line(text[indent:], shifted)}\n")
     out.append("</pre>\n")

@@ -18,9 +18,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def spreadsheet_cell(value):
-    """A CSV cell that no spreadsheet reads as a formula (``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM``):
-    text starting like one (also after spaces) gets a leading ``'``, as spreadsheets themselves
-    write text that only looks like a formula."""
+    """A CSV cell that no spreadsheet reads as a formula (``=HYPERLINK(...)``, ``+cmd|...``,
+    ``@SUM``): text starting like one (also after spaces) gets a leading ``'``, as spreadsheets
+    themselves write text that only looks like a formula."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -159,7 +159,7 @@ def _plot(totals, max_total, task_rates, path):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except Exception:  # noqa: BLE001 — no matplotlib (or a broken one): no figure
+    except Exception:  # no matplotlib (or a broken one): no figure
         return
     try:
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
@@ -176,5 +176,5 @@ def _plot(totals, max_total, task_rates, path):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=100)
         plt.close(fig)
-    except Exception:  # noqa: BLE001 — a figure is a nicety; never fail the batch over it
+    except Exception:  # a figure is a nicety; never fail the batch over it
         return

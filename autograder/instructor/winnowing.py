@@ -1,9 +1,9 @@
 """Winnowing (Schleimer, Wilkerson and Aiken, SIGMOD 2003) over normalised tokens, and the scores.
 
-Every k-gram of an author's token kinds is hashed; in each window of ``w`` hashes the smallest is kept
-as a fingerprint, so that every shared run of at least ``w + k - 1`` tokens is found. Fingerprints
-that most of the class holds are discounted, as MOSS does; two authors' score per region is the Dice
-overlap of what remains.
+Every k-gram of an author's token kinds is hashed; in each window of ``w`` hashes the smallest is
+kept as a fingerprint, so that every shared run of at least ``w + k - 1`` tokens is found.
+Fingerprints that most of the class holds are discounted, as MOSS does; two authors' score per
+region is the Dice overlap of what remains.
 """
 import hashlib
 from dataclasses import dataclass
@@ -24,7 +24,8 @@ class Match:
 
 
 def kgram_hashes(kinds, k):
-    """A 64-bit hash of each k-gram of ``kinds`` (one for the whole run when it is shorter than k)."""
+    """A 64-bit hash of each k-gram of ``kinds``
+    (one for the whole run when it is shorter than k)."""
     if not kinds:
         return []
     if len(kinds) < k:

@@ -56,7 +56,7 @@ def get_many(ref, names):
     return {"op": "getmany", "ref": ref, "names": list(names)}
 
 
-def set(ref, name, value):  # noqa: A001 - the protocol's own name for the operation
+def set(ref, name, value):  # the protocol's own name for the operation
     return {"op": "setattr", "ref": ref, "name": name, "value": value}
 
 

@@ -1,11 +1,11 @@
 """Wire format between the trusted grader and the worker: plain data only, never pickle.
 
 A frame is ``MAGIC | u32 header length | u64 payload length | header | payload``. The header is JSON
-(UTF-8) describing one value tree; ndarrays appear in it as ``{"$nd": [offset, nbytes], "dtype": ...,
-"shape": [...]}`` pointing into the raw payload bytes. Other tagged nodes: ``$tuple``, ``$dict`` (pairs
-with string keys), ``$ref`` (a handle to an object that lives in the worker), ``$float`` (nan/inf),
-``$stack`` (a list of arrays of one shape and dtype, sent as one array: its rows, views of one fresh
-buffer, come back as the list).
+(UTF-8) describing one value tree; ndarrays appear in it as
+``{"$nd": [offset, nbytes], "dtype": ..., "shape": [...]}`` pointing into the raw payload bytes.
+Other tagged nodes: ``$tuple``, ``$dict`` (pairs with string keys), ``$ref`` (a handle to an object
+that lives in the worker), ``$float`` (nan/inf), ``$stack`` (a list of arrays of one shape and
+dtype, sent as one array: its rows, views of one fresh buffer, come back as the list).
 
 ``decode`` is written for hostile input: it accepts only the node types above, dtypes on the
 whitelist, shapes whose size matches the byte count, and bounded sizes and nesting; anything else
@@ -72,7 +72,8 @@ def encode(value, to_ref=None):
         if t is str or t is int or t is bool or v is None:
             return v
         if t is list:
-            if _stackable(v):  # e.g. the 2·size outputs of a numeric gradient: one array, not 2·size
+            # e.g. the 2·size outputs of a numeric gradient: one array, not 2·size
+            if _stackable(v):
                 room_for(len(v) * v[0].nbytes)
                 return {"$stack": node(np.stack(v), depth + 1)}
             return [node(x, depth + 1) for x in v]
@@ -132,7 +133,8 @@ def _qualname(obj):
 
 
 def read_frame(stream):
-    """Read one frame from a binary stream; return ``(header_bytes, payload_bytes)`` or None at EOF."""
+    """Read one frame from a binary stream;
+    return ``(header_bytes, payload_bytes)`` or None at EOF."""
     prefix = _read_exact(stream, _PREFIX.size, allow_eof=True)
     if prefix is None:
         return None

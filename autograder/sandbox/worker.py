@@ -17,12 +17,13 @@ import sys
 import traceback
 import types
 
+# the files beside this one, imported before the submission is on sys.path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import isolation  # noqa: E402
-import landlock  # noqa: E402  (the files beside this one; imported before the submission is on sys.path)
-import numpy as np  # noqa: E402
-import protocol  # noqa: E402
-import wire  # noqa: E402
+import isolation
+import landlock
+import numpy as np
+import protocol
+import wire
 
 
 def apply_limits(limits):
@@ -203,7 +204,8 @@ class Server:
     def reply(self, message):
         try:
             frame = wire.encode(message, self.to_ref)
-        except BaseException as exc:  # a value we cannot send is the student's error, reported as one
+        except BaseException as exc:
+            # a value we cannot send is the student's error, reported as one
             frame = wire.encode({"error": self.describe(exc), "seq": message.get("seq")})
         self.wire_out.write(frame)
         self.wire_out.flush()
@@ -245,7 +247,7 @@ class Server:
             try:
                 result = self.handle(request)
                 message = {"ok": result}
-            except BaseException as exc:  # noqa: B902 — SystemExit/KeyboardInterrupt from student code too
+            except BaseException as exc:  # SystemExit/KeyboardInterrupt from student code too
                 message = {"error": self.describe(exc)}
             finally:
                 for stream in (sys.stdout, sys.stderr):
@@ -295,7 +297,7 @@ def apply_landlock(submission, options):
     try:
         return landlock.restrict(read, [os.path.realpath(submission), here],
                                  hide=options.get("hide", []))
-    except Exception as exc:  # noqa: BLE001 — a sandbox that cannot be built is reported, not fatal
+    except Exception as exc:  # a sandbox that cannot be built is reported, not fatal
         return f"Landlock could not be applied ({type(exc).__name__}: {exc})"
 
 

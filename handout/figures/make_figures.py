@@ -48,7 +48,8 @@ def arrow(ax, start, end, color, label=None, label_offset=(0.0, 0.16), style="-|
                                 shrinkA=shrink, shrinkB=shrink,
                                 connectionstyle=f"arc3,rad={rad}"))
     if label:
-        mx, my = (start[0] + end[0]) / 2 + label_offset[0], (start[1] + end[1]) / 2 + label_offset[1]
+        mx = (start[0] + end[0]) / 2 + label_offset[0]
+        my = (start[1] + end[1]) / 2 + label_offset[1]
         ax.text(mx, my, label, ha="center", va="bottom", fontsize=fontsize, color=color,
                 zorder=3, linespacing=1.15)
 
