@@ -386,7 +386,7 @@ def expect_gradient(analytic, numeric, name, rtol=None, atol=None, alternatives=
                     reference=None, forward=None, key=None, diagnoses=()):
     """Raise Mismatch unless the gradient ``analytic`` (sent by the worker) is right.
 
-    ``numeric`` is a trusted central-difference estimate (``gradcheck.numeric_vjp_many``) of the
+    ``numeric`` is a trusted central-difference estimate (``gradcheck.vjp_from``) of the
     student's own forward, or None when that forward raised (then ``reference`` alone judges).
     ``reference``, when given, is the reference gradient on the same inputs: a backward equal to it
     passes whatever the central differences say (a forward computing ``log(softmax + 1e-12)``

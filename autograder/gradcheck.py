@@ -28,7 +28,6 @@ object), so its result is always converted with ``np.asarray(..., dtype=np.float
 Only NumPy and the standard library are used.
 """
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -37,7 +36,7 @@ RTOL = 1e-4
 ATOL = 1e-6
 
 __all__ = ["H", "RTOL", "ATOL", "GradcheckResult", "numeric_vjp", "compare_gradients",
-           "check_vjp", "directional_check"]
+           "check_vjp", "perturbations", "vjp_from"]
 
 
 def _as_float64(value, what):
@@ -47,28 +46,14 @@ def _as_float64(value, what):
         raise TypeError(f"{what} is not convertible to a float64 array: {exc}") from None
 
 
-def numeric_vjp(f: Callable[[np.ndarray], Any], x, upstream, h: float = H) -> np.ndarray:
+def numeric_vjp(f, x, upstream, h=H):
     """Central-difference gradient of ``sum(upstream * f(x))`` with respect to ``x`` (float64).
 
     ``f`` is called ``2 * x.size`` times, each time on a fresh perturbed float64 copy of ``x``;
     ``x`` is not modified. ``f(x)`` must have the shape of ``upstream`` (a scalar ``f`` takes a
     scalar ``upstream``, e.g. ``1.0``); otherwise ``ValueError``.
     """
-    base = np.array(x, dtype=np.float64, copy=True)
-    up = _as_float64(upstream, "upstream")
-    grad = np.zeros_like(base)
-    for index in np.ndindex(base.shape):
-        plus = base.copy()
-        plus[index] += h
-        minus = base.copy()
-        minus[index] -= h
-        f_plus = _as_float64(f(plus), "f(x + h)")
-        f_minus = _as_float64(f(minus), "f(x - h)")
-        if f_plus.shape != up.shape or f_minus.shape != up.shape:
-            raise ValueError(f"numeric_vjp: f(x) has shape {f_plus.shape}, but upstream has shape "
-                             f"{up.shape}; they must be equal")
-        grad[index] = np.sum(up * (f_plus - f_minus)) / (2.0 * h)
-    return grad
+    return vjp_from([f(probe) for probe in perturbations(x, h)], x, upstream, h)
 
 
 @dataclass(frozen=True)
@@ -85,8 +70,8 @@ class GradcheckResult:
     max_abs_error: float
     max_rel_error: float
     worst_index: tuple
-    analytic_value: Optional[float]
-    numeric_value: Optional[float]
+    analytic_value: float | None
+    numeric_value: float | None
     message: str = ""
 
     def __bool__(self):
@@ -96,7 +81,7 @@ class GradcheckResult:
         return self.message
 
 
-def compare_gradients(analytic, numeric, rtol: float = RTOL, atol: float = ATOL) -> GradcheckResult:
+def compare_gradients(analytic, numeric, rtol=RTOL, atol=ATOL):
     """Compare entrywise with ``|analytic - numeric| <= atol + rtol * |numeric|``.
 
     Different shapes (no broadcasting: (C,) is not (C, 1)), values that are not numbers, and any
@@ -140,8 +125,7 @@ def compare_gradients(analytic, numeric, rtol: float = RTOL, atol: float = ATOL)
                            float(n[index]), message)
 
 
-def check_vjp(f, x, upstream, analytic, h: float = H, rtol: float = RTOL,
-              atol: float = ATOL) -> GradcheckResult:
+def check_vjp(f, x, upstream, analytic, h=H, rtol=RTOL, atol=ATOL):
     """``compare_gradients(analytic, numeric_vjp(f, x, upstream, h))``.
 
     Compute ``analytic`` (the backward) *before* calling this: ``f`` runs forwards again.
@@ -149,43 +133,7 @@ def check_vjp(f, x, upstream, analytic, h: float = H, rtol: float = RTOL,
     return compare_gradients(analytic, numeric_vjp(f, x, upstream, h), rtol=rtol, atol=atol)
 
 
-def directional_check(f, x, upstream, analytic, direction=None, seed=0, h: float = H,
-                      rtol: float = RTOL, atol: float = ATOL) -> GradcheckResult:
-    """Check a whole gradient along one random direction, with two forward calls.
-
-    For a direction ``u`` (default: standard normal from ``np.random.default_rng(seed)``, shape of
-    ``x``) compares ``<u, analytic>`` with ``<upstream, (f(x + h u) - f(x - h u)) / (2 h)>``. Both
-    equal the directional derivative of ``sum(upstream * f)``; a wrong backward almost surely
-    disagrees along a random ``u``. Cheaper than ``numeric_vjp`` for large layers (2 forwards
-    instead of ``2 * x.size``) but tells you nothing about *where* the gradient is wrong.
-    """
-    base = np.array(x, dtype=np.float64, copy=True)
-    a = _as_float64(analytic, "analytic gradient")
-    if a.shape != base.shape:
-        return GradcheckResult(False, float("inf"), float("inf"), (), None, None,
-                               f"shape mismatch: analytic gradient has shape {a.shape}, "
-                               f"input has shape {base.shape}")
-    if direction is None:
-        u = np.random.default_rng(seed).standard_normal(base.shape)
-    else:
-        u = _as_float64(direction, "direction")
-    up = _as_float64(upstream, "upstream")
-    f_plus = _as_float64(f(base + h * u), "f(x + h u)")
-    f_minus = _as_float64(f(base - h * u), "f(x - h u)")
-    if f_plus.shape != up.shape:
-        raise ValueError(f"directional_check: f(x) has shape {f_plus.shape}, but upstream has "
-                         f"shape {up.shape}; they must be equal")
-    analytic_dd = float(np.sum(u * a))
-    numeric_dd = float(np.sum(up * (f_plus - f_minus)) / (2.0 * h))
-    result = compare_gradients(analytic_dd, numeric_dd, rtol=rtol, atol=atol)
-    return GradcheckResult(result.ok, result.max_abs_error, result.max_rel_error, (),
-                           analytic_dd, numeric_dd,
-                           f"directional derivative {'ok' if result.ok else 'mismatch'}: "
-                           f"<u, analytic> = {analytic_dd:.10g}, numeric = {numeric_dd:.10g}, "
-                           f"abs error {result.max_abs_error:.3g}")
-
-
-def perturbations(x, h: float = H) -> list:
+def perturbations(x, h=H):
     """``x + h·e_i`` and ``x - h·e_i`` for every entry ``i`` of ``x`` (float64), in that order.
 
     The inputs of a central-difference VJP; ``vjp_from`` turns the outputs of ``f`` at them into
@@ -201,7 +149,7 @@ def perturbations(x, h: float = H) -> list:
     return inputs
 
 
-def vjp_from(outputs, x, upstream, h: float = H) -> np.ndarray:
+def vjp_from(outputs, x, upstream, h=H):
     """``numeric_vjp`` from ``f``'s ``outputs`` at ``perturbations(x, h)``."""
     shape = np.shape(x)
     up = _as_float64(upstream, "upstream")
@@ -218,11 +166,3 @@ def vjp_from(outputs, x, upstream, h: float = H) -> np.ndarray:
                              f"{up.shape}; they must be equal")
         grad[index] = np.sum(up * (f_plus - f_minus)) / (2.0 * h)
     return grad
-
-
-def numeric_vjp_many(f_many, x, upstream, h: float = H) -> np.ndarray:
-    """``numeric_vjp`` for a batched ``f_many(list_of_inputs) -> list_of_outputs``.
-
-    The grader uses it to send all ``2 * x.size`` perturbed forwards to the worker in one request.
-    """
-    return vjp_from(f_many(perturbations(x, h)), x, upstream, h)

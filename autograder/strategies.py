@@ -49,6 +49,8 @@ def batch_shapes(min_rows=1, max_rows=5, min_cols=1, max_cols=5):
 # ----------------------------------------------------------------------------- values from a seed
 
 def _rng(seed):
+    """Every ``seed`` below is what ``numpy.random.default_rng`` takes: an int drawn by hypothesis,
+    a list of ints (``[seed, 1000]``: an independent stream), or a Generator already made."""
     return np.random.default_rng(seed)
 
 
