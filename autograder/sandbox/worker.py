@@ -218,8 +218,9 @@ class Server:
                 continue  # (realpath would resolve it against the cwd, the submission folder)
             path = os.path.realpath(fs.filename)
             if path.startswith(self.submission + os.sep):
-                frames.append([os.path.relpath(path, self.submission), fs.lineno, fs.name,
-                               (fs.line or "")[:300]])
+                # bounded: a student can name a function with a million characters
+                frames.append([os.path.relpath(path, self.submission)[:300], fs.lineno,
+                               fs.name[:200], (fs.line or "")[:300]])
         if isinstance(exc, SystemExit):
             kind = "exit"
         elif isinstance(exc, NotImplementedError):

@@ -325,7 +325,7 @@ HOSTILE = [
         fails={"2.1": ALL, "2.2": ALL, "2.4": ALL, "2.5": ALL,
                "3.1": (("test_loss.py::test_mse", "L"), "test_loss.py::test_mse_gradient_check")}),
     Variant(
-        "oversized_values", "Sigmoid.backward returns 560 MB (beyond the wire's 512 MB frame "
+        "oversized_values", "Sigmoid.backward returns 560 MB (beyond the wire's 4 MB frame "
         "limit); GELU.forward a broadcast view of 10^12 elements (8 TB once made contiguous)",
         (after(ACT, SIGMOID_BWD, "return np.broadcast_to(np.float64(0.0), (70_000_000,))"),
          after(ACT, GELU_FWD, "return np.broadcast_to(np.float64(0.0), (10**12,))")),
