@@ -1,4 +1,5 @@
-"""The proxy (autograder/proxy.py, autograder/transport.py) and the worker (autograder/sandbox/worker.py), end to end.
+"""The proxy (autograder/proxy.py, autograder/transport.py) and the worker
+(autograder/sandbox/worker.py), end to end.
 
 Each test talks to a real worker process serving a small throwaway submission written into a temp
 folder: a ``mytorch/`` package whose ``toy.py`` misbehaves in every way a student's code can.
@@ -275,7 +276,7 @@ def test_import_errors_show_no_grader_frames(tmp_path):
     try:
         toy = sub.new("mytorch.toy.Toy")  # not waited for: the error comes with the next reply
         with pytest.raises(ImportFailed) as exc:
-            toy.n
+            _ = toy.n  # the read is a request to the worker
         assert exc.value.module == "mytorch"
         err = exc.value.cause
         assert err.type == "AttributeError"
@@ -295,7 +296,7 @@ def test_an_import_failure_is_found_once_and_charged_to_every_later_test(tmp_pat
     try:
         start = time.monotonic()
         with pytest.raises(ImportFailed, match="importing mytorch.slow did not finish"):
-            sub.new("mytorch.slow.Toy").n
+            _ = sub.new("mytorch.slow.Toy").n  # the read is a request to the worker
         sub.reset()  # the next test
         with pytest.raises(ImportFailed) as exc:  # read from the source: it needs mytorch.slow
             sub.new("mytorch.needs_slow.Toy")
@@ -335,7 +336,7 @@ def test_the_time_budget_stops_a_request_and_fails_the_later_ones_at_once(tmp_pa
 def test_missing_attribute_and_missing_class(sub):
     toy = sub.new("mytorch.toy.Toy")
     with pytest.raises(StudentError) as exc:
-        toy.no_such_thing
+        _ = toy.no_such_thing  # the read is a request to the worker
     assert exc.value.type == "AttributeError"
     assert "reading Toy.no_such_thing" in exc.value.feedback()
     sub.reset()
@@ -596,7 +597,7 @@ def test_a_worker_that_cannot_start_fails_the_first_request(tmp_path, monkeypatc
     sub = Submission(tmp_path, Limits(call_seconds=20), python=sys.executable + "-missing")
     sub.start()  # the interpreter does not exist: not an error yet
     with pytest.raises((WorkerCrashed, OSError)):
-        sub.new("mytorch.toy.Toy").n
+        _ = sub.new("mytorch.toy.Toy").n  # the read is a request to the worker
     sub.close()
     assert list((tmp_path / "tmp").iterdir()) == []  # no worker folder left behind
 
@@ -618,7 +619,7 @@ def test_a_submission_without_mytorch_gets_no_reference(tmp_path):
     sub = Submission(tmp_path / "empty", Limits(call_seconds=20))
     try:
         with pytest.raises(ImportFailed) as exc:
-            sub.new("mytorch.nn.Linear", 2, 3).forward
+            _ = sub.new("mytorch.nn.Linear", 2, 3).forward  # the read is a request to the worker
         cause = exc.value.cause
         assert cause.type in ("ModuleNotFoundError", "ImportError")
         assert str(REPO / "mytorch") not in cause.feedback() or \
@@ -634,7 +635,7 @@ def test_modules_from_outside_the_submission_are_refused(tmp_path):
         Limits(call_seconds=20))
     try:
         with pytest.raises(ImportFailed) as exc:
-            sub.new("mytorch.nn.Linear", 2, 3).forward
+            _ = sub.new("mytorch.nn.Linear", 2, 3).forward  # the read is a request to the worker
         assert exc.value.cause.type == "ImportError"
         assert "was not found in the submission folder" in exc.value.cause.message
     finally:

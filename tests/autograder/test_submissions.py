@@ -2,8 +2,8 @@
 
 Every submission is a copy of the reference with a few text edits (``tests/submissions/buggy.py``),
 graded by ``python -m autograder`` in a subprocess exactly as a student would run it. For each one
-the exact set of failing test items, every task's score (from the rubric's weights) and the hint in the
-feedback are checked. Faults and correct variants are graded in full (the table must list every
+the exact set of failing test items, every task's score (from the rubric's weights) and the hint in
+the feedback are checked. Faults and correct variants are graded in full (the table must list every
 task); a bug is graded on the tasks its edit can reach (``-k``), to keep the run short.
 
 The gradings run two at a time, once per session, for the variants selected.

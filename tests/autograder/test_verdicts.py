@@ -84,7 +84,8 @@ def test_bias_added_as_a_column_is_named_as_such_in_every_shape(N):
     """Z + b with b (C_out, 1): a wrong shape (N = 1), wrong values (N = C_out) or NumPy's
     broadcast error (other N) all get the one hint, never "sum over the batch axis"."""
     C_in, C_out = 2, 4
-    A, W, b = RNG.normal(size=(N, C_in)), RNG.normal(size=(C_out, C_in)), RNG.normal(size=(C_out, 1))
+    A, W, b = (RNG.normal(size=(N, C_in)), RNG.normal(size=(C_out, C_in)),
+               RNG.normal(size=(C_out, 1)))
     found = mistakes.linear(A, W, b)["Z"]
     right = A @ W.T + b.T
     try:
@@ -92,7 +93,7 @@ def test_bias_added_as_a_column_is_named_as_such_in_every_shape(N):
     except ValueError as exc:
         error = student_error(exc, "Linear.forward()")
         with pytest.raises(Mismatch) as info, replaying_errors("Z", found):
-            raise error
+            raise error from exc
         assert info.value.diagnosis == "linear.Z.bias_as_column"
         return
     error = mismatch(student, right, diagnoses=found)

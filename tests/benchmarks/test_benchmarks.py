@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))  # scripts, not a package
+# scripts, not a package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import linear
 import mlp_epoch
 

@@ -33,7 +33,8 @@ HEADING = re.compile(r"^#{1,6}\s+Task\s+(?P<id>\S+)\s+—\s+(?P<title>.+?)\s+"
                      r"\((?P<points>\d+(?:\.\d+)?)\s+points?\)\s*$")
 TABLE_ROW = re.compile(r"^\|\s*(?P<id>\d+(?:\.\d+)+)\s*\|\s*(?P<title>[^|]+?)\s*\|"
                        r"\s*(?P<points>\d+(?:\.\d+)?)\s*\|\s*$")
-TOTAL_ROW = re.compile(r"^\|\s*\|\s*\*\*Total\*\*\s*\|\s*\*\*(?P<points>\d+(?:\.\d+)?)\*\*\s*\|\s*$")
+TOTAL_ROW = re.compile(r"^\|\s*\|\s*\*\*Total\*\*\s*\|"
+                       r"\s*\*\*(?P<points>\d+(?:\.\d+)?)\*\*\s*\|\s*$")
 TASK_MENTION = re.compile(r"\b[Tt]asks?\s+(\d+\.\d+)\b")
 TASK_KEYWORD = re.compile(r"\btask(\d+)_(\d+)\b")
 
@@ -169,7 +170,8 @@ def test_linear_example_holds_the_reference_numbers(writeup, monkeypatch):
     for name, value in expected.items():
         shown = namespace[name]
         assert shown.shape == value.shape, name
-        assert np.allclose(shown, value, rtol=0, atol=1e-12), f"{name}: writeup {shown}, ref {value}"
+        assert np.allclose(shown, value, rtol=0, atol=1e-12), \
+            f"{name}: writeup {shown}, ref {value}"
 
 
 def test_linear_example_shape_comments(writeup):

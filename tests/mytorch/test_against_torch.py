@@ -265,7 +265,7 @@ def test_batchnorm_train_then_eval(c, seed, alpha):
     bn.BW, bn.Bb = values(rng, (1, c)), values(rng, (1, c))
     ref = torch_copy(type("M", (), {"layers": [bn]})())[0]
     ref.train()
-    for step, n in enumerate((2, 5, 3, 4)):  # several steps of different batch sizes
+    for _step, n in enumerate((2, 5, 3, 4)):  # several steps of different batch sizes
         Z = values(rng, (n, c), -2, 4) * positive(rng, (1, c), 0.1, 5.0)
         dLdBZ = upstream(rng, (n, c))
         ref.zero_grad()
@@ -314,7 +314,7 @@ def test_mlp_with_batchnorm_train_and_eval(activation):
     rng = np.random.default_rng(7)
     model = MLP([4, 8, 6, 3], activation=activation, batchnorm=True, rng=rng)
     ref = torch_copy(model)
-    for step in range(3):
+    for _step in range(3):
         X, dLdY = values(rng, (5, 4)), upstream(rng, (5, 3))
         ref.zero_grad()
         Xt = tensor(X, requires_grad=True)

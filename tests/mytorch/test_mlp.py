@@ -11,7 +11,8 @@ from tests.mytorch.helpers import assert_gradient
 
 
 def linear_dims(model):
-    return [(l.in_features, l.out_features) for l in model.layers if isinstance(l, Linear)]
+    return [(layer.in_features, layer.out_features) for layer in model.layers
+            if isinstance(layer, Linear)]
 
 
 def preactivations(model, X):
@@ -42,7 +43,7 @@ def inputs_off_the_kinks(model, rng, n, margin=1e-4, tries=50):
 def test_fixed_models_alternate_linear_and_relu(cls, dims):
     model = cls(rng=0)
     assert linear_dims(model) == dims
-    assert [type(l) for l in model.layers] == [Linear, ReLU] * len(dims)
+    assert [type(layer) for layer in model.layers] == [Linear, ReLU] * len(dims)
     assert len(model.parameters()) == 2 * len(dims)
 
 
@@ -71,11 +72,13 @@ def test_models_are_reproducible_from_a_seed():
 def test_general_mlp_structure(activation, cls):
     model = MLP([5, 7, 6, 3], activation=activation, rng=0)
     assert linear_dims(model) == [(5, 7), (7, 6), (6, 3)]
-    assert [type(l) for l in model.layers] == [Linear, cls, Linear, cls, Linear]  # logits last
+    # logits last
+    assert [type(layer) for layer in model.layers] == [Linear, cls, Linear, cls, Linear]
     model_bn = MLP([5, 7, 6, 3], activation=activation, batchnorm=True, rng=0)
-    assert [type(l) for l in model_bn.layers] == [Linear, BatchNorm1d, cls, Linear, BatchNorm1d,
-                                                  cls, Linear]
-    assert [l.num_features for l in model_bn.layers if isinstance(l, BatchNorm1d)] == [7, 6]
+    assert [type(layer) for layer in model_bn.layers] == [Linear, BatchNorm1d, cls, Linear,
+                                                          BatchNorm1d, cls, Linear]
+    assert [layer.num_features for layer in model_bn.layers
+            if isinstance(layer, BatchNorm1d)] == [7, 6]
     assert MLP([4, 2]).layers[0].out_features == 2 and len(MLP([4, 2]).layers) == 1
 
 

@@ -49,7 +49,7 @@ def make_dataset(folder, n_train=12, n_test=7, compress=(True, False, True, Fals
     Xtr, ytr = make_split(n_train, rng)
     Xte, yte = make_split(n_test, rng)
     arrays = [Xtr, ytr, Xte, yte]
-    for (role, name), arr, gz in zip(FILES.items(), arrays, compress):
+    for (_role, name), arr, gz in zip(FILES.items(), arrays, compress):
         write(folder / (name + (".gz" if gz else "")), idx_bytes(arr), gz)
     return arrays
 

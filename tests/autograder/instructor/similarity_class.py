@@ -471,7 +471,8 @@ INDEPENDENT = {
             r = np.subtract(A, Y)
             L = float(np.vdot(r, r)) / (self.N * self.C)
         """,
-        LOSS__MSELoss__backward="dLdA = np.multiply(2.0 / (self.N * self.C), np.subtract(self.A, self.Y))",
+        LOSS__MSELoss__backward=("dLdA = np.multiply(2.0 / (self.N * self.C), "
+                                 "np.subtract(self.A, self.Y))"),
         LOSS__CrossEntropyLoss__forward="""
             self.Y = Y
             self.N = A.shape[0]
@@ -480,7 +481,8 @@ INDEPENDENT = {
             self.softmax = np.exp(logp)
             L = -float(np.einsum("nc,nc->", Y, logp)) / self.N
         """,
-        LOSS__CrossEntropyLoss__backward="dLdA = np.divide(np.subtract(self.softmax, self.Y), self.N)",
+        LOSS__CrossEntropyLoss__backward=("dLdA = np.divide(np.subtract(self.softmax, self.Y), "
+                                          "self.N)"),
         SGD__SGD__step="""
             grads = self.model.parameters()
             for vel, (w, dw) in zip(self.v, grads):
@@ -560,7 +562,7 @@ def reference_bodies(reference_root):
     for path in sorted({p.relative_to(reference_root).as_posix()
                         for p in (Path(reference_root) / "mytorch").rglob("*.py")}):
         lines, regions = solution_regions(Path(reference_root) / path, path)
-        for qualname, begin, end, indent in regions:
+        for qualname, begin, end, _indent in regions:
             out[f"{path}:{qualname}"] = textwrap.dedent("\n".join(lines[begin + 1:end])) + "\n"
     return out
 
@@ -592,12 +594,15 @@ class _Disguise(ast.NodeTransformer):
             return ast.BinOp(node.args[0], ast.MatMult(), node.args[1])
         # x.sum(axis=0) -> np.ones(x.shape[0]) @ x  (and with keepdims: a (1, N) row of ones)
         if isinstance(func, ast.Attribute) and func.attr == "sum" and not _is_np(func.value) \
-                and not node.args and _keywords(node) in ({"axis": 0}, {"axis": 0, "keepdims": True}):
+                and not node.args \
+                and _keywords(node) in ({"axis": 0}, {"axis": 0, "keepdims": True}):
             x = func.value
-            rows = ast.Subscript(ast.Attribute(x, "shape", ast.Load()), ast.Constant(0), ast.Load())
-            shape = ast.Tuple([ast.Constant(1), rows], ast.Load()) if "keepdims" in _keywords(node) \
-                else rows
-            ones = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "ones", ast.Load()), [shape], [])
+            rows = ast.Subscript(ast.Attribute(x, "shape", ast.Load()), ast.Constant(0),
+                                 ast.Load())
+            shape = ast.Tuple([ast.Constant(1), rows], ast.Load()) \
+                if "keepdims" in _keywords(node) else rows
+            ones = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "ones", ast.Load()), [shape],
+                            [])
             return ast.BinOp(ones, ast.MatMult(), x)
         return node
 
@@ -629,7 +634,8 @@ def _keywords(call):
 
 
 def disguise_body(body, serial):
-    """The body with its local variables renamed, expressions swapped, comments and layout changed."""
+    """The body with its local variables renamed, expressions swapped, comments and layout
+    changed."""
     tree = ast.parse(body)
     stored = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
                      and isinstance(node.ctx, ast.Store)} - KEEP_NAMES)
@@ -673,7 +679,8 @@ def reverse_methods(text):
 
 def plagiarise(reference_root, dest, bodies):
     """A disguised copy of the submission ``bodies`` would make, written to ``dest``."""
-    disguised = {key: disguise_body(body, n) for n, (key, body) in enumerate(sorted(bodies.items()))}
+    disguised = {key: disguise_body(body, n)
+                 for n, (key, body) in enumerate(sorted(bodies.items()))}
     write_submission(reference_root, dest, disguised)
     for path in sorted({key.split(":")[0] for key in bodies}):
         file = Path(dest) / path

@@ -9,9 +9,9 @@ import pytest
 from autograder.grading import grade
 from autograder.instructor.requirements import requirements_txt
 from autograder.rubric import RUBRIC_PATH, RubricError, allowed_imports
+from tests.submissions.buggy import ACT, Variant, apply_variant, edit
 
 REPO = Path(__file__).resolve().parents[3]
-from tests.submissions.buggy import ACT, Variant, apply_variant, edit
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 

@@ -74,16 +74,19 @@ def test_grade_a_class_then_resume_then_force(tmp_path, class_export):
     assert rows["bob"]["status"] == "graded"
     for bad in ("carol", "dave"):
         assert float(rows[bad]["total"]) == 0 and rows[bad]["status"] == "invalid submission"
-    assert "damaged" in rows["carol"]["message"] and "carol_222_333_hw1.tar.gz" in rows["carol"]["message"]
+    assert "damaged" in rows["carol"]["message"] \
+        and "carol_222_333_hw1.tar.gz" in rows["carol"]["message"]
     assert "no mytorch/" in rows["dave"]["message"]
     # per-student reports, in Gradescope's format
     for student in rows:
-        results = json.loads((out / "students" / student / "results.json").read_text(encoding="utf-8"))
+        results = json.loads(
+            (out / "students" / student / "results.json").read_text(encoding="utf-8"))
         assert isinstance(results["score"], (int, float)) and "tests" in results
         assert (out / "students" / student / "feedback.txt").is_file()
     bob_feedback = (out / "students" / "bob" / "feedback.txt").read_text(encoding="utf-8")
     assert "transposed" in bob_feedback and "test_linear.py::test_backward" in bob_feedback
-    assert "could not be graded" in (out / "students" / "carol" / "feedback.txt").read_text(encoding="utf-8")
+    assert "could not be graded" in \
+        (out / "students" / "carol" / "feedback.txt").read_text(encoding="utf-8")
     summary = (out / "summary.txt").read_text(encoding="utf-8")
     assert "4 students" in summary and "median" in summary and "histogram" in summary
     assert "test_linear.py::test_backward" in summary  # the most failed tests
@@ -109,7 +112,8 @@ def test_grade_a_class_then_resume_then_force(tmp_path, class_export):
     proc = grade(class_export, "--out", out, "--force")
     assert "0 unchanged" in proc.stderr
     assert all(meta(out, s)["graded_at"] != stamps[s] or s == "alice" for s in rows)
-    assert all((out / "students" / s / "results.json").stat().st_mtime_ns != mtimes[s] for s in rows)
+    assert all((out / "students" / s / "results.json").stat().st_mtime_ns != mtimes[s]
+               for s in rows)
 
 
 def test_a_student_already_graded_is_not_graded_again(tmp_path):
@@ -266,4 +270,5 @@ def test_progress_bar_on_a_tty_and_plain_lines_otherwise():
     lines = Progress(2, plain)
     lines.step("a: 1/1")
     lines.step("b: 0/1")
-    assert plain.getvalue().splitlines()[1].startswith("[2/2] b: 0/1") and "\r" not in plain.getvalue()
+    assert plain.getvalue().splitlines()[1].startswith("[2/2] b: 0/1") \
+        and "\r" not in plain.getvalue()

@@ -63,9 +63,11 @@ def test_folders_holding_handin_zip_venvs_and_unicode_names(tmp_path):
     assert sorted(rows) == sorted(["zoë_Müller", "李明", "vic"])
     assert all(float(r["total"]) == 15 for r in rows.values()), rows
     assert (out / "students" / "zoë_Müller" / "results.json").is_file()
-    assert "graded from handin.zip" in (out / "students" / "zoë_Müller" / "feedback.txt").read_text()
+    assert "graded from handin.zip" in \
+        (out / "students" / "zoë_Müller" / "feedback.txt").read_text()
     note = (out / "students" / "vic" / "feedback.txt").read_text(encoding="utf-8")
-    assert "skipped" in note and ".venv" in note and ".hypothesis" in note and ".linear.py.swp" in note
+    assert "skipped" in note and ".venv" in note and ".hypothesis" in note \
+        and ".linear.py.swp" in note
     assert proc.stderr.count("student code runs as") == 1  # the privilege state, once
 
 

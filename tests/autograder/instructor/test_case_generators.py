@@ -65,7 +65,7 @@ def test_a_degenerate_draw_is_recognised(ref):
     case = case_generators.generate("mlp1", 1, ref, 1)[0]
     dead = dict(case, b0=case["b0"] - 100.0)
     model = ref.models.MLP1()
-    for k, layer in enumerate(l for l in model.layers if isinstance(l, ref.nn.Linear)):
+    for k, layer in enumerate(each for each in model.layers if isinstance(each, ref.nn.Linear)):
         layer.W, layer.b = dead[f"W{k}"], dead[f"b{k}"]
     dead["out"] = model.forward(dead["A0"])
     dead.update(case_generators._activations(model, dead["A0"]))

@@ -29,7 +29,8 @@ def _row(student, scores, status="graded"):
 
 
 ROWS = [_row("zoë_Müller", [5, 10, 5]), _row("alice", [5, 3.5, 5]), _row("bob", [0, 0, 0],
-        "invalid submission"), _row("李明", [5, 10, 2.5]), _row("<img src=x onerror=alert(1)>", [1, 1, 1])]
+        "invalid submission"), _row("李明", [5, 10, 2.5]),
+        _row("<img src=x onerror=alert(1)>", [1, 1, 1])]
 RESULTS = {
     "alice": {"tests": [{"number": "1.2", "extra_data": {"tests": [
         {"name": "test_linear.py::test_backward[case0]", "diagnoses": ["linear.dLdW.transposed"]},

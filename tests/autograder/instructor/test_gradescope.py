@@ -1,5 +1,5 @@
-"""Gradescope's autograder zip (autograder/instructor/gradescope.py), built and run end to end in a simulated
-``/autograder`` (``GRADESCOPE_ROOT`` in a temp folder)."""
+"""Gradescope's autograder zip (autograder/instructor/gradescope.py), built and run end to end in a
+simulated ``/autograder`` (``GRADESCOPE_ROOT`` in a temp folder)."""
 import json
 import os
 import shutil

@@ -84,7 +84,8 @@ def test_submit_writes_handin_with_manifest(handout, tmp_path):
     copy = tmp_path / "h"
     shutil.copytree(handout, copy)
     env = {**os.environ, "MYTORCH_GRADER_USER": "none"}
-    # the starter scores 0, which submit refuses without --anyway (tests/autograder/test_student_cli.py)
+    # the starter scores 0, which submit refuses without --anyway
+    # (tests/autograder/test_student_cli.py)
     proc = subprocess.run([sys.executable, "-m", "autograder", "submit", "--anyway"], cwd=copy,
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr

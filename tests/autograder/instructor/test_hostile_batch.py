@@ -1,10 +1,11 @@
-"""A hostile student in a class batch cannot change anyone else's grade (autograder/instructor/batch.py).
+"""A hostile student in a class batch cannot change anyone else's grade
+(autograder/instructor/batch.py).
 
 Mallory's Linear.forward signals the grader (SIGTERM, SIGSTOP and SIGKILL to its parent, SIGKILL to
 the parent's process group), forks sleepers, writes 8 MB files, and writes forged results where the
 batch writes them (grades.csv, alice/results.json — paths it is told, as if it had found them) and
-where its own grading process writes its JSON. Alice (the reference) and Bob (a bug) are graded in the
-same batch, two at a time, and must get exactly the rows they get in a batch without Mallory.
+where its own grading process writes its JSON. Alice (the reference) and Bob (a bug) are graded in
+the same batch, two at a time, and must get exactly the rows they get in a batch without Mallory.
 """
 import csv
 import json
@@ -97,15 +98,18 @@ def test_a_hostile_student_changes_nobody_elses_grade(tmp_path):
     assert sorted(rows) == ["alice", "bob", "mallory"]
     for student in ("alice", "bob"):
         assert comparable(rows[student]) == comparable(alone[student])
-        mine = json.loads((out / "students" / student / "results.json").read_text(encoding="utf-8"))
-        theirs = json.loads((tmp_path / "alone" / "students" / student / "results.json").read_text("utf-8"))
+        mine = json.loads(
+            (out / "students" / student / "results.json").read_text(encoding="utf-8"))
+        theirs = json.loads(
+            (tmp_path / "alone" / "students" / student / "results.json").read_text("utf-8"))
         assert [(t["number"], t["score"], t["output"]) for t in mine["tests"]] == \
             [(t["number"], t["score"], t["output"]) for t in theirs["tests"]]
     assert float(rows["alice"]["total"]) == 15 and float(rows["bob"]["total"]) < 15
     # Mallory: graded, and every attack refused (so her forward raises: every test_forward
     # fails; the backward tests grade what forward stored before raising)
     assert rows["mallory"]["status"] == "graded" and float(rows["mallory"]["total"]) < 15
-    results = json.loads((out / "students" / "mallory" / "results.json").read_text(encoding="utf-8"))
+    results = json.loads(
+        (out / "students" / "mallory" / "results.json").read_text(encoding="utf-8"))
     forward_tests = [t for entry in results["tests"] for t in entry["extra_data"]["tests"]
                      if t["name"].startswith("test_linear.py::test_forward[")]
     assert forward_tests and all(t["status"] == "failed" for t in forward_tests)

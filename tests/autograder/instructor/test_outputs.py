@@ -211,9 +211,9 @@ def test_student_text_never_reaches_the_instructor_raw(tmp_path):
     results = json.loads((out / "students" / "submission_1" / "results.json").read_text("utf-8"))
     assert float(results["score"]) < 15
     # the instructor's own terminal, grading that student alone
-    proc = subprocess.run([sys.executable, "-m", "autograder", "check", "--submission", str(mallory),
-                           "-k", "linear", "-v"], cwd=REPO, env=ENV, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", "--submission",
+                           str(mallory), "-k", "linear", "-v"], cwd=REPO, env=ENV,
+                          capture_output=True, text=True, timeout=600)
     assert "Total" in proc.stdout and "\\x1b[2J" in proc.stdout
     assert not any(c in proc.stdout + proc.stderr for c in RAW_CONTROLS)
 

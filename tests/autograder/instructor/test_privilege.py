@@ -49,7 +49,8 @@ def world_readable_submission():
 def candidate_pythons():
     """Interpreters with NumPy, this one first (it may live under a private home, e.g. pyenv)."""
     seen, out = set(), []
-    for exe in [sys.executable, shutil.which("python3"), "/usr/bin/python3", "/usr/local/bin/python3"]:
+    for exe in [sys.executable, shutil.which("python3"), "/usr/bin/python3",
+                "/usr/local/bin/python3"]:
         if exe and os.path.exists(exe) and os.path.realpath(exe) not in seen:
             seen.add(os.path.realpath(exe))
             out.append(exe)

@@ -1,10 +1,11 @@
-"""Classes bigger than one machine: ``grade --shard K/N`` and ``merge`` (autograder/instructor/shards.py).
+"""Classes bigger than one machine: ``grade --shard K/N`` and ``merge``
+(autograder/instructor/shards.py).
 
-The class is small (the reference, a few corpus variants from tests/submissions/buggy.py and a folder
-without mytorch/) and graded with ``-k linear`` to stay fast. Three shards merged must give the same
-files as one run over the whole class: grades.csv, summary.txt and report.html byte for byte, and
-every student's files apart from what differs between any two runs (timings, and the temporary copy
-each check grades, named in its feedback's first lines).
+The class is small (the reference, a few corpus variants from tests/submissions/buggy.py and a
+folder without mytorch/) and graded with ``-k linear`` to stay fast. Three shards merged must give
+the same files as one run over the whole class: grades.csv, summary.txt and report.html byte for
+byte, and every student's files apart from what differs between any two runs (timings, and the
+temporary copy each check grades, named in its feedback's first lines).
 """
 import csv
 import json

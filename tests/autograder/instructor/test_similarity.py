@@ -140,7 +140,10 @@ def test_names_literals_comments_and_layout_are_abstracted():
     one = "def f(self, Z):\n    self.A = np.exp(-Z) * 2.0  # note\n    return 'x'\n"
     two = ("def g(obj, X):\n    # another comment\n    obj.B = (numpy.log(\n        -X)) * 7\n"
            "    return \"yz\"\n")
-    kinds = lambda src: [t.kind for t in normalised_tokens(src, set(range(1, 10)))]
+
+    def kinds(src):
+        return [t.kind for t in normalised_tokens(src, set(range(1, 10)))]
+
     assert kinds(one) == ["def", "V", "(", "V", ",", "V", ")", ":", "V", ".", "V", "=", "V", ".",
                           "V", "(", "-", "V", ")", "*", "N", "return", "S"]
     # the same up to the redundant parentheses `two` adds around the call
@@ -221,7 +224,7 @@ def test_code_most_of_the_class_wrote_is_discounted(tmp_path):
 def test_student_text_is_escaped(tmp_path):
     export = tmp_path / "export"
     hostile = "<script>alert('name')</script>"
-    for n, name in enumerate(("ana", "ben")):
+    for n, _name in enumerate(("ana", "ben")):
         write_submission(REPO, export / f"submission_{n}", INDEPENDENT["ana"])
     linear = export / "submission_1" / "mytorch" / "nn" / "linear.py"
     text = linear.read_text(encoding="utf-8")
