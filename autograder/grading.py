@@ -150,7 +150,7 @@ def _grade(submission, keyword, limits, rubric_path, hidden_cases, user, pytest_
 def _no_match(keyword, tasks, plugin):
     """The error for a ``-k`` that selects nothing: every task's keyword and its tests."""
     tests = {}
-    for name, (task, _, _) in plugin.test_to_task.items():
+    for name, (task, _) in plugin.test_to_task.items():
         tests.setdefault(task.id, []).append(test_key(name).split("::")[-1])
     lines = [f"-k {keyword!r} matches no test. Each task is selected by its id, and each test by "
              "its name (or part of it):"]

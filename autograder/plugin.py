@@ -379,7 +379,8 @@ class GraderPlugin:
             result.diagnoses += [d for d in diagnoses_of([call.excinfo.value])
                                  if d not in result.diagnoses]
         statuses = {status for status, _ in described}
-        blocks = [text.strip("\n") for _, text in described if text.strip()]
+        # one cause failing several quantities (an import error, a crash) is told once
+        blocks = list(dict.fromkeys(text.strip("\n") for _, text in described if text.strip()))
         right = [o.name for o in quantities.outcomes if o.passed]
         if right:
             blocks.append(f"right: {', '.join(right)} ({result.earned:.0%} of this test's points)")

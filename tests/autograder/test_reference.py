@@ -128,9 +128,11 @@ def test_failing_example_is_shown_with_the_command_that_repeats_it(runs):
     assert f"Run it again: {command}" in feedback
     assert shlex.split(command)[3:] == list(RERUN_LINEAR_GRADIENT_CHECK)  # what buggy_rerun ran
     rerun = runs["buggy_rerun"]
-    assert [(t["number"], t["score"]) for t in rerun.results["tests"]] == [("1.2", 0)]
-    assert re.findall(r"^== .*\[failed\]$", rerun.stdout, re.M) == \
-        ["== 1.2 Linear: backward: test_linear.py::test_gradient_check [failed]"], rerun.stdout
+    # only that check runs; dLdA and dLdW are right, so it earns their share and loses dLdb's
+    [row] = rerun.results["tests"]
+    assert row["number"] == "1.2" and 0 < row["score"] < row["max_score"], rerun.describe()
+    assert re.findall(r"^== .*\[(?:failed|partial)\]$", rerun.stdout, re.M) == \
+        ["== 1.2 Linear: backward: test_linear.py::test_gradient_check [partial]"], rerun.stdout
     assert FAILING_EXAMPLE.search(gradient_check_feedback(rerun)).group(1) == example.group(1)
 
 
