@@ -99,6 +99,8 @@ def relu(Z, dLdA):
                        "else 0", value=mask * 1.0),
                      D("relu.dLdZ.mask_inverted", "the mask is inverted: the gradient passes where "
                        "Z > 0 and is 0 elsewhere", value=np.where(mask, 0.0, dLdA)),
+                     D("relu.dLdZ.mask_missing", "the mask is missing: dLdZ = dLdA where Z > 0, "
+                       "else 0 (ReLU is flat for Z < 0)", value=dLdA),
                      D("relu.dLdZ.times_A", "multiplied dLdA by A instead of by the mask (A > 0)",
                        value=dLdA * np.maximum(Z, 0.0)),
                      D("relu.dLdZ.mask_ge", "the gradient at Z = 0 must be 0 (as PyTorch): use the "

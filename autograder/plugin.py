@@ -403,6 +403,9 @@ def _withhold(result, why, quantity=""):
         return
     if not quantity:
         result.status, result.earned = "withheld", 0.0
+        for record in result.quantities:  # the data agrees with the score: none of them counts
+            if record["passed"]:
+                record["passed"], record["withheld"] = False, True
         text = ("withheld: this check compares your code with itself (your backward with your own "
                 "forward, which zeros pass too), so it counts only when your code matches the "
                 f"reference on the tests it depends on, and {why}")
@@ -413,7 +416,9 @@ def _withhold(result, why, quantity=""):
         record["passed"], record["withheld"] = False, True
         total = sum(q["weight"] for q in result.quantities)
         result.earned = sum(q["weight"] for q in result.quantities if q["passed"]) / total
-        result.status = "partial" if result.earned > 0 else "withheld"
+        judged_wrong = any(not q["passed"] and not q.get("withheld") for q in result.quantities)
+        result.status = ("partial" if result.earned > 0 else "failed" if judged_wrong
+                         else "withheld")
         text = (f"withheld: {quantity} is right even for code that does nothing, so it counts only "
                 f"when the rest matches the reference, and {why}")
     result.feedback = text + (f"\n{result.feedback}" if result.feedback else "")

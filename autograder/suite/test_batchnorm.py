@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 
 from autograder import strategies as st
-from autograder.checks import Mismatch, close, expect_close, expect_gradient, property_check
+from autograder.checks import (
+    Diagnosis,
+    Mismatch,
+    close,
+    expect_close,
+    expect_gradient,
+    property_check,
+)
 from autograder.errors import NotImplementedYet, StudentError
 from autograder.gradcheck import perturbations, vjp_from
 
@@ -35,22 +42,24 @@ def train_backward(dLdBZ, NZ, V, BW, std=None):
                                                                      np.sqrt(V + EPS))
 
 
-# Where eps goes: each mistake as the standard deviation it divides by. The public cases have a
-# constant feature (V = 0) and a near-constant one (V ~ eps), where these differ from sqrt(V + eps).
+# Where eps goes: each mistake (id, hint) as the standard deviation it divides by. The public cases
+# have a constant feature (V = 0) and a near-constant one (V ~ eps), where these differ from
+# sqrt(V + eps). One id per mistake in every quantity and test: forward and backward alike.
 EPS_MISTAKES = {
-    "eps is outside the square root: divide by sqrt(V + eps), not sqrt(V) + eps":
-    lambda V: np.sqrt(V) + EPS,
-    "eps is 1e-5 (PyTorch's default); this BatchNorm1d uses self.eps = 1e-8":
+    ("bn.eps_outside_sqrt", "eps is outside the square root: divide by sqrt(V + eps), not "
+     "sqrt(V) + eps"): lambda V: np.sqrt(V) + EPS,
+    ("bn.eps_1e-5", "eps is 1e-5 (PyTorch's default); this BatchNorm1d uses self.eps = 1e-8"):
     lambda V: np.sqrt(V + 1e-5),
-    "eps is missing: divide by sqrt(V + eps), so that a constant feature (V = 0) stays finite":
-    np.sqrt,
+    ("bn.eps_missing", "eps is missing: divide by sqrt(V + eps), so that a constant feature "
+     "(V = 0) stays finite"): np.sqrt,
 }
 
 
-def eps_alternatives(Z, V, value):
-    """{hint: what ``value(std)`` gives} for each eps mistake (``value`` recomputes the quantity
-    with that standard deviation)."""
-    return {hint: value(std) for hint, std in EPS_MISTAKES.items()}
+def eps_diagnoses(value):
+    """The eps mistakes, each as what ``value(std)`` gives (``value`` recomputes the quantity with
+    that standard deviation)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [Diagnosis(id, hint, value=value(std)) for (id, hint), std in EPS_MISTAKES.items()]
 
 
 def expect_finite(actual, expected, name, Z):
@@ -64,7 +73,8 @@ def expect_finite(actual, expected, name, Z):
         column = int(np.argwhere(bad & constant)[0][1])
         raise Mismatch(name, f"is not finite in column {column}, where every row of Z is equal "
                        "(batch variance 0)", "eps keeps the division finite: divide by "
-                       "sqrt(V + eps), with eps = self.eps inside the square root")
+                       "sqrt(V + eps), with eps = self.eps inside the square root",
+                       "bn.eps_missing")
 
 
 # ----------------------------------------------------------------------------- 5.1 forward
@@ -79,14 +89,14 @@ def test_forward_train(sub, case, quantities):
     with quantities.check("BZ"):
         expect_finite(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)", Z)
         expect_close(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)",
-                     alternatives={**eps_alternatives(Z, V, lambda std: normalise(
-                         Z, M, V, BW, Bb, std=std)),
+                     diagnoses=eps_diagnoses(lambda std: normalise(Z, M, V, BW, Bb, std=std)),
+                     alternatives={
                          "used the running statistics while training: eval=False normalises with "
                          "the batch mean and variance of Z":
                          normalise(Z, case["running_M_before"], case["running_V_before"], BW,
                                    Bb),
-                         "normalised with the unbiased variance (ddof=1); normalise with the biased "
-                         "batch variance V = mean((Z - M)²) (N/(N-1) only enters running_V)":
+                         "normalised with the unbiased variance (ddof=1); normalise with the "
+                         "biased batch variance V = mean((Z - M)²) (N/(N-1) only enters running_V)":
                          normalise(Z, M, Z.var(axis=0, ddof=1, keepdims=True), BW, Bb),
                          "statistics over the wrong axis: mean and variance are per feature "
                          "(axis=0, over the N rows)":
@@ -99,8 +109,7 @@ def test_forward_train(sub, case, quantities):
     with quantities.check("self.NZ"):
         expect_finite(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)", Z)
         expect_close(bn.NZ, case["NZ"], "self.NZ (the normalised Z stored by forward)",
-                     alternatives=eps_alternatives(Z, V, lambda std: normalise(Z, M, V, 1.0, 0.0,
-                                                                              std=std)))
+                     diagnoses=eps_diagnoses(lambda std: normalise(Z, M, V, 1.0, 0.0, std=std)))
 
 
 @pytest.mark.cases("batchnorm")
@@ -143,9 +152,8 @@ def test_forward_eval(sub, case, quantities):
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     with quantities.check("BZ"):
         expect_close(BZ, case["BZ_eval"], "BZ = BatchNorm1d.forward(Z, eval=True)",
-                     alternatives={**eps_alternatives(Z, rV, lambda std: normalise(
-                                       Z, rM, rV, BW, Bb, std=std)),
-                                   "used the batch statistics in eval mode: eval=True normalises "
+                     diagnoses=eps_diagnoses(lambda std: normalise(Z, rM, rV, BW, Bb, std=std)),
+                     alternatives={"used the batch statistics in eval mode: eval=True normalises "
                                    "with running_M and running_V": normalise(Z, M, V, BW, Bb),
                                    "used the running variance as a standard deviation: divide by "
                                    "sqrt(running_V + eps)":
@@ -175,10 +183,11 @@ def run_forward_before_backward(forward, Z, **kwargs):
 
 
 def store_forward_state(bn, Z, M, V, NZ, BZ, eval):
-    """Overwrite what the docstring says forward stores (Z, N, M, V, NZ, BZ, eval) with the right
-    values, after the student's own forward ran: backward is then graded on its own, and a forward
-    bug costs Task 5.1 only. (Caches under other names are the student's forward's, as before.)"""
-    bn.Z, bn.N, bn.M, bn.V, bn.NZ, bn.BZ, bn.eval = Z, Z.shape[0], M, V, NZ, BZ, eval
+    """Overwrite what the docstring says forward stores (Z, N, M, V, NZ, BZ, and the given
+    ``evaluating``) with the right values, after the student's own forward ran: backward is then
+    graded on its own, and a forward bug costs Task 5.1 only. (Caches under other names are the
+    student's forward's, as before.)"""
+    bn.Z, bn.N, bn.M, bn.V, bn.NZ, bn.BZ, bn.evaluating = Z, Z.shape[0], M, V, NZ, BZ, eval
 
 
 @pytest.mark.cases("batchnorm")
@@ -196,8 +205,8 @@ def test_backward(sub, case, quantities):
     with quantities.check("dLdZ"):
         expect_finite(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)", Z)
         expect_close(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)",
-                     alternatives={**eps_alternatives(Z, V, lambda std: train_backward(
-                         dLdBZ, NZ, V, BW, std)),"treated the batch mean and variance as constants: in training "
+                     diagnoses=eps_diagnoses(lambda std: train_backward(dLdBZ, NZ, V, BW, std)),
+                     alternatives={"treated the batch mean and variance as constants: in training "
                                    "mode they depend on Z, which adds two terms to dLdZ":
                                    dLdBZ * BW / np.sqrt(V + EPS),
                                    "forgot the gradient through the variance (the term with "
@@ -236,8 +245,8 @@ def test_backward_eval(sub, case, quantities):
     with quantities.check("dLdZ"):
         expect_close(dLdZ, case["dLdZ_eval"],
                      "dLdZ = BatchNorm1d.backward(dLdBZ) after an eval forward",
-                     alternatives={**eps_alternatives(Z, rV, lambda std: dLdBZ * BW / std(rV)),
-                                   "used the training-mode formula in eval mode: with the running "
+                     diagnoses=eps_diagnoses(lambda std: dLdBZ * BW / std(rV)),
+                     alternatives={"used the training-mode formula in eval mode: with the running "
                                    "statistics the normalisation is affine, dLdZ = dLdBZ · BW / "
                                    "sqrt(running_V + eps)": train_backward(dLdBZ, NZ_eval, rV, BW),
                                    "used the batch statistics in backward: in eval mode, dLdZ = "

@@ -197,8 +197,9 @@ def check_scores(variant, run, item_shares):
     for task, hint in variant.hints.items():
         assert hint in outputs[task], f"{variant.name}: {hint!r} not in the feedback of {task}:\n" \
                                       f"{outputs[task]}"
-    # one bug, one diagnosis: every failing item of the task records exactly these ids (as data)
+    # one bug, one diagnosis: every failing item of the task records exactly these ids (as data);
+    # a withheld check was not judged (its gates failed), so it names no mistake
     for task, ids in getattr(variant, "diagnoses", {}).items():
         for item, record in records[task].items():
-            if record["status"] not in ("passed", "skipped"):
+            if record["status"] not in ("passed", "skipped", "withheld"):
                 assert set(record["diagnoses"]) == set(ids), (variant.name, item, record)
