@@ -64,7 +64,8 @@ def is_example(line):
     return "seed=" in line and len(EXAMPLE_ARGS.findall(line)) >= 2
 
 
-@pytest.mark.parametrize("doc,name,body", documented(), ids=[f"{d}:{n}" for d, n, _ in documented()])
+@pytest.mark.parametrize("doc,name,body", documented(),
+                         ids=[f"{d}:{n}" for d, n, _ in documented()])
 def test_documented_output_is_what_the_code_prints(doc, name, body, outputs):
     real = outputs[name].splitlines()
     position = 0

@@ -23,7 +23,8 @@ from tests.submissions.buggy import ACT, LINEAR, SGD, Variant, apply_variant, ed
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
-SYNTAX = edit(ACT, "    def forward(self, Z):\n        # BEGIN SOLUTION\n        self.A = np.tanh(Z)",
+SYNTAX = edit(ACT, "    def forward(self, Z):\n        # BEGIN SOLUTION\n        self.A = "
+                   "np.tanh(Z)",
               "    def forward(self, Z)\n        # BEGIN SOLUTION\n        self.A = np.tanh(Z)")
 LINEAR_FORWARD = "        Z = A @ self.W.T\n"
 
@@ -129,7 +130,8 @@ def test_an_exception_at_import_is_told_once_with_the_students_traceback(tmp_pat
 
 def test_a_refused_import_is_told_once_with_what_to_do(tmp_path):
     folder = make(tmp_path, "scipy",
-                  edit(ACT, "import numpy as np\n", "import numpy as np\nfrom scipy.special import erf\n"))
+                  edit(ACT, "import numpy as np\n", "import numpy as np\nfrom scipy.special import "
+                                                    "erf\n"))
     line = line_of(folder, ACT, "from scipy.special import erf")
     run = run_grader(folder, folder / "results.json", ["-k", "task2_4 or task2_1"])
     assert run.returncode == 0, run.describe()
@@ -162,8 +164,8 @@ def test_an_import_that_hangs_costs_the_time_limit_once(tmp_path):
 
 def test_the_time_budget_bounds_a_grade(tmp_path):
     budget = 3
-    folder = make(tmp_path, "slow", edit(LINEAR, LINEAR_FORWARD,
-                                         "        while True:\n            pass\n" + LINEAR_FORWARD))
+    hang = "        while True:\n            pass\n" + LINEAR_FORWARD
+    folder = make(tmp_path, "slow", edit(LINEAR, LINEAR_FORWARD, hang))
     run = run_grader(folder, folder / "results.json",
                      ["--timeout", "100", "--budget", str(budget)])
     assert run.returncode == 0, run.describe()

@@ -1,15 +1,15 @@
 """A corpus of submissions made from the reference ``mytorch/`` by small text edits.
 
 Each ``Variant`` is a copy of the reference with ``edits`` applied. An edit's ``old`` text must
-occur exactly once in the reference file (``apply_variant`` checks it), so when the reference changes the
-corpus breaks loudly instead of silently testing nothing.
+occur exactly once in the reference file (``apply_variant`` checks it), so when the reference
+changes the corpus breaks loudly instead of silently testing nothing.
 
 For every variant the expected outcome is stated:
 
 * ``fails``: task id -> the graded test items that must fail, as ``"module.py::test_name"`` (every
   case of that test) or ``"module.py::test_name[case1]"`` (that case only); a tuple
-  ``("module.py::test_name", "dLdW", ...)`` fails only those quantities of the test (each quantity of
-  a test earns its own share of its points, see autograder/quantities.py). Every other task must
+  ``("module.py::test_name", "dLdW", ...)`` fails only those quantities of the test (each
+  quantity of a test earns its own share of its points, see autograder/quantities.py). Every other task must
   get full marks; the expected score of each task follows from the rubric's weights.
 * ``hints``: task id -> a piece of text that must appear in that task's feedback.
 * ``diagnoses``: task id -> the set of diagnosis ids (``checks.Diagnosis``) that every failing item
@@ -294,7 +294,8 @@ def _fill_data_dependent_outcomes():
         "4.1": _cases("test_sgd.py::test_sgd_steps", "sgd",
                       lambda case: float(case["momentum"]) == 0)})
     by_name["sgd_uphill"].fails.update({
-        "4.1": _cases("test_sgd.py::test_sgd_steps", "sgd", lambda case: float(case["momentum"]) > 0)
+        "4.1": _cases("test_sgd.py::test_sgd_steps", "sgd",
+                      lambda case: float(case["momentum"]) > 0)
         + ("test_sgd.py::test_sgd_updates_batchnorm_parameters",)})
     # BatchNorm case 1 has a constant feature (V = 0), case 2 a near-constant one (V ~ eps)
     forward, backward = "test_batchnorm.py::test_forward_train", "test_batchnorm.py::test_backward"

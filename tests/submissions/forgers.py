@@ -184,7 +184,8 @@ def public_answers(case_dir=PUBLIC_CASES_DIR):
     table = {}
     for c in load_cases("linear", case_dir) + load_cases("linear_nobias", case_dir):
         table[_key("Linear", c["A"], c["W"])] = _entry(
-            Z=c["Z"], dLdA=c["dLdA"], dLdW=c["dLdW"], **({"dLdb": c["dLdb"]} if "dLdb" in c else {}))
+            Z=c["Z"], dLdA=c["dLdA"], dLdW=c["dLdW"],
+            **({"dLdb": c["dLdb"]} if "dLdb" in c else {}))
     for name, components in (("Sigmoid", ["sigmoid"]), ("Tanh", ["tanh"]), ("ReLU", ["relu"]),
                              ("GELU", ["gelu"]), ("Softmax", ["softmax", "softmax_large"])):
         for component in components:
@@ -226,7 +227,8 @@ def write_shortcuts(mytorch_dir, table):
 
 def copy_of(mytorch_dir, dest):
     """A submission folder holding a copy of ``mytorch_dir`` as its mytorch/."""
-    shutil.copytree(mytorch_dir, Path(dest) / "mytorch", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(mytorch_dir, Path(dest) / "mytorch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     return Path(dest)
 
 

@@ -1,9 +1,10 @@
-"""Hostile submissions: the reference ``mytorch/`` with an attack on the grader placed in one method.
+"""Hostile submissions: the reference ``mytorch/`` with an attack on the grader placed in one
+method.
 
-Same form as ``buggy.py`` (a ``Variant`` is the reference plus text edits; ``fails`` names the graded
-items that must fail, every other task must get full marks). Each attack sits in code that only its
-task runs (Sigmoid 2.1, Tanh 2.2, GELU 2.4, Softmax 2.5, MSELoss 3.1, SGD 4.1 — the MLPs use ReLU and
-Linear), so what it attacks scores 0 and everything it implements honestly scores in full: the
+Same form as ``buggy.py`` (a ``Variant`` is the reference plus text edits; ``fails`` names the
+graded items that must fail, every other task must get full marks). Each attack sits in code that
+only its task runs (Sigmoid 2.1, Tanh 2.2, GELU 2.4, Softmax 2.5, MSELoss 3.1, SGD 4.1 — the MLPs
+use ReLU and Linear), so what it attacks scores 0 and everything it implements honestly scores in full: the
 attack is harmless exactly when those scores come out.
 
 Some attacks only prove something when they would succeed without a defence: they read the grader's
@@ -71,7 +72,8 @@ def attempt(name, read):
     else:
         tried.append(f"{{name}}: empty")
 
-attempt("fixtures", lambda: open({str(REPO / "autograder" / "public_cases" / "tanh.npz")!r}, "rb").read())
+attempt("fixtures",
+        lambda: open({str(REPO / "autograder" / "public_cases" / "tanh.npz")!r}, "rb").read())
 attempt("fixtures via glob", lambda: glob.glob({str(REPO / "autograder" / "public_cases" / "*")!r}))
 attempt("reference", lambda: open({str(REPO / "mytorch" / "nn" / "activation.py")!r}).read())
 attempt("grader cwd", lambda: os.listdir(f"/proc/{{os.getppid()}}/cwd/autograder/public_cases"))
@@ -308,10 +310,12 @@ HOSTILE = [
         "__eq__ says True; MSELoss.forward one whose __float__ is right; GELU NaN everywhere "
         "(forward and backward); Softmax.forward +inf; Tanh.forward float16",
         (edit(ACT, None, LIARS),
-         edit(ACT, "        # END SOLUTION\n        return self.A\n\n    def backward(self, dLdA):\n"
+         edit(ACT, "        # END SOLUTION\n        return self.A\n\n    def backward(self, "
+                   "dLdA):\n"
                    "        self._check_grad(dLdA)\n        # BEGIN SOLUTION\n"
                    "        dLdZ = dLdA * self.A * (1.0 - self.A)\n",
-              "        # END SOLUTION\n        return _Liar(self.A)\n\n    def backward(self, dLdA):\n"
+              "        # END SOLUTION\n        return _Liar(self.A)\n\n    def backward(self, "
+              "dLdA):\n"
               "        self._check_grad(dLdA)\n        # BEGIN SOLUTION\n"
               "        dLdZ = dLdA * self.A * (1.0 - self.A)\n"),
          edit(LOSS, MSE_FWD, MSE_FWD + "        return _Liar(L)\n"),
@@ -386,7 +390,8 @@ HOSTILE = [
         "fill_disk", "MSELoss.forward writes 8 files of 8 MB (in its folder and its temporary "
         "folder), then one past the 16 MB file-size limit",
         (before(LOSS, MSE_FWD, FILL_DISK),),
-        fails={"3.1": (("test_loss.py::test_mse", "L"), "test_loss.py::test_mse_gradient_check")},  # (its backward is right)
+        # (its backward is right)
+        fails={"3.1": (("test_loss.py::test_mse", "L"), "test_loss.py::test_mse_gradient_check")},
         hints={"3.1": "File too large"}),
     Variant(
         "runaway_thread", "Tanh.forward starts a thread that keeps zeroing the layer's stored A "
@@ -402,7 +407,8 @@ HOSTILE = [
          before(ACT, SOFTMAX_FWD, KILL_GRADER_GROUP),
          before(LOSS, MSE_FWD, signal_parent("SIGINT"))),
         fails={"2.1": ALL, "2.2": ALL, "2.4": ALL, "2.5": ALL,
-               "3.1": (("test_loss.py::test_mse", "L"), "test_loss.py::test_mse_gradient_check")},  # (its backward is right)
+               # (its backward is right)
+               "3.1": (("test_loss.py::test_mse", "L"), "test_loss.py::test_mse_gradient_check")},
         hints={"2.1": "PermissionError", "2.5": "PermissionError"}),
 ]
 

@@ -57,7 +57,8 @@ REAL_BUGS = [
         hints={"2.4": "1/√(2π) is missing"},
         diagnoses={"2.4": {"gelu.dLdZ.pdf_unnormalised"}}, tasks=("2.4",)),
     Variant(
-        "softmax_jacobian_diagonal_doubled", "Softmax.backward with the Jacobian diag(a(1-a)) - aaᵀ",
+        "softmax_jacobian_diagonal_doubled",
+        "Softmax.backward with the Jacobian diag(a(1-a)) - aaᵀ",
         (edit(ACT, "dLdZ = self.A * (dLdA - (dLdA * self.A).sum(axis=1, keepdims=True))",
               "dLdZ = dLdA * self.A * (1 - self.A) - self.A * (dLdA * self.A).sum(axis=1, "
               "keepdims=True)"),),
@@ -87,7 +88,8 @@ REAL_BUGS = [
         "mse_factor_2_missing", "MSELoss.backward forgets the 2 of the square's derivative",
         (edit(LOSS, "dLdA = 2.0 * (self.A - self.Y) / (self.N * self.C)",
               "dLdA = (self.A - self.Y) / (self.N * self.C)"),),
-        fails={"3.1": (("test_loss.py::test_mse", "dLdA"), "test_loss.py::test_mse_gradient_check")},
+        fails={"3.1": (("test_loss.py::test_mse", "dLdA"),
+                       "test_loss.py::test_mse_gradient_check")},
         hints={"3.1": "the factor 2 from the derivative of the square is missing"},
         diagnoses={"3.1": {"mse.dLdA.factor_2_missing"}}, tasks=("3.1",)),
 ]
@@ -99,7 +101,8 @@ REAL_CORRECT = [
         "exactly PyTorch's, so only the loss of logits ~800 apart (where 1e-12 dominates) is wrong",
         (edit(LOSS, "        log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, "
                     "keepdims=True))\n        self.softmax = np.exp(log_softmax)\n",
-              "        E = np.exp(shifted)\n        self.softmax = E / E.sum(axis=1, keepdims=True)\n"
+              "        E = np.exp(shifted)\n        self.softmax = E / E.sum(axis=1, "
+              "keepdims=True)\n"
               "        log_softmax = np.log(self.softmax + 1e-12)\n"),),
         fails={"3.2": tuple(("test_loss.py::test_cross_entropy_large_logits" + f"[case{i}]", "L")
                             for i in range(3))},
@@ -109,7 +112,8 @@ REAL_CORRECT = [
         "linear_without_bias_parameter", "Linear(in_features, out_features, ...) has no bias "
         "parameter (always a bias): only the bias=False tests can fail",
         (edit(LINEAR, "    def __init__(self, in_features, out_features, bias=True, rng=None):",
-              "    def __init__(self, in_features, out_features, rng=None):\n        bias = True"),),
+              "    def __init__(self, in_features, out_features, rng=None):\n"
+              "        bias = True"),),
         fails={"1.1": ("test_linear.py::test_forward_without_bias",),
                "1.2": ("test_linear.py::test_backward_without_bias",)},
         hints={"1.1": "unexpected keyword argument 'bias'"}, tasks=LINEAR_ONLY),
@@ -119,17 +123,20 @@ REAL_CORRECT = [
         (edit(LINEAR, "        self.A = A\n        self.N = A.shape[0]\n        Z = A @ self.W.T\n",
               "        A = A.astype(np.float32)\n        self.A = A\n        self.N = A.shape[0]\n"
               "        Z = A @ self.W.T.astype(np.float32)\n"),
-         edit(LINEAR, "            Z += self.b.T  #", "            Z += self.b.T.astype(np.float32)  #"),
+         edit(LINEAR, "            Z += self.b.T  #", "            Z += "
+                                                      "self.b.T.astype(np.float32)  #"),
          edit(LINEAR, "dLdA = dLdZ @ self.W if self.input_grad else None",
               "dLdZ = dLdZ.astype(np.float32)\n"
               "        dLdA = dLdZ @ self.W.astype(np.float32) if self.input_grad else None"),
-         edit(ACT, "        self.A = np.tanh(Z)\n", "        self.A = np.tanh(Z.astype(np.float32))\n"),
+         edit(ACT, "        self.A = np.tanh(Z)\n", "        self.A = "
+                                                    "np.tanh(Z.astype(np.float32))\n"),
          edit(ACT, "        E = np.exp(-np.abs(Z))\n", "        Z = Z.astype(np.float32)\n"
                                                      "        E = np.exp(-np.abs(Z))\n"),
          edit(ACT, "        self.A = np.maximum(Z, 0)\n",
               "        self.A = np.maximum(Z.astype(np.float32), 0)\n"),
          edit(ACT, "        E = np.exp(Z - Z.max(axis=1, keepdims=True))  #",
-              "        Z = Z.astype(np.float32)\n        E = np.exp(Z - Z.max(axis=1, keepdims=True))  #"),
+              "        Z = Z.astype(np.float32)\n        E = np.exp(Z - Z.max(axis=1, "
+              "keepdims=True))  #"),
          edit(LOSS, "        self.A, self.Y = A, Y\n",
               "        A, Y = A.astype(np.float32), Y.astype(np.float32)\n"
               "        self.A, self.Y = A, Y\n"),
@@ -144,8 +151,8 @@ REAL_CORRECT = [
 
 
 def _fill():
-    """Z + b raises unless it broadcasts; dLdZ @ W.T raises (before dLdW and dLdb are stored) unless W is square; then only dLdA is
-    wrong."""
+    """Z + b raises unless it broadcasts; dLdZ @ W.T raises (before dLdW and dLdb are stored)
+    unless W is square; then only dLdA is wrong."""
     by_name = {v.name: v for v in REAL_BUGS}
     # (C_out = 1: b.T is b.) The float64 check fails where Z + b raises and is withheld elsewhere
     # (zeros are float64 too: it counts only once test_forward passes)
