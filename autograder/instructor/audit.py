@@ -229,8 +229,6 @@ EQUIVALENT = [
     ("mytorch/nn/linear.py:Linear.backward", "the condition's value always",
      "if self.input_grad else None", "dLdA = dLdZ @ self.W",
      "input_grad=False is an optional, ungraded feature"),
-    ("mytorch/optim/sgd.py:SGD.step", "a branch always taken", "if self.mu:", "v *= self.mu",
-     "with momentum 0, v = 0·v + grad and param -= lr·v is plain SGD"),
     ("mytorch/nn/loss.py:CrossEntropyLoss.forward", "modified the input A in place",
      "shifted = A - A.max(axis=1, keepdims=True)", "A -= A.max(axis=1, keepdims=True)",
      "the loss's input is the last Linear's output, which no layer caches"),
