@@ -88,12 +88,13 @@ def test_a_table_of_the_public_cases_earns_only_what_the_starter_earns(graded):
     public = [r for r in records if r["name"].split("[")[0] in secret_drawn
               and "[hidden-case" not in r["name"]]
     assert len(secret_drawn) >= 15 and public and all(r["max_score"] == 0 for r in public)
-    # the attack is real: without --hidden, every handout case of those tests is answered (but the
-    # MLP tasks', which compare the model with the submission's own layers one by one: no table of
-    # model outputs answers that)
+    # the attack is real: without --hidden, every handout case of those tests is answered (but
+    # what Linear.forward stores, which the table does not give, and the MLP tasks', which compare
+    # the model with the submission's own layers one by one: no table of model outputs answers that)
     local, _ = graded("lookup")
     answered = [r for t in local["tests"] for r in t["extra_data"]["tests"]
-                if r["name"].split("[")[0] in secret_drawn and not r["name"].startswith("test_mlp")]
+                if r["name"].split("[")[0] in secret_drawn
+                and not r["name"].startswith(("test_mlp", "test_linear.py::test_forward_stores"))]
     assert len(answered) >= 40 and all(r["status"] == "passed" for r in answered), [
         r["name"] for r in answered if r["status"] != "passed"]
 
