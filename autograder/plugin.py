@@ -407,8 +407,8 @@ def _withhold(result, why, quantity=""):
             if record["passed"]:
                 record["passed"], record["withheld"] = False, True
         text = ("withheld: this check compares your code with itself (your backward with your own "
-                "forward, which zeros pass too), so it counts only when your code matches the "
-                f"reference on the tests it depends on, and {why}")
+                "forward, or your model with your own layers: zeros pass too), so it counts only "
+                f"when your code matches the reference on the tests it depends on, and {why}")
     else:
         record = next((q for q in result.quantities if q["name"] == quantity), None)
         if record is None or not record["passed"]:

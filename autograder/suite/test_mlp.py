@@ -222,6 +222,14 @@ def check_model(sub, case, name, quantities, withhold=True):
                 if not isinstance(actual, np.ndarray) or actual.shape != expected.shape:
                     raise Mismatch(f"{where}.{q}", "differs from what your Linear layer stores "
                                    "when the grader runs the layers one by one", hint)
+                if withhold and not np.any(expected):
+                    # Linear.__init__ stores zeros: a model that never ran this layer's backward
+                    # would pass too
+                    raise Withheld(f"{name}: not graded on this case", f"your Linear.backward "
+                                   f"stores {q} = 0 everywhere when the grader calls your layers "
+                                   f"one by one, so this check cannot tell a model that runs it "
+                                   f"from one that never does", "fix the layers first ("
+                                   f"{upstream(twin_linears[k][1], 'backward')})")
                 expect_close(actual, expected, f"{where}.{q}",
                              alternatives={hint: np.zeros_like(expected)})
 

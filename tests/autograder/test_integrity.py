@@ -63,8 +63,9 @@ def test_zeros_score_nothing_and_are_told_why(graded):
     assert status["test_linear.py::test_gradient_check"] == "withheld"
     assert status["test_activation.py::test_tanh_gradient_check"] == "withheld"
     linear = next(t for t in results["tests"] if t["number"] == "1.2")
-    assert "withheld: this check compares your code with itself" in linear["output"]
-    assert "test_linear.py::test_forward does not pass on case0" in linear["output"]
+    # gated quantity by quantity: each gradient behind the reference-output check of the same one
+    assert "withheld: dLdA is right even for code that does nothing" in linear["output"]
+    assert "test_linear.py::test_backward (dLdA) does not pass on case0" in linear["output"]
     # a quantity that doing nothing leaves right (eval mode keeps the running statistics)
     eval_items = [r for n, r in item_results(results)["5.1"].items() if "forward_eval" in n]
     assert eval_items and all(q["passed"] is False and q.get("withheld")
@@ -78,8 +79,6 @@ def test_zeros_score_nothing_on_hidden_cases(graded):
 
 
 def test_a_table_of_the_public_cases_earns_only_what_the_starter_earns(graded):
-    public, _ = graded("lookup")
-    assert public["score"] >= 90  # the attack is real: the handout's cases are all answered
     starter, _ = graded("starter", 0)
     lookup, _ = graded("lookup", 0)
     assert lookup["score"] == starter["score"] == 0
@@ -89,6 +88,15 @@ def test_a_table_of_the_public_cases_earns_only_what_the_starter_earns(graded):
     public = [r for r in records if r["name"].split("[")[0] in secret_drawn
               and "[hidden-case" not in r["name"]]
     assert len(secret_drawn) >= 15 and public and all(r["max_score"] == 0 for r in public)
+    # the attack is real: without --hidden, every handout case of those tests is answered (but
+    # what Linear.forward stores, which the table does not give, and the MLP tasks', which compare
+    # the model with the submission's own layers one by one: no table of model outputs answers that)
+    local, _ = graded("lookup")
+    answered = [r for t in local["tests"] for r in t["extra_data"]["tests"]
+                if r["name"].split("[")[0] in secret_drawn
+                and not r["name"].startswith(("test_mlp", "test_linear.py::test_forward_stores"))]
+    assert len(answered) >= 40 and all(r["status"] == "passed" for r in answered), [
+        r["name"] for r in answered if r["status"] != "passed"]
 
 
 def test_the_reference_scores_full_marks_and_gates_run_under_k(graded):

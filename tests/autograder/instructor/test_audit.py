@@ -5,13 +5,13 @@ import ast
 
 import pytest
 
-from autograder.instructor import audit
+from autograder.instructor import audit, audit_report, mutations, region_coverage
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 
 def test_every_line_and_branch_of_the_solution_regions_runs_under_the_public_suite():
-    cov = audit.measure_coverage()
+    cov = region_coverage.measure_coverage()
     assert cov.lines > 50 and cov.branches > 10  # (the regions were found)
     assert cov.missing == [], "\n".join(cov.missing)
     assert cov.fraction == 1.0
@@ -20,18 +20,18 @@ def test_every_line_and_branch_of_the_solution_regions_runs_under_the_public_sui
 def test_coverage_sees_a_branch_that_does_not_run(tmp_path):
     """The measurement could fail: a branch no public test takes is reported."""
     tree = ast.parse("def f(x):\n    if x:\n        return 1\n    return 2\n")
-    region = audit.Region("m.py", "f", 2, 3, "0.0")
-    kinds = [(d, k) for d, k, _ in audit._branch_points(tree, region)]
+    region = mutations.Region("m.py", "f", 2, 3, "0.0")
+    kinds = [(d, k) for d, k, _ in region_coverage._branch_points(tree, region)]
     assert ("if at line 2 taken", "lines") in kinds and ("if at line 2 not taken", "skip") in kinds
 
 
 @pytest.fixture(scope="module")
 def mutants():
-    return audit.generate_mutants()
+    return mutations.generate_mutants()
 
 
 def test_mutants_cover_every_region_and_operator(mutants):
-    regions = {f"{r.path}:{r.qualname}" for r in audit.find_regions()}
+    regions = {f"{r.path}:{r.qualname}" for r in mutations.find_regions()}
     assert {m.region for m in mutants} == regions
     operators = {m.operator for m in mutants}
     for op in ("transpose", "sign", "sum/mean", "axis", "dropped factor", "dropped term",
@@ -49,16 +49,16 @@ def test_quick_audit_kills_its_sample(mutants):
     chosen = audit.sample(mutants, 12, seed=1)
     assert len({m.operator for m in chosen}) == 12
     verdicts = audit.run_audit(chosen, jobs=2)
-    summary = audit.summary(verdicts)
+    summary = audit_report.summary(verdicts)
     assert summary["errors"] == 0, [v.error for v in verdicts if v.error]
-    assert summary["killed"] >= len(chosen) - summary["equivalent"], audit.render(verdicts)
-    assert summary["points_charged_elsewhere"] == 0, audit.render(verdicts)
+    assert summary["killed"] >= len(chosen) - summary["equivalent"], audit_report.render(verdicts)
+    assert summary["points_charged_elsewhere"] == 0, audit_report.render(verdicts)
 
 
 def test_every_equivalent_entry_names_a_mutant(mutants):
     """The table of equivalent mutants stays true to the reference: each entry matches a mutant."""
-    for entry in audit.EQUIVALENT:
+    for entry in audit_report.EQUIVALENT:
         region, description = entry[:2]
         matched = [m for m in mutants if m.region == region and m.description == description
-                   and audit.equivalence(m)]
+                   and audit_report.equivalence(m)]
         assert matched, entry

@@ -1,0 +1,116 @@
+"""What ``python -m autograder audit`` reports: the mutation score (leaving out the surviving
+mutants known to be equivalent), a table per operator and per task, the survivors with their diffs,
+and the points charged outside a mutant's own task."""
+
+
+# Mutants that change nothing a student could be graded on, found by reading the survivors: each
+# entry is (region, operator description, text of a line the mutant removes, text of a line it adds,
+# why it is harmless), lines as ``ast.unparse`` prints them. A killed mutant is never equivalent.
+EQUIVALENT = [
+    ("mytorch/nn/activation.py:Sigmoid.forward", "< for <= (or the reverse)", "Z >= 0", "Z > 0",
+     "both branches give 1/2 at Z = 0"),
+    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "kept self.Z in a local only", "self.Z = Z",
+     "Z = Z", "nothing reads self.Z (backward uses NZ and V)"),
+    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "dropped keepdims",
+     "self.M = Z.mean(axis=0, keepdims=True)", "self.M = Z.mean(axis=0)",
+     "a (C,) mean broadcasts exactly as a (1, C) one, and running_M stays (1, C)"),
+    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "dropped keepdims",
+     "self.V = Z.var(axis=0, keepdims=True)", "self.V = Z.var(axis=0)",
+     "a (C,) variance broadcasts exactly as a (1, C) one, and running_V stays (1, C)"),
+    ("mytorch/nn/batchnorm.py:BatchNorm1d.backward", "dropped keepdims", "mean(axis=0, keepdims",
+     "mean(axis=0)", "a column mean of shape (C,) broadcasts over the rows as (1, C) does"),
+    ("mytorch/nn/linear.py:Linear.backward", "a branch always taken", "if self.b is not None:",
+     "self.dLdb = ", "a layer without a bias also storing a dLdb: parameters() does not list "
+     "it and nothing reads it"),
+    ("mytorch/nn/linear.py:Linear.backward", "the condition's value always",
+     "if self.input_grad else None", "dLdA = dLdZ @ self.W",
+     "input_grad=False is an optional, ungraded feature"),
+    ("mytorch/nn/loss.py:CrossEntropyLoss.forward", "modified the input A in place",
+     "shifted = A - A.max(axis=1, keepdims=True)", "A -= A.max(axis=1, keepdims=True)",
+     "the loss's input is the last Linear's output, which no layer caches"),
+]
+
+
+def equivalence(mutant):
+    """Why ``mutant`` cannot change a grade (an ``EQUIVALENT`` entry), or None."""
+    lines = mutant.diff.splitlines()[2:]
+    removed = [line[1:].strip() for line in lines if line.startswith("-")]
+    added = [line[1:].strip() for line in lines if line.startswith("+")]
+    for region, description, old, new, reason in EQUIVALENT:
+        if region == mutant.region and description == mutant.description \
+                and any(old in line for line in removed) and any(new in line for line in added):
+            return reason
+    return None
+
+
+
+
+def summary(verdicts):
+    """Counts over the verdicts; the score leaves out surviving mutants known to be equivalent."""
+    killed = [v for v in verdicts if v.killed]
+    equivalent = [v for v in verdicts if not v.killed and equivalence(v.mutant)]
+    counted = len(verdicts) - len(equivalent)
+    return {
+        "mutants": len(verdicts), "killed": len(killed), "equivalent": len(equivalent),
+        "score": len(killed) / counted if counted else 0.0,
+        "hinted": sum(bool(v.hints) for v in killed),
+        "charged_elsewhere": sum(bool(v.charged) for v in verdicts),
+        "points_charged_elsewhere": round(sum(sum(v.charged.values()) for v in verdicts), 2),
+        "not_graded_elsewhere": sum(bool(v.not_graded) for v in verdicts),
+        "errors": sum(bool(v.error) for v in verdicts),
+    }
+
+
+def render(verdicts, show_hints=False):
+    s = summary(verdicts)
+    lines = [f"mutation score: {s['killed']}/{s['mutants'] - s['equivalent']} killed "
+             f"({s['score']:.1%}; {s['equivalent']} surviving mutants are equivalent and not "
+             f"counted); "
+             f"{s['hinted']} of the killed got a hint in their own task",
+             f"charged outside their own task: {s['charged_elsewhere']} mutants, "
+             f"{s['points_charged_elsewhere']:g} points; withheld elsewhere as 'not graded' "
+             f"(naming the mutant's task): {s['not_graded_elsewhere']} mutants", ""]
+    header = f"{'operator':<16} {'mutants':>7} {'killed':>7} {'hinted':>7} {'elsewhere':>9}"
+    lines += [header, "-" * len(header)]
+    for op in sorted({v.mutant.operator for v in verdicts}):
+        group = [v for v in verdicts if v.mutant.operator == op]
+        lines.append(f"{op:<16} {len(group):>7} {sum(v.killed for v in group):>7} "
+                     f"{sum(bool(v.hints) for v in group if v.killed):>7} "
+                     f"{sum(bool(v.charged) for v in group):>9}")
+    lines.append("")
+    header = f"{'task':<6} {'mutants':>7} {'killed':>7} {'hinted':>7}"
+    lines += [header, "-" * len(header)]
+    for task in sorted({v.mutant.task for v in verdicts}, key=lambda t: [int(x) for x in
+                                                                        t.split(".")]):
+        group = [v for v in verdicts if v.mutant.task == task]
+        lines.append(f"{task:<6} {len(group):>7} {sum(v.killed for v in group):>7} "
+                     f"{sum(bool(v.hints) for v in group if v.killed):>7}")
+    equivalent = [v for v in verdicts if not v.killed and equivalence(v.mutant)]
+    if equivalent:
+        lines += ["", f"equivalent mutants ({len(equivalent)}), not counted:"]
+        for v in equivalent:
+            m = v.mutant
+            lines.append(f"#{m.id} {m.region}:{m.line} {m.description}: {equivalence(m)}")
+    survivors = [v for v in verdicts if not v.killed and not equivalence(v.mutant)]
+    if survivors:
+        lines += ["", f"surviving mutants ({len(survivors)}):"]
+        for v in survivors:
+            m = v.mutant
+            lines += ["", f"#{m.id} {m.region} (task {m.task}), line {m.line}: {m.description}"
+                      + (f"  [grader problem: {v.error}]" if v.error else "")]
+            lines += ["    " + d for d in m.diff.splitlines()[2:]]
+    charged = [v for v in verdicts if v.charged]
+    if charged:
+        lines += ["", "points charged outside the mutant's own task:"]
+        for v in charged:
+            m = v.mutant
+            where = ", ".join(f"{t}: -{p:g}" for t, p in sorted(v.charged.items()))
+            lines.append(f"#{m.id} {m.region} (task {m.task}) {m.description}: {where}")
+    if show_hints:
+        lines += ["", "killed mutants and their hints:"]
+        for v in verdicts:
+            if v.killed:
+                m = v.mutant
+                lines.append(f"#{m.id} {m.region}:{m.line} {m.description}: "
+                             + (" | ".join(v.hints) if v.hints else "(no hint)"))
+    return "\n".join(lines)
