@@ -44,6 +44,14 @@ def run_forward(layer, A):
             raise
 
 
+def run_forward_before_backward(layer, A):
+    """``run_forward``, then what the docstring says forward stores (``A`` and ``N``) set right by
+    the grader: backward is graded on its own, and a forward that stores the wrong input, or none,
+    costs Task 1.1 only. (Caches under other names are the student's forward's, as before.)"""
+    run_forward(layer, A)
+    layer.A, layer.N = A, A.shape[0]
+
+
 def reference(A, W, b, dLdZ):
     """What a correct Linear gives: {quantity: value} (b None: bias=False)."""
     Z = A @ W.T if b is None else A @ W.T + np.ones((A.shape[0], 1)) @ b.T
@@ -109,14 +117,14 @@ def _check_backward(layer, case, quantities, suffix=""):
 @pytest.mark.cases("linear")
 def test_backward(sub, case, quantities):
     layer = make_linear(sub, case["W"], case["b"])
-    run_forward(layer, case["A"])
+    run_forward_before_backward(layer, case["A"])
     _check_backward(layer, case, quantities)
 
 
 @pytest.mark.cases("linear_nobias")
 def test_backward_without_bias(sub, case, quantities):
     layer = make_linear(sub, case["W"])
-    run_forward(layer, case["A"])
+    run_forward_before_backward(layer, case["A"])
     _check_backward(layer, case, quantities, " with bias=False")
 
 
@@ -130,13 +138,15 @@ def test_gradient_check(sub, quantities, shape, c_out, seed):
     b, dLdZ = st.values(seed + 2, (c_out, 1)), st.upstream(seed + 3, (N, c_out))
     layer = make_linear(sub, W, b)
     forward = layer.forward.submit(A)
+    layer.A, layer.N = A, A.shape[0]  # as the backward tests do: a forward bug is Task 1.1's
     backward = layer.backward.submit(dLdZ)
     stored = sub.read(layer, "dLdW", "dLdb", wait=False)
     # the perturbed forwards, on a second layer: A, then W, then b perturbed entry by entry
     probe = make_linear(sub, W, b)
     As, Ws, bs = perturbations(A), perturbations(W), perturbations(b)
     outputs = sub.call_many(probe, "forward", [(x,) for x in As] + [(A,)] * (len(Ws) + len(bs)),
-                            [{}] * len(As) + [{"W": w} for w in Ws] + [{"W": W, "b": v} for v in bs],
+                            [{}] * len(As) + [{"W": w} for w in Ws]
+                            + [{"W": W, "b": v} for v in bs],
                             wait=False)
     expected = reference(A, W, b, dLdZ)
     found = mistakes.linear(A, W, b, dLdZ)
@@ -167,7 +177,7 @@ def test_backward_overwrites_gradients(sub, case, quantities):
     """Calling backward twice stores the same dLdW/dLdb (assigned, not accumulated)."""
     found = mistakes.linear(case["A"], case["W"], case["b"], case["dLdZ"])
     layer = make_linear(sub, case["W"], case["b"])
-    run_forward(layer, case["A"])
+    run_forward_before_backward(layer, case["A"])
     try:
         layer.backward(case["dLdZ"])
     except StudentError as exc:  # test_backward charges a backward that raises

@@ -2,8 +2,9 @@
 
 What is graded here is the wiring — which layers run, in which order, what each passes to the next,
 that backward uses what forward cached — not the layers themselves (Tasks 1–5 grade those). So
-every check compares your model with your OWN layers called one by one by the grader: a second model built alike, whose layers the grader runs
-in order (``A = layer.forward(A)``, then ``layer.backward`` last to first). A bug inside Linear or
+every check compares your model with your OWN layers called one by one by the grader: a second
+model built alike, whose layers the grader runs in order (``A = layer.forward(A)``, then
+``layer.backward`` last to first). A bug inside Linear or
 ReLU gives the same numbers both ways and costs points only in its own task.
 
 A check earns its points only when it could have failed. When, with your layers, a wrong wiring
@@ -147,10 +148,11 @@ def _same(a, b):
 
 
 def expect_wired(actual, right, name, wrong, layers, method, withhold=True):
-    """``actual`` (the model's) must equal ``right`` (the layers called one by one). ``wrong`` maps a
-    hint to what a wrong wiring gives with these layers; if one of them equals ``right`` too, the
-    check could not have failed: ``Withheld`` (or, with ``withhold=False``, for one example of a
-    property among many, that wrong wiring is just not looked for on this example)."""
+    """``actual`` (the model's) must equal ``right`` (the layers called one by one). ``wrong``
+    maps a hint to what a wrong wiring gives with these layers; if one of them equals ``right``
+    too, the check could not have failed: ``Withheld`` (or, with ``withhold=False``, for one
+    example of a property among many, that wrong wiring is just not looked for on this example).
+    """
     layer_tasks = ", ".join(sorted({task_of(layer, method) for layer in layers}))
     if not np.all(np.isfinite(right)):
         raise Withheld(f"{name}: not graded on this case", "your layers called one by one give "

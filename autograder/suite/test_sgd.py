@@ -101,7 +101,8 @@ def test_sgd_steps(sub, case):
             expect_explained(actual[s][k], case[f"step{s}_{n}"],
                              f"{n[0]} of Linear layer {n[1:]} after step {s + 1} of {steps} "
                              f"(lr={lr:g}, momentum={mu:g})",
-                             lambda: explain(actual, expected, params, grads, lr, mu, s, k))
+                             lambda s=s, k=k: explain(actual, expected, params, grads, lr, mu,
+                                                      s, k))
 
 
 def expect_explained(actual, expected, name, alternatives):
@@ -158,5 +159,5 @@ def test_sgd_updates_batchnorm_parameters(sub):
             expect_explained(actual[s][k], expected[s][k],
                              f"BatchNorm1d.{q} after step {s + 1} of {len(grads)} "
                              f"(lr={lr:g}, momentum={mu:g})",
-                             lambda: explain(actual, expected, [BW, Bb], grads, lr, mu, s, k,
-                                             hints))
+                             lambda s=s, k=k: explain(actual, expected, [BW, Bb], grads, lr,
+                                                      mu, s, k, hints))

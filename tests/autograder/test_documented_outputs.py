@@ -48,7 +48,7 @@ def test_every_marked_output_has_a_command():
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     runs, root = {}, tmp_path_factory.mktemp("documented")
-    for name, (variant, args) in OUTPUTS.items():
+    for variant, args in OUTPUTS.values():
         key = (variant, tuple(args))
         if key not in runs:
             folder = root / variant

@@ -112,7 +112,7 @@ def test_the_reference_scores_full_marks_and_gates_run_under_k(graded):
     assert statuses(zeros)["test_linear.py::test_gradient_check"] == "withheld"
 
 
-# -- hidden results stay hidden ---------------------------------------------------------------------
+# -- hidden results stay hidden --------------------------------------------------------------------
 def test_hidden_cases_run_last_in_a_worker_of_their_own(graded):
     from autograder.instructor.hidden import hidden_cases
 
@@ -162,7 +162,7 @@ def test_grader_problems_of_the_hidden_phase_go_with_the_hidden_rows():
     assert "0.25" not in "".join(plugin.state.errors) and len(plugin.state.errors) == 2
 
 
-# -- the rubric's rules -----------------------------------------------------------------------------
+# -- the rubric's rules ----------------------------------------------------------------------------
 def test_every_gradient_check_is_gated():
     # gated as a whole, or quantity by quantity (Linear's: dLdA, dLdW, dLdb each behind its own)
     gated = {test for task in load_rubric() for test, q in task.self_consistency.items() if q}

@@ -9,8 +9,8 @@ For every variant the expected outcome is stated:
 * ``fails``: task id -> the graded test items that must fail, as ``"module.py::test_name"`` (every
   case of that test) or ``"module.py::test_name[case1]"`` (that case only); a tuple
   ``("module.py::test_name", "dLdW", ...)`` fails only those quantities of the test (each
-  quantity of a test earns its own share of its points, see autograder/quantities.py). Every other task must
-  get full marks; the expected score of each task follows from the rubric's weights.
+  quantity of a test earns its own share of its points, see autograder/quantities.py). Every
+  other task must get full marks; the expected score of each task follows from the rubric's weights.
 * ``hints``: task id -> a piece of text that must appear in that task's feedback.
 * ``diagnoses``: task id -> the set of diagnosis ids (``checks.Diagnosis``) that every failing item
   of the task must record in results.json's data: one bug gets one hint in every test.

@@ -4,8 +4,8 @@ method.
 Same form as ``buggy.py`` (a ``Variant`` is the reference plus text edits; ``fails`` names the
 graded items that must fail, every other task must get full marks). Each attack sits in code that
 only its task runs (Sigmoid 2.1, Tanh 2.2, GELU 2.4, Softmax 2.5, MSELoss 3.1, SGD 4.1 — the MLPs
-use ReLU and Linear), so what it attacks scores 0 and everything it implements honestly scores in full: the
-attack is harmless exactly when those scores come out.
+use ReLU and Linear), so what it attacks scores 0 and everything it implements honestly scores in
+full: the attack is harmless exactly when those scores come out.
 
 Some attacks only prove something when they would succeed without a defence: they read the grader's
 files by their real path (``REPO``), signal the grader, or write where the grader writes. Those
