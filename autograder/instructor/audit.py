@@ -35,7 +35,7 @@ from ..rubric import load_rubric
 from . import PROJECT_ROOT
 from .audit_report import render, summary
 from .mutations import Mutant, generate_mutants
-from .region_coverage import measure_coverage
+from .region_coverage import CoverageUnavailable, measure_coverage
 
 NOT_GRADED = "not graded"  # the MLP tasks' wording for a check withheld because of another task
 
@@ -162,7 +162,11 @@ def add_arguments(parser):
 
 def run(args):
     if args.coverage:
-        cov = measure_coverage()
+        try:
+            cov = measure_coverage()
+        except CoverageUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"solution regions under the public suite: lines {cov.lines_run}/{cov.lines}, "
               f"branches {cov.branches_run}/{cov.branches} ({cov.fraction:.1%})")
         for line in cov.missing:

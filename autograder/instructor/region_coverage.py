@@ -58,9 +58,21 @@ def _branch_points(tree, region):
     return points
 
 
+# Branches are told apart by the bytecode positions of what ran (code.co_positions), which Python
+# has from 3.11 on; line coverage alone would miss a one-line conditional's untaken side.
+AVAILABLE = hasattr((lambda: None).__code__, "co_positions")
+
+
+class CoverageUnavailable(RuntimeError):
+    pass
+
+
 def measure_coverage(root=PROJECT_ROOT):
     """Line and branch coverage of the reference's solution regions when the public suite grades the
     reference in this process (``benchmarks/proxy_overhead.py``'s in-process submission)."""
+    if not AVAILABLE:
+        raise CoverageUnavailable("branch coverage needs Python 3.11 or newer (code.co_positions); "
+                                  "run it with such a Python")
     import importlib.util
 
     root = Path(root).resolve()

@@ -10,6 +10,8 @@ from autograder.instructor import audit, audit_report, mutations, region_coverag
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 
+@pytest.mark.skipif(not region_coverage.AVAILABLE, reason="branch coverage reads bytecode "
+                    "positions (Python 3.11+); the main and newest CI legs measure it")
 def test_every_line_and_branch_of_the_solution_regions_runs_under_the_public_suite():
     cov = region_coverage.measure_coverage()
     assert cov.lines > 50 and cov.branches > 10  # (the regions were found)
