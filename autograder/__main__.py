@@ -9,7 +9,9 @@ import importlib
 import importlib.util
 import sys
 
-from .files import write_json_atomically
+from .grading.assignment import AssignmentError, listing
+from .grading.assignment import add_argument as add_assignment_argument
+from .intake.files import write_json_atomically
 
 
 def instructor_cli():
@@ -21,6 +23,7 @@ def instructor_cli():
 
 
 def add_check_arguments(parser):
+    add_assignment_argument(parser)
     parser.add_argument("--submission", "-s", default=".", metavar="PATH",
                         help="folder holding your mytorch/, or your handin.zip (default: the "
                              "current folder)")
@@ -46,9 +49,9 @@ def add_check_arguments(parser):
 
 
 def cmd_check(args):
-    from .grading import SubmissionError, grade
-    from .report import render_table, results_json
-    from .transport import SANDBOX_FAILED, Limits
+    from .channel.transport import SANDBOX_FAILED, Limits
+    from .grading.report import render_table, results_json
+    from .grading.runner import SubmissionError, grade
 
     limits = Limits()
     if args.timeout is not None:
@@ -65,8 +68,8 @@ def cmd_check(args):
     try:
         user, user_notes = _worker_user(args)
         result = grade(args.submission, keyword=args.keyword, limits=limits, hidden_cases=hidden,
-                       user=user)
-    except SubmissionError as exc:
+                       user=user, assignment=args.assignment)
+    except (SubmissionError, AssignmentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the grader's own failure is never the student's
@@ -104,9 +107,9 @@ def _grader_problem(exc):
 
 
 def _worker_user(args):
-    """(user or None, notes) for the worker; see autograder/privilege.py."""
-    from .grading import SubmissionError, check_submission_folder
-    from .privilege import UserError, choose_user
+    """(user or None, notes) for the worker; see autograder/channel/privilege.py."""
+    from .channel.privilege import UserError, choose_user
+    from .grading.runner import SubmissionError, check_submission_folder
 
     folder = check_submission_folder(args.submission)
     try:
@@ -116,14 +119,14 @@ def _worker_user(args):
 
 
 def cmd_submit(args):
-    from .grading import SubmissionError, grade
+    from .grading.runner import SubmissionError, grade
     from .submit import SubmitError, make_handin, self_check_verdict, student_files
 
     try:
         student_files(args.folder)
         try:
-            result = grade(args.folder)
-        except SubmissionError as exc:
+            result = grade(args.folder, assignment=args.assignment)
+        except (SubmissionError, AssignmentError) as exc:
             raise SubmitError(str(exc)) from None
         except KeyboardInterrupt:
             print("interrupted: handin.zip was not written", file=sys.stderr)
@@ -152,7 +155,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m autograder",
         description="The mytorch autograder. With no command it grades the mytorch/ in the "
-                    "current folder; the options below are those of `check`.")
+                    "current folder; the options below are those of `check`.",
+        epilog="python -m autograder --list-assignments prints the course's assignments.")
     add_check_arguments(parser)  # shown here; parsed by `check` (see main)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     check = sub.add_parser("check", help="grade a submission (the default command)",
@@ -163,6 +167,7 @@ def build_parser():
                             description="Self-check, then pack mytorch/ into a zip to upload.")
     submit.add_argument("--folder", default=".", help="the handout folder (default: here)")
     submit.add_argument("--out", default="handin.zip", help="archive to write (default handin.zip)")
+    add_assignment_argument(submit)
     submit.add_argument("--anyway", action="store_true",
                         help="write the archive even when the self-check could not import your "
                              "code or scored 0")
@@ -176,6 +181,13 @@ def build_parser():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--list-assignments"]:
+        try:
+            print(listing())
+        except AssignmentError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv.insert(0, "check")

@@ -9,7 +9,7 @@ import platform
 import zipfile
 from pathlib import Path
 
-from .files import atomic_path, zip_entry
+from .intake.files import atomic_path, zip_entry
 
 
 class SubmitError(RuntimeError):

@@ -3,8 +3,8 @@
     python benchmarks/proxy_overhead.py [--repeat 5]
 
 Both runs execute the same pytest suite with the same hypothesis examples through
-``autograder.grading.grade``; only the ``sub`` fixture differs. The proxied run is the real one: a
-worker process, the wire and ``Remote`` handles. The in-process run swaps in
+``autograder.grading.runner.grade``; only the ``sub`` fixture differs. The proxied run is the
+real one: a worker process, the wire and ``Remote`` handles. The in-process run swaps in
 ``InProcessSubmission``, which imports the reference ``mytorch`` into the grader's own process and
 hands the tests thin wrappers around the live objects — what the checks would cost with no trust
 boundary at all. Arrays are still copied at the boundary (a memcpy each): the tests rely on value
@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autograder.errors import NotImplementedYet, StudentError  # noqa: E402 - sys.path set above
-from autograder.grading import grade  # noqa: E402 - sys.path set above
-from autograder.proxy import Submission  # noqa: E402 - sys.path set above
-from autograder.sandbox.wire import Ref  # noqa: E402 - sys.path set above
+from autograder.channel.errors import NotImplementedYet, StudentError  # noqa: E402 - sys.path set above
+from autograder.channel.proxy import Submission  # noqa: E402 - sys.path set above
+from autograder.channel.sandbox.wire import Ref  # noqa: E402 - sys.path set above
+from autograder.grading.runner import grade  # noqa: E402 - sys.path set above
 
 _PLAIN = (type(None), bool, int, float, str, np.generic)
 

@@ -2,17 +2,20 @@
 
 * nothing of the student's grader (``autograder/`` outside ``instructor/``) imports the instructor's
   tools, so the handout, which drops ``instructor/`` whole, misses nothing it needs;
-* ``autograder/sandbox/`` — the only code that runs beside student code — imports nothing of the
+* ``autograder/channel/sandbox/`` — the only code that runs beside student code — imports nothing
+of the
   trusted side, only the standard library, NumPy and its own modules;
 * ``mytorch/`` imports NumPy and the standard library only;
 * the worker serves exactly the operations of ``sandbox/protocol.py``.
 """
 import ast
+import re
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 AUTOGRADER = REPO / "autograder"
+SANDBOX = AUTOGRADER / "channel" / "sandbox"
 STDLIB = set(sys.stdlib_module_names)
 
 
@@ -49,7 +52,7 @@ def test_the_students_grader_never_imports_the_instructors_tools():
 
 
 def test_the_sandbox_imports_nothing_of_the_trusted_side():
-    sandbox = AUTOGRADER / "sandbox"
+    sandbox = SANDBOX
     own = {p.stem for p in sandbox.glob("*.py")}
     offenders = []
     for path in sandbox.glob("*.py"):
@@ -71,12 +74,12 @@ def test_mytorch_imports_numpy_and_the_standard_library_only():
 
 
 def test_the_worker_serves_exactly_the_protocols_operations():
-    sys.path.insert(0, str(AUTOGRADER / "sandbox"))
+    sys.path.insert(0, str(SANDBOX))
     try:
         import protocol
     finally:
-        sys.path.remove(str(AUTOGRADER / "sandbox"))
-    tree = ast.parse((AUTOGRADER / "sandbox" / "worker.py").read_text(encoding="utf-8"))
+        sys.path.remove(str(SANDBOX))
+    tree = ast.parse((SANDBOX / "worker.py").read_text(encoding="utf-8"))
     server = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Server")
     handled = {f.name[3:] for f in server.body
                if isinstance(f, ast.FunctionDef) and f.name.startswith("op_")}
@@ -87,3 +90,110 @@ def test_no_module_of_the_grader_is_over_450_lines():
     long = {str(p.relative_to(REPO)): n for p in AUTOGRADER.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
     assert long == {}
+
+
+# -- the rooms ------------------------------------------------------------------------------------
+ROOMS = ("grading", "checking", "channel", "intake", "assignments", "instructor")
+ROOT_MODULES = {"__init__.py", "__main__.py", "submit.py"}
+
+
+def grader_modules():
+    return sorted(p for p in AUTOGRADER.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_every_module_of_the_grader_lives_in_a_room():
+    homeless = [str(p.relative_to(REPO)) for p in grader_modules()
+                if p.parent == AUTOGRADER and p.name not in ROOT_MODULES
+                or p.parent != AUTOGRADER and p.relative_to(AUTOGRADER).parts[0] not in ROOMS]
+    assert homeless == []
+
+
+def test_the_grader_knows_no_assignment_by_name():
+    """What an assignment adds is data in its folder: no code outside it names one."""
+    names = {p.name for p in (AUTOGRADER / "assignments").iterdir() if p.is_dir()
+             and (p / "rubric.toml").is_file()}
+    offenders = [f"{p.relative_to(REPO)} names {name}" for p in grader_modules()
+                 if "assignments" not in p.relative_to(AUTOGRADER).parts
+                 for name in names if re.search(rf"\b{name}\b", p.read_text(encoding="utf-8"))]
+    assert names and offenders == []
+
+
+def module_graph():
+    """{module: {modules it imports, at any depth of the file (functions included)}} over the
+    grader's own modules (sandbox/ aside: it imports its siblings by bare name)."""
+    modules = {}
+    for path in grader_modules():
+        rel = path.relative_to(REPO).with_suffix("")
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        modules[".".join(parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        edges = set()
+        for module, level in imports(path):
+            if path.name == "__init__.py" and level:
+                level -= 1  # a package's own relative imports start from itself
+                target = ".".join(name.split(".")[:len(name.split(".")) - level]
+                                  + ([module] if module else []))
+            else:
+                target = resolve(path, module, level, AUTOGRADER)
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+def test_no_import_cycles():
+    """Not even through imports inside functions, which hide a cycle from Python but not from
+    a reader."""
+    graph = module_graph()
+    cycles, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    # a package importing its own modules (an __init__ re-exporting) is not a cycle of jobs
+    cycles = [c for c in cycles if not all(p.startswith(c.split(" -> ")[0]) for p in
+                                          c.split(" -> ")) or c.count(" -> ") > 1]
+    assert cycles == []
+
+
+def test_the_architecture_page_names_every_module_and_only_those():
+    """docs/architecture.md's folder map is checked against the tree: every module of the grader
+    is named under its folder, and every name it gives exists."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = text.split("```", 2)[1]
+    named, folder_stack = set(), []
+    for line in block.splitlines()[1:]:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        first = line.split()[0]
+        while folder_stack and folder_stack[-1][0] >= indent:
+            folder_stack.pop()
+        if first.endswith("/"):
+            folder_stack.append((indent, first))
+            continue
+        here = "".join(f for _, f in folder_stack)
+        for word in line.split():
+            if word.endswith(".py"):
+                named.add(here + word)
+            else:
+                break
+    actual = {str(p.relative_to(REPO)) for p in grader_modules()
+              if p.name != "__init__.py" and "suite" not in p.parts}
+    actual = {a for a in actual if not a.startswith("autograder/assignments/")}
+    named = {n for n in named if n.startswith("autograder/")
+             and not n.startswith("autograder/assignments/")}
+    assert sorted(actual - named) == [], "modules missing from docs/architecture.md"
+    assert sorted(named - actual) == [], "docs/architecture.md names modules that do not exist"

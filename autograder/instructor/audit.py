@@ -31,7 +31,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..rubric import load_rubric
+from ..grading.assignment import AssignmentError, find
+from ..grading.assignment import add_argument as add_assignment_argument
+from ..grading.rubric import load_rubric
 from . import PROJECT_ROOT
 from .audit_report import render, summary
 from .mutations import Mutant, generate_mutants
@@ -40,12 +42,12 @@ from .region_coverage import CoverageUnavailable, measure_coverage
 NOT_GRADED = "not graded"  # the MLP tasks' wording for a check withheld because of another task
 
 
-def code_owners():
+def code_owners(assignment=None):
     """task -> the task whose code it grades: itself, or, for a task with no regions of its own
     (MLP1 and MLP4 grade MLP0's shared Sequential on deeper models), the section's task that has
     them. A mistake in that code is that family's own, not a charge elsewhere."""
     owners, last = {}, {}
-    for task in load_rubric():
+    for task in load_rubric((assignment or find()).rubric_path):
         section = task.id.split(".")[0]
         if task.regions:
             last[section] = task.id
@@ -68,9 +70,9 @@ class Verdict:
 
 
 def _grade_mutant(args):
-    mutant, root, hidden_secret = args
-    from ..grading import grade
-    from ..transport import Limits
+    mutant, root, hidden_secret, assignment = args
+    from ..channel.transport import Limits
+    from ..grading.runner import grade
 
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="audit-") as tmp:
@@ -80,16 +82,16 @@ def _grade_mutant(args):
         hidden = None
         if hidden_secret:
             from .hidden import hidden_cases
-            hidden = hidden_cases(hidden_secret)
+            hidden = hidden_cases(hidden_secret, assignment)
         limits = Limits()
         limits.call_seconds = 5
         try:
-            result = grade(tmp, limits=limits, hidden_cases=hidden)
+            result = grade(tmp, limits=limits, hidden_cases=hidden, assignment=assignment)
         except Exception as exc:  # a grader problem is reported, not hidden
             return Verdict(mutant, False, 0.0, {}, {}, [], time.monotonic() - start,
                            f"{type(exc).__name__}: {exc}")
     own_lost, charged, not_graded, hints = 0.0, {}, {}, []
-    owners = code_owners()
+    owners = code_owners(find(assignment))
     for task in result.tasks:
         lost = round(task.max_score - task.score, 4)
         if lost <= 0:
@@ -109,9 +111,11 @@ def _grade_mutant(args):
                    time.monotonic() - start, error)
 
 
-def run_audit(mutants, root=PROJECT_ROOT, jobs=None, hidden_secret=None, progress=None):
+def run_audit(mutants, root=PROJECT_ROOT, jobs=None, hidden_secret=None, progress=None,
+              assignment=None):
+    """Grade ``mutants`` with ``assignment``'s suite (its name; None: the course's default)."""
     jobs = jobs or os.cpu_count() or 1
-    work = [(m, str(root), hidden_secret) for m in mutants]
+    work = [(m, str(root), hidden_secret, assignment) for m in mutants]
     verdicts = []
     with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
         for verdict in pool.map(_grade_mutant, work):
@@ -140,6 +144,7 @@ def sample(mutants, count, seed=0):
 
 # -- command line -----------------------------------------------------------------------------
 def add_arguments(parser):
+    add_assignment_argument(parser)
     parser.add_argument("--quick", action="store_true",
                         help="grade a sample of the mutants (spread over the operators)")
     parser.add_argument("--sample", type=int, default=40, metavar="N",
@@ -163,7 +168,7 @@ def add_arguments(parser):
 def run(args):
     if args.coverage:
         try:
-            cov = measure_coverage()
+            cov = measure_coverage(assignment=find(args.assignment))
         except CoverageUnavailable as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -172,7 +177,12 @@ def run(args):
         for line in cov.missing:
             print("  " + line)
         return 0 if not cov.missing else 1
-    mutants = generate_mutants()
+    try:
+        assignment = find(args.assignment)
+    except AssignmentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    mutants = generate_mutants(assignment=assignment)
     if args.quick:
         mutants = sample(mutants, args.sample)
     if args.list:
@@ -194,7 +204,8 @@ def run(args):
     def progress(done, total):
         if done % 10 == 0 or done == total:
             print(f"  {done}/{total} graded ({time.monotonic() - start:.0f} s)", file=sys.stderr)
-    verdicts = run_audit(mutants, jobs=args.jobs, hidden_secret=secret, progress=progress)
+    verdicts = run_audit(mutants, jobs=args.jobs, hidden_secret=secret, progress=progress,
+                         assignment=assignment.name)
     print(render(verdicts, show_hints=args.hints))
     print(f"({time.monotonic() - start:.0f} s)")
     if args.json:

@@ -2,7 +2,8 @@
 
 Each SUBMISSION is one student's folder or archive, or a folder of many (a Canvas or Gradescope
 export: one entry per student). Every student is first copied or unpacked through the bounded walker
-(``autograder/archive.py``) into a fresh temporary folder; that copy is hashed and, unless unchanged
+(``autograder/intake/archive.py``) into a fresh temporary folder; that copy is hashed and, unless
+unchanged
 since the last run, graded by its own ``python -m autograder check`` subprocess, ``--jobs`` at a
 time, with a per-student wall-time cap. Output, every file written atomically:
 
@@ -18,7 +19,7 @@ A re-run skips students whose submission and grader are unchanged (``--force`` r
 killed batch resumes where it stopped; Ctrl-C keeps what finished and lists the others as "not
 graded (interrupted)". Whatever goes wrong with one student (a broken archive, no mytorch/, a FIFO,
 an unexpected error) becomes that student's row; it never stops the batch. Student-derived text is
-made visible (``autograder/text.py``) before it reaches the console or any file.
+made visible (``autograder/grading/text.py``) before it reaches the console or any file.
 """
 import hashlib
 import json
@@ -33,15 +34,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import (
+from ..channel.transport import describe_sandbox
+from ..grading.assignment import AssignmentError, find
+from ..grading.rubric import load_rubric
+from ..grading.text import one_line
+from ..intake.files import (
     OutputDirError,
     prepare_output_dir,
     write_atomically,
     write_json_atomically,
 )
-from ..rubric import RUBRIC_PATH, load_rubric
-from ..text import one_line
-from ..transport import describe_sandbox
 from . import PACKAGE_DIR, PROJECT_ROOT
 from .class_outputs import batch_record, read_record, write_class_outputs
 from .console import Console, Progress
@@ -85,6 +87,7 @@ class Options:
     checks: "Checks" = field(default_factory=lambda: Checks())
     shard: tuple | None = None   # (K, N): grade only shard K of N (see shards.py)
     anonymize: bool = False      # also write report-anonymized.html
+    assignment: str | None = None  # its name (None: the course's default)
 
 
 
@@ -113,7 +116,8 @@ def grader_version(config=""):
 
 def _config(opts):
     secret = read_secret(opts.secret_file) if opts.hidden else ""
-    return json.dumps({"hidden": opts.hidden, "secret": hashlib.sha256(secret.encode()).hexdigest(),
+    return json.dumps({"assignment": opts.assignment, "hidden": opts.hidden,
+                       "secret": hashlib.sha256(secret.encode()).hexdigest(),
                        "timeout": opts.timeout, "keyword": opts.keyword,
                        "sandbox": sorted(opts.required_layers)}, sort_keys=True)
 
@@ -131,18 +135,23 @@ def options_from_args(args):
         except SecretError as exc:
             raise BatchError(str(exc)) from None
     if args.user:
-        from ..privilege import UserError, resolve_user
+        from ..channel.privilege import UserError, resolve_user
         try:
             resolve_user(args.user)
         except UserError as exc:
             raise BatchError(str(exc)) from None
-    tasks = load_rubric(RUBRIC_PATH)
+    try:
+        assignment = find(args.assignment)
+    except AssignmentError as exc:
+        raise BatchError(str(exc)) from None
+    tasks = load_rubric(assignment.rubric_path)
     if not args.hidden:
         tasks = [t for t in tasks if t.visibility == "visible"]
     opts = Options(out=Path(args.out).resolve(), jobs=jobs, hidden=args.hidden,
                    secret_file=args.secret_file, timeout=args.timeout,
                    student_timeout=args.student_timeout or 600.0, user=args.user,
                    keyword=args.keyword, force=args.force, tasks=tasks,
+                   assignment=assignment.name,
                    allow_weak_sandbox=getattr(args, "allow_weak_sandbox", False))
     opts.version = grader_version(_config(opts))
     _shard_options(opts, args)
@@ -181,7 +190,7 @@ def _select_shard(students, opts, console):
 
 def privilege_state(opts):
     """One line: which user student code runs as in this batch (checked once, at the start)."""
-    from ..privilege import _current_user, choose_user, running_as_root
+    from ..channel.privilege import _current_user, choose_user, running_as_root
     probe_dir = Path(tempfile.mkdtemp(prefix="mytorch-probe-"))
     try:
         (probe_dir / "mytorch").mkdir()
@@ -289,7 +298,7 @@ def run_batch(args, stream=None):
                      f"{_num(statistics.median(totals))}; wrote {opts.out / 'grades.csv'}, "
                      f"{opts.out / 'summary.txt'} and {opts.out / 'report.html'}")
     if getattr(args, "similarity", False):
-        return _similarity(students, opts.out / "similarity", console)
+        return _similarity(students, opts.out / "similarity", console, opts.assignment)
     return 0
 
 
@@ -299,11 +308,11 @@ def _discard(ready):
         ready.work = None
 
 
-def _similarity(students, out_dir, console):
+def _similarity(students, out_dir, console, assignment):
     from .similarity import SimilarityError, similarity_report, summary_line
 
     try:
-        result = similarity_report(students, out_dir)
+        result = similarity_report(students, out_dir, assignment=find(assignment))
     except SimilarityError as exc:
         console.line(f"error: similarity: {exc}")
         return 2
@@ -315,7 +324,7 @@ def _check_sandbox(opts, console):
     """Once per batch, not per student: a probe worker says which sandbox layers this machine
     gives student code; too few is an error (unless --allow-weak-sandbox), and every student's
     worker must then have at least those (``check --require-sandbox``)."""
-    from ..privilege import WeakSandbox, check_sandbox
+    from ..channel.privilege import WeakSandbox, check_sandbox
     try:
         report, notes = check_sandbox(opts.user, opts.python, opts.allow_weak_sandbox)
     except WeakSandbox as exc:

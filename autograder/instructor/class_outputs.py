@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from ..files import write_atomically, write_json_atomically
-from ..text import one_line
+from ..grading.text import one_line
+from ..intake.files import write_atomically, write_json_atomically
 from .class_report import write_class_report
 from .common_mistakes import common_mistakes
 from .summary import INTERRUPTED, summarize, write_grades_csv
@@ -29,6 +29,7 @@ RECORD_FORMAT = 1
 REPORT_NAME = "report.html"
 ANONYMIZED_REPORT_NAME = "report-anonymized.html"
 PSEUDONYM_KEY_NAME = ".pseudonym-key"   # never shared: with it, pseudonyms can be undone
+RESULTS_BYTES = 32 * 2**20       # a results.json larger than this is not read back
 STUDENTS_DIR = "students"   # OUT/students/<id>/: nothing a student is named can clash with
 NOTE_CHARS = 500
 
@@ -57,7 +58,7 @@ def _version(package):
 
 def machine_conditions(opts, privilege):
     """{what: value}: the conditions of this batch that the record keeps (no timings)."""
-    from ..transport import Limits
+    from ..channel.transport import Limits
     call = opts.timeout if opts.timeout is not None else Limits().call_seconds
     return {
         "grader version": opts.version[:12],
@@ -113,7 +114,6 @@ def tasks_of(record):
 
 def class_results(students_dir, rows):
     """{student: results.json} of the graded students (the only ones with diagnoses)."""
-    from .one_student import read_results
     found = {}
     for row in rows:
         if str(row.get("status", "")).startswith("graded"):
@@ -184,3 +184,13 @@ def write_class_outputs(out, record, anonymize=False):
 def waiting_students(record):
     return [r["student"] for r in record["rows"] if r.get("status") == INTERRUPTED]
 
+
+def read_results(path):
+    """The check's results.json, or None when it is missing, oversized or not a grade."""
+    try:
+        if path.stat().st_size > RESULTS_BYTES:
+            return None
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return results if isinstance(results, dict) and "score" in results else None

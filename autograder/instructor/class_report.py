@@ -11,8 +11,8 @@ import hashlib
 import hmac
 import html
 
-from ..files import write_atomically
-from ..text import one_line
+from ..grading.text import one_line
+from ..intake.files import write_atomically
 from .summary import INTERRUPTED
 
 HIST_BINS = 10

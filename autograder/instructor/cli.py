@@ -2,6 +2,8 @@
 import sys
 from pathlib import Path
 
+from ..grading.assignment import AssignmentError, find
+from ..grading.assignment import add_argument as add_assignment_argument
 from .hidden import SECRET_ENV, SecretError, hidden_cases, read_secret
 
 
@@ -16,13 +18,12 @@ def add_hidden_arguments(parser):
 def hidden_cases_for(args):
     """(the secret's hidden cases, None), or (None, why not) for ``--hidden``."""
     try:
-        return hidden_cases(read_secret(args.secret_file)), None
-    except SecretError as exc:
+        return hidden_cases(read_secret(args.secret_file), args.assignment), None
+    except (SecretError, AssignmentError) as exc:
         return None, str(exc)
 
 
 def add_commands(sub):
-    from ..case_store import PUBLIC_CASES_DIR
     from .case_writer import DEFAULT_SEED
     from .similarity import add_arguments as add_similarity_arguments
 
@@ -33,6 +34,7 @@ def add_commands(sub):
     grade.set_defaults(func=cmd_grade)
     gradescope = sub.add_parser("gradescope",
                                 help="(instructors) build Gradescope's autograder.zip")
+    add_assignment_argument(gradescope)
     gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"),
                             help="zip to write (default autograder.zip)")
     gradescope.add_argument("--secret-file", metavar="PATH",
@@ -48,6 +50,11 @@ def add_commands(sub):
     gradescope.set_defaults(func=cmd_gradescope)
     handout = sub.add_parser("handout", help="(instructors) build the student handout from the "
                                              "reference")
+    add_assignment_argument(handout)
+    handout.add_argument("--earlier", choices=("solved", "bring-your-own"), default="solved",
+                         help="what the handout's mytorch/ holds of the assignments before this "
+                              "one: the reference's code (solved, the default) or their TODO "
+                              "stubs, for students who bring their own (bring-your-own)")
     handout.add_argument("--out", type=Path, required=True,
                          help="folder to create: a new or empty one, or a previous build (--force)")
     handout.add_argument("--force", action="store_true",
@@ -56,8 +63,13 @@ def add_commands(sub):
     handout.set_defaults(func=cmd_handout)
     cases = sub.add_parser("cases", help="(instructors) regenerate the public graded cases from "
                                          "the reference")
+    add_assignment_argument(cases)
     cases.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    cases.add_argument("--out", type=Path, default=PUBLIC_CASES_DIR)
+    cases.add_argument("--component", action="append", metavar="NAME",
+                       help="regenerate only this component's cases (repeatable); the others' "
+                            "files are left as they are")
+    cases.add_argument("--out", type=Path, default=None,
+                       help="folder to write (default: the assignment's public_cases/)")
     cases.set_defaults(func=cmd_cases)
     similarity = sub.add_parser("similarity", help="(instructors) rank pairs of submissions by how "
                                                    "alike their code is",
@@ -89,6 +101,7 @@ def add_commands(sub):
 
 
 def add_grade_arguments(parser):
+    add_assignment_argument(parser)
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                         help="a student's folder or archive (.zip .tar .tar.gz .tgz), or a folder "
                              "of them (a Canvas or Gradescope export: one entry per student)")
@@ -143,8 +156,9 @@ def cmd_gradescope(args):
     from .gradescope import GradescopeError, build_autograder_zip
     try:
         info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user,
-                                    allow_weak_sandbox=args.allow_weak_sandbox)
-    except GradescopeError as exc:
+                                    allow_weak_sandbox=args.allow_weak_sandbox,
+                                    assignment=find(args.assignment))
+    except (GradescopeError, AssignmentError) as exc:
         return _error(exc)
     print(f"wrote {args.out} ({info['files']} files{', with the secret' if info['secret'] else ''}"
           "); upload it as the autograder of a Gradescope programming assignment")
@@ -181,16 +195,23 @@ def cmd_cases(args):
     from .case_writer import write_public_cases
     from .reference import load_reference
 
-    paths = write_public_cases(load_reference(), seed=args.seed, out_dir=args.out)
-    print(f"wrote {len(paths)} case files to {args.out} (seed {args.seed})")
+    try:
+        assignment = find(args.assignment)
+        out = args.out or assignment.cases_dir
+        paths = write_public_cases(load_reference(), assignment, seed=args.seed, out_dir=out,
+                                   components=args.component)
+    except (AssignmentError, KeyError) as exc:
+        return _error(exc)
+    print(f"wrote {len(paths)} case files to {out} (seed {args.seed})")
     return 0
 
 
 def cmd_handout(args):
     from .handout import HandoutError, build_handout
     try:
-        out = build_handout(args.out, make_zip=not args.no_zip, force=args.force)
-    except HandoutError as exc:
+        out = build_handout(args.out, make_zip=not args.no_zip, force=args.force,
+                            assignment=find(args.assignment), earlier=args.earlier)
+    except (HandoutError, AssignmentError) as exc:
         return _error(exc)
     print(f"handout written to {out}" + ("" if args.no_zip else f" and {out.with_suffix('.zip')}"))
     return 0

@@ -6,7 +6,7 @@ and emails). ``discover`` returns one ``Student`` per entry. A student's id come
 their entry alone (never from what else is in the batch), so two entries that would share an id are
 an error naming both, before anything is graded. Entries are looked at without following links or
 opening anything but regular files; what is in them is read only through the bounded copy
-(``autograder/archive.py``), which ``content_hash`` fingerprints.
+(``autograder/intake/archive.py``), which ``content_hash`` fingerprints.
 """
 import hashlib
 import os
@@ -16,9 +16,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..archive import HANDIN_NAME, archive_kind, is_archive_name, strip_archive_suffix
-from ..text import one_line
-from ..walker import file_kind, is_skipped_name
+from ..grading.text import one_line
+from ..intake.archive import HANDIN_NAME, archive_kind, is_archive_name, strip_archive_suffix
+from ..intake.walker import file_kind, is_skipped_name
 
 METADATA_NAME = "submission_metadata.yml"
 IGNORED_SUFFIXES = (".yml", ".yaml", ".csv", ".txt", ".md", ".json", ".html", ".pdf")

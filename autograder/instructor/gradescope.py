@@ -21,6 +21,7 @@ the results go to ``$GRADESCOPE_ROOT/results/results.json``), ``GRADER_PYTHON`` 
 ``python3``), ``GRADER_USER`` (default: the user named when the zip was built),
 ``GRADER_TIME_LIMIT`` (seconds for the whole grading, default 540, under Gradescope's default 10
 minutes) and ``GRADER_CHECK_ARGS`` (extra options for ``check``, e.g. ``--timeout 20``),
+``GRADER_ASSIGNMENT`` (the assignment graded, baked in from ``--assignment``),
 ``GRADER_ALLOW_WEAK_SANDBOX`` (``1``: grade even where the worker's sandbox is weaker than the
 machine allows; set by ``--allow-weak-sandbox``).
 """
@@ -36,9 +37,10 @@ import time
 import zipfile
 from pathlib import Path
 
-from ..archive import SubmissionArchiveError, archive_kind, extract_submission
-from ..files import atomic_path, write_atomically, zip_entry
-from ..report import error_results
+from ..grading.assignment import find
+from ..grading.report import error_results
+from ..intake.archive import SubmissionArchiveError, archive_kind, extract_submission
+from ..intake.files import atomic_path, write_atomically, zip_entry
 from . import PROJECT_ROOT
 from .requirements import requirements_txt
 
@@ -73,6 +75,7 @@ SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${GRADER_PYTHON:-python3}"
 export GRADER_USER="${GRADER_USER:-__USER__}"
 export GRADER_ALLOW_WEAK_SANDBOX="${GRADER_ALLOW_WEAK_SANDBOX:-__ALLOW_WEAK__}"
+export GRADER_ASSIGNMENT="${GRADER_ASSIGNMENT:-__ASSIGNMENT__}"
 RESULTS="$ROOT/results/results.json"
 mkdir -p "$ROOT/results"
 rm -f "$RESULTS"
@@ -118,7 +121,7 @@ def _add(zf, name, data, mode):
 
 
 def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROOT,
-                         allow_weak_sandbox=False):
+                         allow_weak_sandbox=False, assignment=None):
     """Write Gradescope's autograder zip to ``out``; return {"files": n, "secret": bool}.
 
     ``allow_weak_sandbox``: grade even where the sandbox is weaker than the machine allows (see
@@ -135,13 +138,15 @@ def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROO
             secret = read_secret(secret_file)
         except SecretError as exc:
             raise GradescopeError(str(exc)) from None
+    assignment = assignment or find()
     out = Path(out)
     files = _grader_files(Path(root))
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         _add(zf, "setup.sh", SETUP_SH.replace("__USER__", user), 0o755)
         _add(zf, "run_autograder", RUN_AUTOGRADER.replace("__USER__", user)
-             .replace("__ALLOW_WEAK__", "1" if allow_weak_sandbox else "0"), 0o755)
-        _add(zf, "requirements.txt", requirements_txt(root), 0o644)
+             .replace("__ALLOW_WEAK__", "1" if allow_weak_sandbox else "0")
+             .replace("__ASSIGNMENT__", assignment.name), 0o755)
+        _add(zf, "requirements.txt", requirements_txt(root, assignment), 0o644)
         for path, name in files:
             _add(zf, name, path.read_bytes(), 0o644)
         if secret is not None:
@@ -194,7 +199,7 @@ def _extract(submission, dest):
 
 def run(root, source, user=None, python=None, time_limit=None):
     """Grade ``root/submission`` into ``root/results/results.json``; returns an exit status."""
-    from ..privilege import (
+    from ..channel.privilege import (
         UserError,
         WeakSandbox,
         check_sandbox,
@@ -223,6 +228,8 @@ def run(root, source, user=None, python=None, time_limit=None):
         json_path = private / "results.json"
         cmd = [python, "-m", "autograder", "check", "--submission", str(extracted.root),
                "--json", str(json_path)]
+        if os.environ.get("GRADER_ASSIGNMENT"):
+            cmd += ["--assignment", os.environ["GRADER_ASSIGNMENT"]]
         secret = source / SECRET_NAME
         if secret.is_file():
             cmd += ["--hidden", "--secret-file", str(secret)]

@@ -39,10 +39,15 @@ def secret_seed(secret):
     return int.from_bytes(hashlib.sha256(secret.encode()).digest()[:8], "little")
 
 
-def hidden_cases(secret, count=HIDDEN_CASES_PER_COMPONENT):
-    """{component: [case, ...]} for every component, from the secret and the reference."""
-    from . import case_generators as cases
+def hidden_cases(secret, assignment=None, count=HIDDEN_CASES_PER_COMPONENT):
+    """{component: [case, ...]} for every component of ``assignment`` (an ``Assignment``, a name,
+    or None: the default), from the secret and the reference."""
+    from ..grading.assignment import Assignment, find
     from .reference import load_reference
+
+    if not isinstance(assignment, Assignment):
+        assignment = find(assignment)
+    cases = assignment.generators()
 
     ref, seed = load_reference(), secret_seed(secret)
     return {name: cases.generate(name, seed, ref, count) for name in cases.GENERATORS}

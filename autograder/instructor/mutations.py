@@ -9,7 +9,8 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..rubric import load_rubric
+from ..grading.assignment import find
+from ..grading.rubric import load_rubric
 from . import PROJECT_ROOT
 from .handout import region_tasks, solution_regions
 
@@ -24,16 +25,18 @@ class Region:
     task: str
 
 
-def find_regions(root=PROJECT_ROOT):
-    """Every solution region of ``root/mytorch`` with its rubric task."""
-    by_region = region_tasks(load_rubric())
+def find_regions(root=PROJECT_ROOT, assignment=None):
+    """Every solution region of ``root/mytorch`` that ``assignment``'s rubric names (default: the
+    course's default assignment), with its task."""
+    by_region = region_tasks(load_rubric((assignment or find()).rubric_path))
     out = []
     for path in sorted(Path(root, "mytorch").rglob("*.py")):
         rel = path.relative_to(root).as_posix()
         _, regions = solution_regions(path, rel)
         for qualname, begin, end, _ in regions:
             task = by_region.get(f"{rel}:{qualname}")
-            out.append(Region(rel, qualname, begin + 2, end, task.id if task else "?"))
+            if task is not None:
+                out.append(Region(rel, qualname, begin + 2, end, task.id))
     return out
 
 
@@ -208,9 +211,10 @@ def _parents(tree):
                 yield value, parent, name, None
 
 
-def generate_mutants(root=PROJECT_ROOT):
-    """Every mutant of every solution region (duplicates and no-ops dropped), in a stable order."""
-    regions = find_regions(root)
+def generate_mutants(root=PROJECT_ROOT, assignment=None):
+    """Every mutant of every solution region of ``assignment`` (duplicates and no-ops dropped), in
+    a stable order."""
+    regions = find_regions(root, assignment)
     mutants, seen = [], set()
     for path in sorted({r.path for r in regions}):
         text = Path(root, path).read_text(encoding="utf-8")

@@ -13,19 +13,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..archive import SubmissionArchiveError, extract_submission
-from ..files import (
+from ..channel.transport import SANDBOX_FAILED
+from ..grading.report import STUDENT_FEEDBACK_CHARS, error_results
+from ..grading.text import one_line, visible
+from ..intake.archive import SubmissionArchiveError, extract_submission
+from ..intake.files import (
     write_atomically,
     write_json_atomically,
 )
-from ..report import STUDENT_FEEDBACK_CHARS, error_results
-from ..text import one_line, visible
-from ..transport import SANDBOX_FAILED
 from . import PROJECT_ROOT
-from .class_outputs import STUDENTS_DIR
+from .class_outputs import STUDENTS_DIR, read_results
 from .discovery import content_hash
-
-RESULTS_BYTES = 32 * 2**20       # a results.json larger than this is not read back
 
 
 class Checks:
@@ -115,6 +113,8 @@ def kill_tree(proc):
 def _check_command(opts, submission, json_path):
     cmd = [opts.python, "-m", "autograder", "check", "--submission", str(submission),
            "--json", str(json_path), "-v"]
+    if opts.assignment:
+        cmd += ["--assignment", opts.assignment]
     if opts.hidden:
         cmd.append("--hidden")
         if opts.secret_file:
@@ -246,17 +246,6 @@ def _score(value):
         return float(value or 0)
     except (TypeError, ValueError):
         return 0.0
-
-
-def read_results(path):
-    """The check's results.json, or None when it is missing, oversized or not a grade."""
-    try:
-        if path.stat().st_size > RESULTS_BYTES:
-            return None
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return results if isinstance(results, dict) and "score" in results else None
 
 
 class Interrupted(Exception):

@@ -67,7 +67,7 @@ class CoverageUnavailable(RuntimeError):
     pass
 
 
-def measure_coverage(root=PROJECT_ROOT):
+def measure_coverage(root=PROJECT_ROOT, assignment=None):
     """Line and branch coverage of the reference's solution regions when the public suite grades the
     reference in this process (``benchmarks/proxy_overhead.py``'s in-process submission)."""
     if not AVAILABLE:
@@ -80,9 +80,9 @@ def measure_coverage(root=PROJECT_ROOT):
                                                   root / "benchmarks" / "proxy_overhead.py")
     overhead = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(overhead)
-    from ..grading import grade
+    from ..grading.runner import grade
 
-    regions = find_regions(root)
+    regions = find_regions(root, assignment)
     files = {str((root / r.path).resolve()) for r in regions}
     lines_run, arcs, spans = set(), set(), set()
 
@@ -110,7 +110,8 @@ def measure_coverage(root=PROJECT_ROOT):
     old = sys.gettrace()
     sys.settrace(tracer)
     try:
-        result = grade(root, submission_factory=overhead.InProcessSubmission)
+        result = grade(root, submission_factory=overhead.InProcessSubmission,
+                       assignment=assignment)
     finally:
         sys.settrace(old)
     if result.score != result.max_score:

@@ -12,8 +12,8 @@ import hashlib
 import re
 from pathlib import Path
 
-from ..files import OutputDirError, prepare_output_dir, write_atomically
-from ..text import one_line
+from ..grading.text import one_line
+from ..intake.files import OutputDirError, prepare_output_dir, write_atomically
 from .class_outputs import (
     PSEUDONYM_KEY_NAME,
     RECORD_FORMAT,

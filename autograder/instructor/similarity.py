@@ -37,13 +37,24 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..grading.assignment import AssignmentError, find
+from ..grading.assignment import add_argument as add_assignment_argument
+from ..grading.rubric import RubricError, load_rubric
+
 # The batch grader's discovery and safe extraction,
 # the handout's view of the regions and the rubric.
-from ..archive import SubmissionArchiveError, extract_submission
-from ..rubric import RUBRIC_PATH, RubricError, load_rubric
+from ..intake.archive import SubmissionArchiveError, extract_submission
 from . import PROJECT_ROOT
 from .discovery import DiscoveryError, discover
-from .handout import HandoutError, _functions, region_tasks, solution_regions, stub_file
+from .handout import (
+    HandoutError,
+    _functions,
+    region_owners,
+    region_tasks,
+    solution_regions,
+    stub_file,
+)
+from .similarity_report import SimilarityError, claim_output_folder, write_report
 from .winnowing import MIN_COMMON_COUNT, common_kgrams, fingerprint, match
 
 DEFAULT_K = 7            # tokens per k-gram
@@ -52,12 +63,7 @@ DEFAULT_COMMON = 0.5     # a k-gram in more than this share of the class is disc
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_REFERENCE_THRESHOLD = 0.6
 DEFAULT_PAGES = 100      # pair pages written for the best-ranked pairs (and every flagged pair)
-MARKER = ".similarity-report.json"
 REFERENCE_ID = "(reference solution)"
-
-
-class SimilarityError(RuntimeError):
-    """The comparison cannot run (a bad option, an output folder it must not write into, ...)."""
 
 
 @dataclass(frozen=True)
@@ -118,10 +124,10 @@ class Comparison:
 
 
 # -- what each author wrote -------------------------------------------------------------------
-def load_regions(rubric_path=RUBRIC_PATH):
+def load_regions(assignment=None):
     regions = []
     try:
-        tasks = load_rubric(rubric_path)
+        tasks = load_rubric((assignment or find()).rubric_path)
     except RubricError as exc:
         raise SimilarityError(str(exc)) from None
     for key, task in region_tasks(tasks).items():
@@ -184,10 +190,10 @@ def _method_lines(source, qualname):
     return first, source.splitlines()[first - 1:last]
 
 
-def starter_methods(regions, reference_root=PROJECT_ROOT, rubric_path=RUBRIC_PATH):
+def starter_methods(regions, reference_root=PROJECT_ROOT, assignment=None):
     """region key -> the handout's lines of that method (stripped), the starter code to remove."""
     reference_root = Path(reference_root)
-    tasks = region_tasks(load_rubric(rubric_path))
+    tasks = region_owners(assignment or find(), "bring-your-own")
     out = {}
     for path in sorted({r.path for r in regions}):
         src = reference_root / path
@@ -332,16 +338,15 @@ def read_class(students, regions, starters):
 
 
 def similarity_report(students, out_dir, settings=None, reference_root=PROJECT_ROOT,
-                      rubric_path=RUBRIC_PATH):
+                      assignment=None):
     """Compare ``students`` and write the report into ``out_dir``; return the Comparison."""
-    from .similarity_report import claim_output_folder, write_report
 
     settings = settings or Settings()
     check_settings(settings)
     out_dir = Path(out_dir)
     claim_output_folder(out_dir)
-    regions = load_regions(rubric_path)
-    starters = starter_methods(regions, reference_root, rubric_path)
+    regions = load_regions(assignment)
+    starters = starter_methods(regions, reference_root, assignment)
     reference = reference_author(regions, reference_root)
     authors, skipped = read_class(students, regions, starters)
     comparison = compare(authors, reference, regions, settings)
@@ -363,6 +368,7 @@ def check_settings(settings):
 
 # -- the command ------------------------------------------------------------------------------
 def add_arguments(parser):
+    add_assignment_argument(parser)
     parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                         help="a student's folder or archive, or a folder of them (as for grade)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -402,8 +408,9 @@ def run(args, stream=None):
         if len(students) < 2:
             raise SimilarityError("need at least two submissions to compare, found "
                                   f"{len(students)} in " + ", ".join(map(str, args.submissions)))
-        result = similarity_report(students, args.out, settings)
-    except (SimilarityError, DiscoveryError) as exc:
+        result = similarity_report(students, args.out, settings,
+                                   assignment=find(args.assignment))
+    except (SimilarityError, DiscoveryError, AssignmentError) as exc:
         print(f"error: {exc}", file=stream)
         return 2
     print(summary_line(result, args.out), file=stream)

@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-from .similarity import MARKER, SimilarityError
-
 VERDICT = ("This report is evidence for a person to review, not a verdict. Similar code can have "
            "innocent causes (the same textbook formula, a shared hint, a short task with one "
            "natural answer); read both codes before drawing any conclusion.")
@@ -31,6 +29,13 @@ pre{background:#fafafa;border:1px solid #ddd;padding:.5em;overflow-x:auto;margin
 mark{background:#ffb3b3}mark.common{background:#e6e6e6}
 .none{color:#888;font-style:italic}
 """
+
+
+MARKER = ".similarity-report.json"
+
+
+class SimilarityError(RuntimeError):
+    """The comparison cannot run (a bad option, an output folder it must not write into, ...)."""
 
 
 # -- the output folder ------------------------------------------------------------------------
@@ -53,6 +58,7 @@ def claim_output_folder(out_dir):
     except OSError as exc:
         raise SimilarityError(f"cannot write into {out_dir}: {exc.strerror or exc}") from None
     return previous
+
 
 
 def _listed_files(marker):

@@ -1,7 +1,8 @@
 """What a batch writes for the whole class: ``grades.csv`` and ``summary.txt`` (+ ``summary.png``).
 
 Names, messages and paths in them come from students (file names, metadata, error messages): every
-cell and line is made visible on one line (``autograder/text.py``), and a CSV cell a spreadsheet
+cell and line is made visible on one line (``autograder/grading/text.py``), and a CSV cell a
+spreadsheet
 would run as a formula gets a leading ``'``.
 """
 import csv
@@ -9,8 +10,8 @@ import io
 import json
 import statistics
 
-from ..files import atomic_path, write_atomically
-from ..text import one_line
+from ..grading.text import one_line
+from ..intake.files import atomic_path, write_atomically
 
 INTERRUPTED = "not graded (interrupted)"
 CELL_CHARS = 1000

@@ -10,13 +10,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.grading.assignment import find
+
+HW1 = find("hw1")
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _visible_task_ids():
-    from autograder.rubric import load_rubric
+    from autograder.grading.rubric import load_rubric
 
-    return [t.id for t in load_rubric() if t.visibility == "visible"]
+    return [t.id for t in load_rubric(HW1.rubric_path) if t.visibility == "visible"]
 
 
 TASK_IDS = _visible_task_ids()
@@ -71,11 +75,11 @@ def run_grader(submission, json_path=None, args=(), timeout=600, env=None, pytho
 _COLLECT = textwrap.dedent("""
     import json, sys
     import pytest
-    from autograder.grading import SUITE_DIR
-    from autograder.plugin import GraderPlugin
-    from autograder.rubric import load_rubric
+    SUITE_DIR = HW1.suite_dir
+    from autograder.grading.plugin import GraderPlugin
+    from autograder.grading.rubric import load_rubric
 
-    tasks = [t for t in load_rubric() if t.visibility == "visible"]
+    tasks = [t for t in load_rubric(HW1.rubric_path) if t.visibility == "visible"]
     plugin = GraderPlugin(".", tasks)
     code = pytest.main([str(SUITE_DIR), "-c", str(SUITE_DIR / "grader.ini"), "--rootdir",
                         str(SUITE_DIR), "--collect-only", "-q", "-p", "no:cacheprovider",
@@ -146,9 +150,9 @@ def lost_share(record, quantities):
 
 
 def rubric_points():
-    from autograder.rubric import load_rubric
+    from autograder.grading.rubric import load_rubric
 
-    return {t.id: t.points for t in load_rubric() if t.visibility == "visible"}
+    return {t.id: t.points for t in load_rubric(HW1.rubric_path) if t.visibility == "visible"}
 
 
 def check_scores(variant, run, item_shares):

@@ -10,8 +10,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.checks import Mismatch, expect_array, expect_close, expect_gradient, expect_scalar
-from autograder.sandbox.wire import ALLOWED_DTYPES, TaggedArray
+from autograder.channel.sandbox.wire import ALLOWED_DTYPES, TaggedArray
+from autograder.checking.checks import (
+    Mismatch,
+    expect_array,
+    expect_close,
+    expect_gradient,
+    expect_scalar,
+)
 
 DTYPES = sorted(np.dtype(d) for d in ALLOWED_DTYPES)
 SPECIAL = [0.0, -0.0, 1e308, -1e308, 5e-324, np.nan, np.inf, -np.inf]

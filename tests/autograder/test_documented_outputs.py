@@ -1,7 +1,7 @@
 """Every output the handout's documents show is what the code prints.
 
 A fenced block right after ``<!-- output: NAME -->`` in ``handout/README.md`` or
-``handout/writeup.md`` is compared with the output of the command ``OUTPUTS[NAME]`` names (the
+HW1's ``writeup.md`` is compared with the output of the command ``OUTPUTS[NAME]`` names (the
 grader run on a corpus submission). A doc line ``...`` stands for lines left out; every other line
 must be a line of the real output, in the same order. The failing-example line of a
 property-based test is compared by its arguments' names only: the values are hypothesis's draws,
@@ -16,7 +16,7 @@ from tests.submissions.buggy import BUGS, apply_variant
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
-DOCS = [REPO / "handout" / "README.md", REPO / "handout" / "writeup.md"]
+DOCS = [REPO / "handout" / "README.md", REPO / "autograder" / "assignments" / "hw1" / "writeup.md"]
 MARKED = re.compile(r"<!--\s*output:\s*(?P<name>[\w-]+)\s*-->\s*\n```[a-z]*\n(?P<body>.*?)\n```",
                     re.S)
 BY_NAME = {v.name: v for v in BUGS}

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from autograder.grading import grade
+from autograder.grading.runner import grade
 from tests.autograder.grader_runs import REPO
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers

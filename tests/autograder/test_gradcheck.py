@@ -1,4 +1,4 @@
-"""The tools the gradient checks rely on: autograder.gradcheck, autograder.strategies and the
+"""The tools the gradient checks rely on: autograder.checking.gradcheck and .strategies, and the
 hypothesis profiles. A check that cannot fail, or fails correct code, is worse than none."""
 import dataclasses
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import gradcheck, hypothesis_profile, strategies
-from autograder.gradcheck import (
+from autograder.checking import gradcheck, strategies
+from autograder.checking.gradcheck import (
     ATOL,
     RTOL,
     GradcheckResult,
@@ -16,7 +16,7 @@ from autograder.gradcheck import (
     compare_gradients,
     numeric_vjp,
 )
-from autograder.strategies import (
+from autograder.checking.strategies import (
     batch_shapes,
     labels,
     logits,
@@ -26,6 +26,7 @@ from autograder.strategies import (
     upstream,
     values,
 )
+from autograder.grading import hypothesis_profile
 from mytorch.nn import Softmax
 
 

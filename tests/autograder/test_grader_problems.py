@@ -15,10 +15,13 @@ import textwrap
 
 import pytest
 
-from autograder.checks import FailingExample, Mismatch, failing_example, property_check
-from autograder.errors import WorkerCrashed
-from autograder.outcomes import describe_failure
+from autograder.channel.errors import WorkerCrashed
+from autograder.checking.checks import FailingExample, Mismatch, failing_example, property_check
+from autograder.grading.assignment import find
+from autograder.grading.outcomes import describe_failure
 from tests.autograder.grader_runs import REPO, grader_env, run_grader
+
+HW1 = find("hw1")
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
@@ -162,7 +165,7 @@ def property_tests():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module == "hypothesis":
                 assert "given" not in [a.name for a in node.names], \
-                    f"{path.name}: graded tests use autograder.checks.property_check, not given"
+                    f"{path.name}: graded tests use checks.property_check, not given"
             if isinstance(node, ast.FunctionDef) and any(
                     isinstance(d, ast.Call) and getattr(d.func, "id", "") == "property_check"
                     for d in node.decorator_list):
@@ -173,10 +176,10 @@ def property_tests():
 _SELECTED = textwrap.dedent("""
     import json, shlex, sys
     import pytest
-    from autograder.grading import SUITE_DIR
-    from autograder.outcomes import reproduce_command
-    from autograder.plugin import GraderPlugin
-    from autograder.rubric import load_rubric
+    SUITE_DIR = HW1.suite_dir
+    from autograder.grading.outcomes import reproduce_command
+    from autograder.grading.plugin import GraderPlugin
+    from autograder.grading.rubric import load_rubric
 
     class Selected:  # what the run reports: a gate it runs unreported is not selected
         def pytest_collection_finish(self, session):
@@ -187,7 +190,8 @@ _SELECTED = textwrap.dedent("""
     for module, function in json.loads(sys.argv[1]):
         keyword = shlex.split(reproduce_command(module, function))[4]
         selected = Selected()
-        plugin = GraderPlugin(".", [t for t in load_rubric() if t.visibility == "visible"])
+        plugin = GraderPlugin(".", [t for t in load_rubric(HW1.rubric_path)
+                                    if t.visibility == "visible"])
         pytest.main([str(SUITE_DIR), "-c", str(SUITE_DIR / "grader.ini"), "--rootdir",
                      str(SUITE_DIR), "--collect-only", "-q", "-p", "no:cacheprovider",
                      "-k", keyword],

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import landlock
+from autograder.channel.sandbox import landlock
 from tests.autograder.grader_runs import REPO, check_scores, collect_item_shares, run_grader
 from tests.submissions.buggy import BUGS, Variant, apply_variant
 from tests.submissions.hostile import HOSTILE, NEEDS_SANDBOX, NEEDS_SIGNAL_SCOPE, SECRET_FILE
@@ -88,7 +88,7 @@ def test_attack_is_harmless(attack, graded, item_shares):
 
 def test_no_attack_holds_the_grader_past_its_time_budget(graded):
     """The time budget of a submission's code (plus start-up) bounds every grade."""
-    from autograder.transport import Limits
+    from autograder.channel.transport import Limits
 
     limits = Limits()
     slowest = max(graded.values(), key=lambda item: item[1].seconds)[1]

@@ -1,5 +1,6 @@
 """The score's integrity: points only for work done, final grades from the secret, hidden results
-that stay hidden (see autograder/plugin.py and the `self_consistency` entries of rubric.toml).
+that stay hidden (see autograder/grading/plugin.py and the `self_consistency` entries of
+rubric.toml).
 
 Each attack is written for real in ``tests/submissions/forgers.py`` and graded by the real grader.
 """
@@ -7,12 +8,15 @@ import re
 
 import pytest
 
+from autograder.grading.assignment import find
+from autograder.grading.plugin import GraderPlugin
+from autograder.grading.rubric import RubricError, load_rubric
 from autograder.instructor.gradescope import student_view
 from autograder.instructor.handout import build_handout
-from autograder.plugin import GraderPlugin
-from autograder.rubric import RubricError, load_rubric
 from tests.autograder.grader_runs import item_results, run_grader
 from tests.submissions import forgers
+
+HW1 = find("hw1")
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
@@ -151,7 +155,7 @@ def test_the_visible_text_gives_the_visible_rows_only(graded):
 
 
 def test_grader_problems_of_the_hidden_phase_go_with_the_hidden_rows():
-    tasks = load_rubric()
+    tasks = load_rubric(HW1.rubric_path)
     plugin = GraderPlugin(".", tasks, hidden_cases={})
     plugin.state.errors.append("visible problem")
     plugin.begin_hidden_phase()
@@ -165,8 +169,9 @@ def test_grader_problems_of_the_hidden_phase_go_with_the_hidden_rows():
 # -- the rubric's rules ----------------------------------------------------------------------------
 def test_every_gradient_check_is_gated():
     # gated as a whole, or quantity by quantity (Linear's: dLdA, dLdW, dLdb each behind its own)
-    gated = {test for task in load_rubric() for test, q in task.self_consistency.items() if q}
-    checks = {test for task in load_rubric() for test in task.tests if "gradient_check" in test}
+    tasks = load_rubric(HW1.rubric_path)
+    gated = {test for task in tasks for test, q in task.self_consistency.items() if q}
+    checks = {test for task in tasks for test in task.tests if "gradient_check" in test}
     assert checks and checks <= gated
 
 

@@ -1,5 +1,5 @@
-"""The proxy (autograder/proxy.py, autograder/transport.py) and the worker
-(autograder/sandbox/worker.py), end to end.
+"""The proxy (autograder/channel/proxy.py, autograder/channel/transport.py) and the worker
+(autograder/channel/sandbox/worker.py), end to end.
 
 Each test talks to a real worker process serving a small throwaway submission written into a temp
 folder: a ``mytorch/`` package whose ``toy.py`` misbehaves in every way a student's code can.
@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.errors import (
+from autograder.channel.errors import (
     BudgetExhausted,
     ImportFailed,
     NotImplementedYet,
     StudentError,
     WorkerCrashed,
 )
-from autograder.proxy import Remote, Submission
-from autograder.sandbox.wire import TaggedArray
-from autograder.transport import Limits
+from autograder.channel.proxy import Remote, Submission
+from autograder.channel.sandbox.wire import TaggedArray
+from autograder.channel.transport import Limits
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 

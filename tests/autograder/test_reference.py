@@ -12,8 +12,11 @@ import shlex
 import numpy as np
 import pytest
 
+from autograder.grading.assignment import find
 from tests.autograder.grader_runs import REPO, TASK_IDS, rubric_points, run_grader
 from tests.submissions.buggy import BUGS, apply_variant
+
+HW1 = find("hw1")
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
@@ -165,18 +168,18 @@ def test_unusable_submission_folder_is_a_clear_error(runs, name, message):
 
 
 def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
-    from autograder.case_store import PUBLIC_CASES_DIR, load_cases
+    from autograder.grading.case_store import load_cases
     from autograder.instructor.case_writer import DEFAULT_SEED, write_public_cases
     from autograder.instructor.reference import load_reference
 
     written = write_public_cases(load_reference(), out_dir=tmp_path)
     fresh_names = sorted(p.name for p in written)
-    committed = sorted(p.name for p in PUBLIC_CASES_DIR.glob("*.npz"))
+    committed = sorted(p.name for p in HW1.cases_dir.glob("*.npz"))
     assert fresh_names == committed
-    assert json.loads((PUBLIC_CASES_DIR / "meta.json").read_text())["seed"] == DEFAULT_SEED
+    assert json.loads((HW1.cases_dir / "meta.json").read_text())["seed"] == DEFAULT_SEED
     for name in committed:
         component = name[:-len(".npz")]
-        fresh, stored = load_cases(component, tmp_path), load_cases(component)
+        fresh, stored = load_cases(component, tmp_path), load_cases(component, HW1.cases_dir)
         assert len(fresh) == len(stored), component
         for i, (f, s) in enumerate(zip(fresh, stored)):
             assert f.keys() == s.keys(), (component, i)

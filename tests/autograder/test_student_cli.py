@@ -17,7 +17,7 @@ import zipfile
 
 import pytest
 
-from autograder import imports
+from autograder.intake import imports
 from tests.autograder.grader_runs import REPO, grader_env, rubric_points, run_grader
 from tests.submissions.buggy import ACT, LINEAR, SGD, Variant, apply_variant, edit
 

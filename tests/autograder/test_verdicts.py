@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import checks, mistakes
-from autograder.checks import (
+from autograder.assignments.hw1 import mistakes
+from autograder.channel.errors import NotImplementedYet, StudentError
+from autograder.checking.checks import (
     Diagnosis,
     Mismatch,
     diagnose,
@@ -27,10 +28,9 @@ from autograder.checks import (
     expect_scalar,
     replaying_errors,
 )
-from autograder.errors import NotImplementedYet, StudentError
-from autograder.gradcheck import numeric_vjp
+from autograder.checking.gradcheck import numeric_vjp
 
-SUITE = Path(checks.__file__).parent / "suite"
+SUITE = Path(mistakes.__file__).parent / "suite"
 GRADED_FILES = ("test_linear.py", "test_activation.py", "test_loss.py")
 RNG = np.random.default_rng(20261201)
 

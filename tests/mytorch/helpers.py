@@ -1,6 +1,7 @@
 """Helpers shared by the project's tests of mytorch (``from tests.mytorch.helpers import ...``).
 
-* ``assert_gradient``: central-difference check of an analytic gradient (``autograder.gradcheck``).
+* ``assert_gradient``: central-difference check of an analytic gradient
+  (``autograder.checking.gradcheck``).
 * ``rel_error`` / ``assert_matches_torch``: float64 comparisons against PyTorch, which also record
   the largest relative error seen in the session (``TORCH_ERRORS``; printed by
   ``tests/mytorch/conftest.py`` at the end of the run).
@@ -10,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from autograder.gradcheck import compare_gradients, numeric_vjp
+from autograder.checking.gradcheck import compare_gradients, numeric_vjp
 
 TORCH_RTOL = 1e-10
 

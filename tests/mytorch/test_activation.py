@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 
-from autograder.strategies import batch_shapes, logits, seeds, upstream, values
+from autograder.checking.strategies import batch_shapes, logits, seeds, upstream, values
 from mytorch.nn import GELU, Identity, ReLU, Sigmoid, Softmax, Tanh
 from tests.mytorch.helpers import assert_gradient, strict_floats
 

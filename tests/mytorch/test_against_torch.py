@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.strategies import (
+from autograder.checking.strategies import (
     batch_shapes,
     labels,
     logits,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from autograder.strategies import batch_shapes, positive, seeds, upstream, values
+from autograder.checking.strategies import batch_shapes, positive, seeds, upstream, values
 from mytorch.nn import BatchNorm1d
 from tests.mytorch.helpers import assert_gradient
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.strategies import seeds, sizes, upstream, values
+from autograder.checking.strategies import seeds, sizes, upstream, values
 from mytorch.nn import Linear
 from tests.mytorch.helpers import assert_gradient
 

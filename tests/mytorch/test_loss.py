@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from autograder.strategies import batch_shapes, labels, logits, one_hot, seeds, values
+from autograder.checking.strategies import batch_shapes, labels, logits, one_hot, seeds, values
 from mytorch.nn import CrossEntropyLoss, MSELoss
 from tests.mytorch.helpers import assert_gradient, strict_floats
 

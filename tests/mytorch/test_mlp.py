@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.strategies import seeds, sizes, upstream, values
+from autograder.checking.strategies import seeds, sizes, upstream, values
 from mytorch.models import MLP, MLP0, MLP1, MLP4
 from mytorch.nn import BatchNorm1d, Identity, Linear, ReLU, Sigmoid, Tanh
 from tests.mytorch.helpers import assert_gradient

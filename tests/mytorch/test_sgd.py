@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.strategies import seeds, upstream, values
+from autograder.checking.strategies import seeds, upstream, values
 from mytorch.models import MLP
 from mytorch.nn import BatchNorm1d, CrossEntropyLoss, Linear
 from mytorch.optim import SGD

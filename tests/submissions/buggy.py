@@ -9,7 +9,8 @@ For every variant the expected outcome is stated:
 * ``fails``: task id -> the graded test items that must fail, as ``"module.py::test_name"`` (every
   case of that test) or ``"module.py::test_name[case1]"`` (that case only); a tuple
   ``("module.py::test_name", "dLdW", ...)`` fails only those quantities of the test (each
-  quantity of a test earns its own share of its points, see autograder/quantities.py). Every
+  quantity of a test earns its own share of its points, see autograder/checking/quantities.py).
+  Every
   other task must get full marks; the expected score of each task follows from the rubric's weights.
 * ``hints``: task id -> a piece of text that must appear in that task's feedback.
 * ``diagnoses``: task id -> the set of diagnosis ids (``checks.Diagnosis``) that every failing item
@@ -265,9 +266,11 @@ BUGS = [
 
 def _cases(test, component, keep):
     """The items of ``test`` whose public case satisfies ``keep`` (from the committed fixtures)."""
-    from autograder.case_store import load_cases
+    from autograder.grading.assignment import find
+    from autograder.grading.case_store import load_cases
 
-    return tuple(f"{test}[case{i}]" for i, case in enumerate(load_cases(component)) if keep(case))
+    cases = load_cases(component, find("hw1").cases_dir)
+    return tuple(f"{test}[case{i}]" for i, case in enumerate(cases) if keep(case))
 
 
 def _batched(key):

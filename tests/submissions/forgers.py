@@ -5,7 +5,8 @@ Written as a determined student would, for real (each is code that runs in the g
 * ``zeros``: the starter with every forward and backward returning zeros of the right shape (and
   zero parameter gradients; SGD's step changes nothing). A gradient check compares backward with
   the submission's own forward, and zeros agree with zeros.
-* ``lookup``: the same, plus a table of the handout's public cases (``autograder/public_cases``)
+* ``lookup``: the same, plus a table of the handout's public cases
+(``autograder/assignments/hw1/public_cases``)
   copied into the code, keyed by the bytes of each call's inputs: every public case is answered
   exactly, anything else with zeros.
 * ``recorder``: the reference, plus a Tanh.forward that records every input it sees (in memory and
@@ -20,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.case_store import PUBLIC_CASES_DIR, load_cases
+from autograder.grading.assignment import find
+from autograder.grading.case_store import load_cases
 
 REPO = Path(__file__).resolve().parents[2]
+HW1 = find("hw1")
 SEEN_LOG = "seen.log"  # the recorder's file, in the submission folder
 
 SHORTCUTS = '''
@@ -179,7 +182,7 @@ def _key(kind, *arrays):  # the same as the submission's
     return h.hexdigest()
 
 
-def public_answers(case_dir=PUBLIC_CASES_DIR):
+def public_answers(case_dir=HW1.cases_dir):
     """The table a student can make from the handout: {key of a call's inputs: its answers}."""
     table = {}
     for c in load_cases("linear", case_dir) + load_cases("linear_nobias", case_dir):

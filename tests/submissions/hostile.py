@@ -9,7 +9,8 @@ full: the attack is harmless exactly when those scores come out.
 
 Some attacks only prove something when they would succeed without a defence: they read the grader's
 files by their real path (``REPO``), signal the grader, or write where the grader writes. Those
-that need the worker sandbox (Linux Landlock, ``autograder/sandbox/landlock.py``) are listed in
+that need the worker sandbox (Linux Landlock, ``autograder/channel/sandbox/landlock.py``) are
+listed in
 ``NEEDS_SANDBOX``; ``NEEDS_SIGNAL_SCOPE`` ones need Landlock ABI 6 (Linux 6.12).
 """
 import tempfile
@@ -76,7 +77,8 @@ attempt("fixtures",
         lambda: open({str(REPO / "autograder" / "public_cases" / "tanh.npz")!r}, "rb").read())
 attempt("fixtures via glob", lambda: glob.glob({str(REPO / "autograder" / "public_cases" / "*")!r}))
 attempt("reference", lambda: open({str(REPO / "mytorch" / "nn" / "activation.py")!r}).read())
-attempt("grader cwd", lambda: os.listdir(f"/proc/{{os.getppid()}}/cwd/autograder/public_cases"))
+attempt("grader cwd", lambda: os.listdir(
+    f"/proc/{{os.getppid()}}/cwd/autograder/assignments/hw1/public_cases"))
 attempt("secret variable", lambda: os.environ.get("MYTORCH_GRADER_SECRET"))
 attempt("grader environ", lambda: open(f"/proc/{{os.getppid()}}/environ", "rb").read())
 attempt("grader cmdline", lambda: open(f"/proc/{{os.getppid()}}/cmdline", "rb").read())

@@ -10,9 +10,11 @@ LINEAR_ONLY = ("1.1", "1.2")
 
 
 def _cases(test, component, keep):
-    from autograder.case_store import load_cases
+    from autograder.grading.assignment import find
+    from autograder.grading.case_store import load_cases
 
-    return tuple(f"{test}[case{i}]" for i, case in enumerate(load_cases(component)) if keep(case))
+    cases = load_cases(component, find("hw1").cases_dir)
+    return tuple(f"{test}[case{i}]" for i, case in enumerate(cases) if keep(case))
 
 
 def _square(case):

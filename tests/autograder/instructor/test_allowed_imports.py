@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading import grade
+from autograder.grading.assignment import find
+from autograder.grading.rubric import RubricError, allowed_imports
+from autograder.grading.runner import grade
 from autograder.instructor.requirements import requirements_txt
-from autograder.rubric import RUBRIC_PATH, RubricError, allowed_imports
 from tests.submissions.buggy import ACT, Variant, apply_variant, edit
+
+HW1 = find("hw1")
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -19,7 +22,7 @@ pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 def project_with(tmp_path, allowed_line):
     (tmp_path / "autograder").mkdir(parents=True)
     shutil.copy(REPO / "pyproject.toml", tmp_path)
-    text = RUBRIC_PATH.read_text()
+    text = HW1.rubric_path.read_text()
     assert text.count('allowed_imports = ["numpy"]\n') == 1
     (tmp_path / "autograder" / "rubric.toml").write_text(
         text.replace('allowed_imports = ["numpy"]\n', allowed_line + "\n"))

@@ -1,4 +1,4 @@
-"""Safe extraction of students' submissions (autograder/archive.py).
+"""Safe extraction of students' submissions (autograder/intake/archive.py).
 
 Every malformed or hostile submission must end in a ``SubmissionArchiveError`` whose message names
 the student's file and the problem — never another exception, never a file outside the destination.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.archive import (
+from autograder.intake.archive import (
     ArchiveLimits,
     SubmissionArchiveError,
     extract_submission,

@@ -1,5 +1,5 @@
 """What instructors feed a batch, as it really arrives, and hostile filesystem entries in it
-(autograder/archive.py's bounded walker, autograder/instructor/discovery.py, batch.py).
+(autograder/intake/archive.py's bounded walker, autograder/instructor/discovery.py, batch.py).
 
 The end-to-end batches grade with ``-k linear`` (tasks 1.1 and 1.2, 15 points) to stay fast.
 """
@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from autograder.archive import SubmissionArchiveError, extract_submission
 from autograder.instructor.discovery import DiscoveryError, discover
+from autograder.intake.archive import SubmissionArchiveError, extract_submission
 from tests.autograder.instructor.helpers import REPO, copy_reference, run_grader, zip_folder
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from autograder.grading.assignment import find
+from autograder.grading.rubric import load_rubric
 from autograder.instructor.handout import (
     build_handout,
     find_solution_leaks,
     solution_lines,
 )
-from autograder.rubric import load_rubric
+
+HW1 = find("hw1")
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
@@ -44,7 +47,7 @@ def test_no_solution_line_anywhere_in_the_handout(handout):
 
 def test_every_stub_names_its_task(handout):
     text = "".join(p.read_text() for p in (handout / "mytorch").rglob("*.py"))
-    for task in load_rubric():
+    for task in load_rubric(HW1.rubric_path):
         if task.regions:
             assert f'raise NotImplementedError("{task.id}: {task.title}")' in text
 
@@ -52,7 +55,7 @@ def test_every_stub_names_its_task(handout):
 def test_starter_scores_zero_with_not_implemented_everywhere(handout, tmp_path):
     results, table = grade(handout, tmp_path)
     assert results["score"] == 0
-    assert len(results["tests"]) == len(load_rubric())
+    assert len(results["tests"]) == len(load_rubric(HW1.rubric_path))
     for entry in results["tests"]:
         assert "not implemented yet" in entry["output"], entry
     assert "Total" in table

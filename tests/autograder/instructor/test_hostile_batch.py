@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from autograder.sandbox import landlock
+from autograder.channel.sandbox import landlock
 from tests.autograder.instructor.helpers import LINEAR_BUG, REPO, copy_reference
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(

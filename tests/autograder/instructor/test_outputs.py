@@ -1,5 +1,6 @@
 """What the instructor commands write, and where: never over what they did not make
-(files.prepare_output_dir), and with student-derived text made visible (autograder/text.py) in every
+(files.prepare_output_dir), and with student-derived text made visible (autograder/grading/text.py)
+in every
 console line and file a batch writes, CSV cells neutralised."""
 import csv
 import json
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.files import OutputDirError, prepare_output_dir
+from autograder.grading.text import one_line, visible
 from autograder.instructor.summary import spreadsheet_cell
-from autograder.text import one_line, visible
+from autograder.intake.files import OutputDirError, prepare_output_dir
 from tests.autograder.instructor.helpers import REPO, copy_reference
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers

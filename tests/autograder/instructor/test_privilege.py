@@ -1,4 +1,5 @@
-"""Privilege drop (autograder/privilege.py): student code runs as an unprivileged user when the
+"""Privilege drop (autograder/channel/privilege.py): student code runs as an unprivileged user when
+the
 grader runs as root, and degrades to a clear note — never a crash — when that is impossible."""
 import os
 import shutil
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import privilege
-from autograder.privilege import UserError, choose_user, probe, resolve_user
+from autograder.channel import privilege
+from autograder.channel.privilege import UserError, choose_user, probe, resolve_user
 from tests.autograder.instructor.helpers import run_grader
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
@@ -59,8 +60,8 @@ def candidate_pythons():
 
 @pytest.mark.skipif(not ROOT, reason="dropping privileges needs the tests to run as root")
 def test_worker_runs_as_the_unprivileged_user():
-    from autograder.proxy import Submission
-    from autograder.transport import Limits
+    from autograder.channel.proxy import Submission
+    from autograder.channel.transport import Limits
 
     user = resolve_user("nobody")
     sub_dir = world_readable_submission()

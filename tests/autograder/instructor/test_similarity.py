@@ -17,12 +17,11 @@ from autograder.instructor.similarity import (
     DEFAULT_K,
     DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
-    MARKER,
     Settings,
-    SimilarityError,
     normalised_tokens,
     similarity_report,
 )
+from autograder.instructor.similarity_report import MARKER, SimilarityError
 from autograder.instructor.winnowing import kgram_hashes, winnow
 from tests.autograder.instructor.helpers import REPO, run_grader, zip_folder
 from tests.autograder.instructor.similarity_class import (

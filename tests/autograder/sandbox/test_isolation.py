@@ -1,4 +1,5 @@
-"""Isolation of every worker (autograder/sandbox/isolation.py, landlock.py): each attack for real.
+"""Isolation of every worker (autograder/channel/sandbox/isolation.py, landlock.py): each attack
+for real.
 
 Each attack is a function of a small submission written under ``tmp_path`` and called through a
 real worker. Where a layer is what makes the attack fail, the same attack is also run with that
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.proxy import Submission
-from autograder.transport import Limits
+from autograder.channel.proxy import Submission
+from autograder.channel.transport import Limits
 
 REPO = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.slow,
@@ -447,5 +448,5 @@ def test_refused_user_namespaces_are_reported_not_hidden(folder, tmp_path):
         sub.close()
     assert "user-ns" in report["missing"] and "user-ns" in report["weak"], report
     assert "refused" in report["missing"]["user-ns"]
-    from autograder.privilege import sandbox_problems
+    from autograder.channel.privilege import sandbox_problems
     assert any(p.startswith("user-ns is missing") for p in sandbox_problems(report))

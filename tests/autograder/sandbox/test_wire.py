@@ -1,4 +1,4 @@
-"""The wire format (autograder/sandbox/wire.py) and the explaining comparisons (checks.py).
+"""The wire format (autograder/channel/sandbox/wire.py) and the explaining comparisons (checks.py).
 
 The wire is the trust boundary's only door: everything here is about what ``decode`` refuses, since
 its input comes from a process running student code.
@@ -11,16 +11,8 @@ import struct
 import numpy as np
 import pytest
 
-from autograder.checks import (
-    Mismatch,
-    close,
-    diagnose,
-    expect_array,
-    expect_close,
-    expect_scalar,
-)
-from autograder.sandbox import wire
-from autograder.sandbox.wire import (
+from autograder.channel.sandbox import wire
+from autograder.channel.sandbox.wire import (
     MAGIC,
     Ref,
     TaggedArray,
@@ -29,6 +21,14 @@ from autograder.sandbox.wire import (
     encode,
     read_frame,
     split_frame,
+)
+from autograder.checking.checks import (
+    Mismatch,
+    close,
+    diagnose,
+    expect_array,
+    expect_close,
+    expect_scalar,
 )
 
 

@@ -1,0 +1,76 @@
+"""Partial credit inside one test: each graded quantity earns its own share of the test's points.
+
+A graded test checks several things — ``dLdZ``, ``dLdBW`` and ``dLdBb`` of one backward call, say.
+Each check sits in its own block::
+
+    def test_backward(sub, case, quantities):
+        ...
+        with quantities.check("dLdZ", weight=2):
+            expect_close(dLdZ, case["dLdZ"], "dLdZ")
+        with quantities.check("self.dLdBW"):
+            expect_close(bn.dLdBW, case["dLdBW"], "self.dLdBW")
+
+A block that fails (a wrong value, or the student's code raising or crashing while the block reads
+the quantity) costs that quantity's weight only; the later blocks still run and still earn theirs.
+The plugin then fails the test with every failing quantity's feedback and scores it
+``max_score · passed weight / total weight``.
+
+A hypothesis test brackets each example with ``new_example()`` and ``end_example()``: the latter
+raises ``ExampleFailed`` when a quantity failed, so that hypothesis shrinks to a small failing
+example, and the verdict is the quantities of the last example run (hypothesis replays the shrunk
+failing example last).
+"""
+import contextlib
+from dataclasses import dataclass
+
+from ..channel.errors import BudgetExhausted, ImportFailed, StudentError, WorkerCrashed
+from .checks import Mismatch
+
+
+class ExampleFailed(AssertionError):
+    """A hypothesis example in which some quantities failed; their own feedback says how."""
+
+
+@dataclass
+class Outcome:
+    name: str
+    weight: float
+    passed: bool
+    error: BaseException | None = None
+
+
+class Quantities:
+    """The graded quantities of one test, in the order they were checked."""
+
+    def __init__(self):
+        self.outcomes = []
+
+    @contextlib.contextmanager
+    def check(self, name, weight=1.0):
+        if weight <= 0:
+            raise ValueError(f"quantity {name}: weight must be positive, got {weight}")
+        try:
+            yield
+        except (Mismatch, StudentError, WorkerCrashed, ImportFailed, BudgetExhausted,
+                AssertionError) as exc:
+            self.outcomes.append(Outcome(name, float(weight), False, exc))
+        else:
+            self.outcomes.append(Outcome(name, float(weight), True))
+
+    def failures(self):
+        return [o for o in self.outcomes if not o.passed]
+
+    def fraction(self):
+        """Share of this test's points its quantities earned (0 when it checked none)."""
+        total = sum(o.weight for o in self.outcomes)
+        return sum(o.weight for o in self.outcomes if o.passed) / total if total else 0.0
+
+    def new_example(self):
+        """Forget the previous hypothesis example's outcomes."""
+        self.outcomes.clear()
+
+    def end_example(self):
+        """Raise ExampleFailed if a quantity of this example failed (hypothesis then shrinks)."""
+        failed = self.failures()
+        if failed:
+            raise ExampleFailed("failed: " + ", ".join(o.name for o in failed))

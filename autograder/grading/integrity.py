@@ -1,0 +1,129 @@
+"""The score's integrity rules, applied once the suite has run.
+
+* Instructor mode adds the cases drawn from the secret to every reference-output test, as
+  ``[hidden-case<i>]``. They carry the test's share of the points; its public cases carry none (a
+  table of the handout's cases earns nothing). Hidden items run after every visible one, in a worker
+  started for them, so nothing a submission saw of them can reach a visible result (``plugin.py``).
+* A self-consistency test (rubric ``self_consistency``: a gradient check compares backward with the
+  student's own forward) earns its points only when its gates, reference-output tests, pass
+  (``Settlement.settle``). In instructor mode its points move to the task's hidden row, gated by the
+  gates' hidden cases, so a visible row never depends on a hidden outcome.
+"""
+from .results import PASSING, TestResult, case_id, relative_id
+from .rubric import test_key
+
+
+class Settlement:
+    """The gates of one grade: ``state`` (a ``GradeState``), ``gates`` ({test: {quantity or "":
+    [(gate test, its quantity or "")]}}) and ``deferred(test)``, whether instructor mode gives the
+    test's points in the hidden row."""
+
+    def __init__(self, state, gates, deferred):
+        self.state, self.gates, self._deferred = state, gates, deferred
+
+    def settle(self, late_errors=()):
+        """Apply the self-consistency gates; in instructor mode, add a deferred test's entry to its
+        task's hidden row. ``late_errors``: the grader problems recorded once hidden items had
+        run. Call once, after the run."""
+        self._seal_hidden_errors(late_errors)
+        for result in list(self.state.results.values()):
+            key = test_key(relative_id(result.nodeid))
+            if result.gate_only or key not in self.gates:
+                continue
+            if self._deferred(key) and not result.hidden:
+                self._settle_deferred(result, self.gates[key])
+            else:
+                self._apply_gates(result, self.gates[key], hidden=result.hidden)
+
+    def _apply_gates(self, result, gates_by_quantity, hidden):
+        """Withhold what of ``result`` (the whole test, or single quantities) has failing gates."""
+        whys = []
+        for quantity, gates in gates_by_quantity.items():
+            ok, why = self._gates_pass(gates, hidden=hidden)
+            if not ok:
+                _withhold(result, why, quantity)
+                whys.append(why)
+        return whys
+
+    def _seal_hidden_errors(self, late):
+        """Grader problems recorded once hidden items had run may quote them (a traceback, the
+        student's text, pytest's log): they go with the hidden rows, and the visible ones only say
+        that there were some."""
+        late = list(late)
+        if late:
+            del self.state.errors[len(self.state.errors) - len(late):]
+            self.state.hidden_errors.extend(late)
+            self.state.errors.append(f"{len(late)} grader problem(s) while the hidden cases ran "
+                                     "(described with the hidden rows)")
+
+    def _settle_deferred(self, result, gates_by_quantity):
+        """The check's points go to a hidden-row entry that the gates' public and hidden cases
+        decide; its visible row shows the public gates' verdict only."""
+        status, earned = result.status, result.earned  # the check's own outcome
+        quantities = [dict(q) for q in result.quantities]
+        self._apply_gates(result, gates_by_quantity, hidden=False)
+        entry = TestResult(f"{result.nodeid}[counted-with-hidden-cases]", result.task,
+                           result.deferred, hidden=True, status=status, earned=earned,
+                           quantities=quantities)
+        if status not in PASSING:
+            entry.feedback = f"the check itself did not pass ({status}): see its visible row"
+        else:
+            self._apply_gates(entry, gates_by_quantity, hidden=False)
+            self._apply_gates(entry, gates_by_quantity, hidden=True)
+        self.state.results[entry.nodeid] = entry
+
+    def _gates_pass(self, gates, hidden):
+        """(all pass, why not) for the gates' public (or hidden) cases."""
+        problems = []
+        for gate, quantity in gates:
+            results = [r for r in self.state.results.values()
+                       if r.hidden == hidden and test_key(relative_id(r.nodeid)) == gate]
+            what = f"{gate} ({quantity})" if quantity else gate
+            if not results:
+                problems.append(f"{what} did not run")
+                continue
+            failing = [case_id(r.nodeid) for r in results
+                       if not self._gate_item_passed(r, quantity)]
+            if failing:
+                problems.append(f"{what} does not pass on {', '.join(failing)}")
+        return not problems, "; ".join(problems)
+
+    def _gate_item_passed(self, result, quantity):
+        if not quantity:
+            return result.status == "passed"
+        names = {q["name"]: q["passed"] for q in result.quantities}
+        if result.status == "passed" and quantity not in names:
+            problem = (f"the rubric gates on quantity {quantity!r} "
+                       f"of {relative_id(result.nodeid)}, which that test does not check")
+            if problem not in self.state.errors:
+                self.state.errors.append(problem)
+            return False
+        return names.get(quantity, False)
+
+
+def _withhold(result, why, quantity=""):
+    """No points for a self-consistency result (or one quantity of it) whose gates failed,
+    and why."""
+    if result.status not in PASSING:
+        return
+    if not quantity:
+        result.status, result.earned = "withheld", 0.0
+        for record in result.quantities:  # the data agrees with the score: none of them counts
+            if record["passed"]:
+                record["passed"], record["withheld"] = False, True
+        text = ("withheld: this check compares your code with itself (your backward with your own "
+                "forward, or your model with your own layers: zeros pass too), so it counts only "
+                f"when your code matches the reference on the tests it depends on, and {why}")
+    else:
+        record = next((q for q in result.quantities if q["name"] == quantity), None)
+        if record is None or not record["passed"]:
+            return
+        record["passed"], record["withheld"] = False, True
+        total = sum(q["weight"] for q in result.quantities)
+        result.earned = sum(q["weight"] for q in result.quantities if q["passed"]) / total
+        judged_wrong = any(not q["passed"] and not q.get("withheld") for q in result.quantities)
+        result.status = ("partial" if result.earned > 0 else "failed" if judged_wrong
+                         else "withheld")
+        text = (f"withheld: {quantity} is right even for code that does nothing, so it counts only "
+                f"when the rest matches the reference, and {why}")
+    result.feedback = text + (f"\n{result.feedback}" if result.feedback else "")
