@@ -13,13 +13,9 @@ counted without reading any text. The catalogue of named mistakes per layer is `
 few generic ones (a flipped sign, a transposed square matrix, a factor N, a doubled value, a
 constant factor) are tried here on every comparison.
 
-Tolerances (stated in the writeup): ``|actual - expected| <= ATOL + RTOL·|expected|`` for float64
-results; a float32 result is compared at float32 precision (``FLOAT32_RTOL`` and ``FLOAT32_ATOL``
-times the largest expected magnitude), so a float32 implementation loses only the one test that
-asks for float64.
-
-``property_check`` declares a property-based test (hypothesis draws its arguments) whose failure
-carries the arguments it failed with, so that the grader reports them in its own words.
+Tolerances (in the writeup): ``|actual - expected| <= ATOL + RTOL·|expected|`` for float64; a
+float32 result at float32 precision. ``property_check``: a hypothesis test whose failure carries
+the arguments it failed with.
 """
 import contextlib
 import functools
@@ -49,13 +45,13 @@ class Diagnosis:
 
     __slots__ = ("id", "hint", "_value", "_replay", "_error")
 
+    def __repr__(self):
+        return f"Diagnosis({self.id!r})"
+
     def __init__(self, id, hint, value=_UNSET, replay=None):
         if (value is _UNSET) == (replay is None):
             raise ValueError(f"diagnosis {id}: give exactly one of value and replay")
         self.id, self.hint, self._value, self._replay, self._error = id, hint, value, replay, None
-
-    def __repr__(self):
-        return f"Diagnosis({self.id!r})"
 
     def _outcome(self):
         if self._value is _UNSET:
@@ -106,15 +102,20 @@ class Mismatch(AssertionError):
         return str(self)
 
 
-def _slug(text, words=6):
-    """A short id from a free text: its first words, lowercase, joined by '_'."""
+SHAPE_SHARE = 0.25  # of a quantity's weight: what a right value in the wrong shape costs
+
+
+class ShapeMismatch(Mismatch):  # right values, wrong shape ((C,) for (1, C))
+    share = SHAPE_SHARE
+
+
+def _slug(text, words=6):  # a short id from a free text: its first words, lowercase, '_'-joined
     return "_".join(re.findall(r"[a-z0-9]+", str(text).lower())[:words]) or "unnamed"
 
 
 @dataclass(frozen=True)
 class FailingExample:
     """The arguments a property check failed with, drawn by hypothesis."""
-
     test: str          # the test function's name
     arguments: dict    # name -> drawn value
 
@@ -160,9 +161,8 @@ LOW_PRECISION = (np.float32,)  # float16 is too coarse for any check: held to fl
 
 
 def tolerances(actual, expected, rtol=RTOL, atol=ATOL, computed_in=None):
-    """(rtol, atol) for comparing ``actual`` with ``expected``: a float32 result — or one
-    ``computed_in`` float32 (float64 arrays times a float32 cache) — at float32 precision,
-    everything else as given."""
+    """(rtol, atol) for ``actual`` vs ``expected``: float32 precision for a float32 result (or one
+    ``computed_in`` float32: float64 arrays times a float32 cache), else as given."""
     dtype = computed_in if computed_in in LOW_PRECISION else getattr(actual, "dtype", None)
     if dtype in LOW_PRECISION and rtol < FLOAT32_RTOL:
         expected = np.asarray(expected, dtype=np.float64)
@@ -178,8 +178,7 @@ def close(a, b, rtol=RTOL, atol=ATOL):
 
 
 def agree(a, b, rtol=RTOL, atol=ATOL):
-    """``close``, except that equal infinities and NaN where NaN is expected agree too: a
-    mistake's value may be non-finite exactly where the student's is."""
+    """``close``, but equal infinities and NaN where NaN is expected agree (a mistake's value)."""
     if a.shape != b.shape:
         return False
     with np.errstate(invalid="ignore"):
@@ -212,9 +211,8 @@ def _number(value):
 
 def expect_array(actual, name, shape=None, dtype_kind="f", diagnoses=(), expected=None, key=None):
     """Return ``actual`` if it is a plain ndarray (of ``shape`` if given), else raise Mismatch.
-
     ``diagnoses`` are tried on a wrong shape or a number where an array was expected (e.g. a
-    scalar dLdBW); ``expected`` (the reference value) verifies the shape hints."""
+    scalar dLdBW); ``expected`` verifies the shape hints (right values: ``ShapeMismatch``)."""
     key = key or _key(name)
     if not isinstance(actual, np.ndarray):
         number = _number(actual)
@@ -244,6 +242,8 @@ def expect_array(actual, name, shape=None, dtype_kind="f", diagnoses=(), expecte
             found = _shape_diagnosis(actual, np.asarray(expected), key)
         if found is None:
             found = _shape_fact(actual.shape, tuple(shape), key)
+        if found is not None and found.id == f"{key}.shape" and expected is not None:
+            raise ShapeMismatch(name, message, found.hint, found.id)  # values right: reshaped
         raise Mismatch.of(name, message, found)
     return actual
 
@@ -383,7 +383,7 @@ def expect_scalar(actual, expected, name, rtol=RTOL, atol=ATOL, alternatives=Non
 
 
 def expect_gradient(analytic, numeric, name, rtol=None, atol=None, alternatives=None, *,
-                    reference=None, forward=None, key=None, diagnoses=()):
+                    reference=None, forward=None, key=None, diagnoses=(), any_shape=False):
     """Raise Mismatch unless the gradient ``analytic`` (sent by the worker) is right.
 
     ``numeric`` is a trusted central-difference estimate (``gradcheck.vjp_from``) of the
@@ -393,7 +393,7 @@ def expect_gradient(analytic, numeric, name, rtol=None, atol=None, alternatives=
     differs from the exact function by far less than a fixture can see, but enough to move a
     numeric derivative). ``forward`` = (the student's forward output, the reference's) lets the
     feedback say which side is inconsistent. Diagnoses are applied to the reference gradient (else
-    to ``numeric``), as in ``expect_close``.
+    to ``numeric``), as in ``expect_close``. ``any_shape``: values compared whatever the shape.
     """
     from .gradcheck import ATOL as GRAD_ATOL
     from .gradcheck import RTOL as GRAD_RTOL
@@ -404,6 +404,8 @@ def expect_gradient(analytic, numeric, name, rtol=None, atol=None, alternatives=
         raise ValueError(f"expect_gradient({name}): give numeric or reference")
     trusted = np.asarray(numeric if reference is None else reference, dtype=np.float64)
     candidates = _diagnoses(key, diagnoses, alternatives)
+    if any_shape and getattr(analytic, "size", None) == trusted.size:  # charged elsewhere, once
+        analytic = analytic.reshape(trusted.shape)
     analytic = expect_array(analytic, name, shape=trusted.shape, diagnoses=candidates,
                             expected=trusted, key=key)
     forward_dtype = getattr(forward[0], "dtype", None) if forward else None

@@ -15,6 +15,11 @@ the quantity) costs that quantity's weight only; the later blocks still run and 
 The plugin then fails the test with every failing quantity's feedback and scores it
 ``max_score · passed weight / total weight``.
 
+A value that is right in the wrong shape (``checks.ShapeMismatch``: ``(C,)`` where ``(1, C)`` is
+documented, and the values equal once reshaped) is one mistake: it costs ``SHAPE_SHARE`` of that
+quantity's weight, with the hint, and the quantity still counts as right (``passed``) for the gates
+of the checks behind it (rubric.toml's ``self_consistency``), so nothing else is charged for it.
+
 A hypothesis test brackets each example with ``new_example()`` and ``end_example()``: the latter
 raises ``ExampleFailed`` when a quantity failed, so that hypothesis shrinks to a small failing
 example, and the verdict is the quantities of the last example run (hypothesis replays the shrunk
@@ -24,7 +29,7 @@ import contextlib
 from dataclasses import dataclass
 
 from ..channel.errors import BudgetExhausted, ImportFailed, StudentError, WorkerCrashed
-from .checks import Mismatch
+from .checks import Mismatch, ShapeMismatch
 
 
 class ExampleFailed(AssertionError):
@@ -35,8 +40,14 @@ class ExampleFailed(AssertionError):
 class Outcome:
     name: str
     weight: float
-    passed: bool
+    passed: bool   # the values are right
     error: BaseException | None = None
+    credit: float = 1.0  # share of the weight earned: 0 when failed, 1 - SHAPE_SHARE for a shape
+
+    @property
+    def charged(self):
+        """True when this quantity cost points (its feedback is shown)."""
+        return self.error is not None
 
 
 class Quantities:
@@ -51,19 +62,21 @@ class Quantities:
             raise ValueError(f"quantity {name}: weight must be positive, got {weight}")
         try:
             yield
+        except ShapeMismatch as exc:
+            self.outcomes.append(Outcome(name, float(weight), True, exc, 1.0 - exc.share))
         except (Mismatch, StudentError, WorkerCrashed, ImportFailed, BudgetExhausted,
                 AssertionError) as exc:
-            self.outcomes.append(Outcome(name, float(weight), False, exc))
+            self.outcomes.append(Outcome(name, float(weight), False, exc, 0.0))
         else:
             self.outcomes.append(Outcome(name, float(weight), True))
 
     def failures(self):
-        return [o for o in self.outcomes if not o.passed]
+        return [o for o in self.outcomes if o.charged]
 
     def fraction(self):
         """Share of this test's points its quantities earned (0 when it checked none)."""
         total = sum(o.weight for o in self.outcomes)
-        return sum(o.weight for o in self.outcomes if o.passed) / total if total else 0.0
+        return sum(o.weight * o.credit for o in self.outcomes) / total if total else 0.0
 
     def new_example(self):
         """Forget the previous hypothesis example's outcomes."""

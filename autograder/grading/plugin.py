@@ -249,8 +249,9 @@ class GraderPlugin:
     @staticmethod
     def _grade_quantities(result, report, quantities, call, test):
         """Score a test by its quantities; a failing one fails the test (for pytest too)."""
-        result.quantities = [{"name": o.name, "weight": o.weight, "passed": o.passed}
-                             for o in quantities.outcomes]
+        result.quantities = [{"name": o.name, "weight": o.weight, "passed": o.passed,
+                              **({"credit": o.credit} if o.credit < 1 else {})}
+                             for o in quantities.outcomes]  # credit < 1 with passed: a shape
         failures = quantities.failures()
         if report.passed and not failures:
             result.status = "passed"
@@ -265,7 +266,7 @@ class GraderPlugin:
         statuses = {status for status, _ in described}
         # one cause failing several quantities (an import error, a crash) is told once
         blocks = list(dict.fromkeys(text.strip("\n") for _, text in described if text.strip()))
-        right = [o.name for o in quantities.outcomes if o.passed]
+        right = [o.name for o in quantities.outcomes if not o.charged]
         if right:
             blocks.append(f"right: {', '.join(right)} ({result.earned:.0%} of this test's points)")
         if "error" in statuses:

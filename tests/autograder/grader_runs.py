@@ -114,9 +114,14 @@ def failing_items(results):
             for task, tests in item_results(results).items()}
 
 
+SHAPE = ":shape"  # a corpus quantity "self.dLdBW:shape": right values, wrong shape (a share lost)
+
+
 def failed_quantities(record):
-    """The names of the quantities an item's record says failed (empty for a test without any)."""
-    return {q["name"] for q in record.get("quantities", []) if not q["passed"]}
+    """The names of the quantities an item's record says failed (empty for a test without any);
+    one whose values are right but shape is not is named ``name + SHAPE``."""
+    return {q["name"] + (SHAPE if q["passed"] else "") for q in record.get("quantities", [])
+            if not q["passed"] or q.get("credit", 1.0) < 1}
 
 
 def expand(fails, shares):
@@ -146,7 +151,9 @@ def lost_share(record, quantities):
     if quantities is None or not record.get("quantities"):
         return 1.0
     total = sum(q["weight"] for q in record["quantities"])
-    return sum(q["weight"] for q in record["quantities"] if q["name"] in quantities) / total
+    return sum(q["weight"] * (1 - q.get("credit", 0.0 if not q["passed"] else 1.0))
+               for q in record["quantities"]
+               if q["name"] in quantities or q["name"] + SHAPE in quantities) / total
 
 
 def rubric_points():

@@ -82,10 +82,23 @@ def mse(rng, ref, index=0):
     return dict(A=A, Y=Y, L=np.asarray(loss.forward(A, Y)), dLdA=loss.backward())
 
 
+# An ordinary case, not a stability test (test_cross_entropy_large_logits is one): a true class
+# given less than 1e-3 would make a correct log(softmax + 1e-8) differ by more than rounding.
+MIN_TRUE_PROBABILITY = 1e-3
+
+
+def _softmax_rows(A):
+    E = np.exp(A - A.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
 def cross_entropy(rng, ref, index=0):
     N, C = _shape(rng, cols=(2, 6))
-    A = rng.normal(0, 3, (N, C))
-    Y = np.eye(C)[rng.integers(0, C, N)]
+    for _ in range(MAX_DRAWS):  # ordinary logits: the true class keeps a probability >= 1e-3
+        A = rng.normal(0, 3, (N, C))
+        Y = np.eye(C)[rng.integers(0, C, N)]
+        if np.min(np.sum(Y * _softmax_rows(A), axis=1)) >= MIN_TRUE_PROBABILITY:
+            break
     loss = ref.nn.CrossEntropyLoss()
     return dict(A=A, Y=Y, L=np.asarray(loss.forward(A, Y)), dLdA=loss.backward())
 
@@ -113,10 +126,40 @@ def batchnorm(rng, ref, index=0):
     case["dLdBW"], case["dLdBb"] = bn.dLdBW, bn.dLdBb
     Z_eval = rng.normal(1.0, 2.0, (N, C))
     case["Z_eval"] = Z_eval
+    # eval mode runs on running statistics of its own: those after the step above are the answer
+    # of test_running_statistics, and the grader sets a layer's running statistics in the worker
+    bn.running_M, bn.running_V = rng.normal(0, 1, (1, C)), rng.uniform(0.5, 2, (1, C))
+    case["running_M_eval"], case["running_V_eval"] = bn.running_M.copy(), bn.running_V.copy()
     case["BZ_eval"] = bn.forward(Z_eval, eval=True)
+    case["NZ_eval"] = bn.NZ.copy()
     case["dLdZ_eval"] = bn.backward(case["dLdBZ"])
     case["dLdBW_eval"], case["dLdBb_eval"] = bn.dLdBW, bn.dLdBb
+    # Backward of a wrong forward is graded on an input no forward check uses (Z_iso), with the
+    # state forward should store set by the grader: nothing it sets answers another check.
+    Z_iso = _batchnorm_input(rng, N, C, index)
+    case["Z_iso"] = Z_iso
+    bn.forward(Z_iso)
+    for key in ("M", "V", "NZ", "BZ"):
+        case[key + "_iso"] = getattr(bn, key).copy()
+    case["dLdZ_iso"] = bn.backward(case["dLdBZ"])
+    case["dLdBW_iso"], case["dLdBb_iso"] = bn.dLdBW, bn.dLdBb
+    bn.running_M, bn.running_V = case["running_M_eval"], case["running_V_eval"]
+    case["BZ_iso_eval"] = bn.forward(Z_iso, eval=True)
+    case["NZ_iso_eval"] = bn.NZ.copy()
+    case["dLdZ_iso_eval"] = bn.backward(case["dLdBZ"])
+    case["dLdBW_iso_eval"], case["dLdBb_iso_eval"] = bn.dLdBW, bn.dLdBb
     return case
+
+
+def _batchnorm_input(rng, N, C, index):
+    """(N, C) inputs; a constant column (index 1 mod 3) or a near-constant one (2 mod 3)."""
+    Z = rng.normal(1.0, 2.0, (N, C))
+    column = int(rng.integers(C))
+    if index % 3 == 1:
+        Z[:, column] = rng.normal(1.0, 2.0)
+    elif index % 3 == 2:
+        Z[:, column] = rng.normal(1.0, 2.0) + rng.normal(0, 1e-4, N)
+    return Z
 
 
 def sgd(rng, ref, index=0):

@@ -283,6 +283,19 @@ def batchnorm(Z, BW, Bb, dLdBZ, running_M=None, running_V=None, eval=False):
         }
     out = {q: [D(i, hint, value=values[q]) for i, (hint, values) in variants.items()]
            for q in right}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        std_as_var = _bn(Z, BW, Bb, dLdBZ, M, np.sqrt(V), lambda v: np.sqrt(v + BN_EPS), not eval)
+    std_hint = ("V is the variance, not the standard deviation: V = mean((Z - M)²) (np.var), "
+                "then divide by sqrt(V + eps)")
+    if not eval:
+        for q in ("BZ", "NZ", "dLdZ", "dLdBW"):
+            out[q].append(D("bn.std_used_for_var", std_hint, value=std_as_var[q]))
+        dLdNZ, S = dLdBZ * BW, np.sqrt(V + BN_EPS)
+        NZ = right["NZ"]
+        out["dLdZ"].append(D("bn.dLdZ.sums_not_means", "the two correction terms are column "
+                             "means, not sums: dLdZ = s·(dLdNZ - mean(dLdNZ) - NZ·mean(dLdNZ·NZ))",
+                             value=(dLdNZ - dLdNZ.sum(axis=0, keepdims=True)
+                                    - NZ * (dLdNZ * NZ).sum(axis=0, keepdims=True)) / S))
     out["dLdBW"] += [D("bn.dLdBW_dLdBb_swapped", "dLdBW and dLdBb are swapped: dLdBW = "
                        "sum(dLdBZ * NZ), dLdBb = sum(dLdBZ), over the batch axis",
                        value=right["dLdBb"]),

@@ -14,17 +14,38 @@ from autograder.checking.checks import (
 )
 from autograder.checking.gradcheck import perturbations, vjp_from
 
+from .. import mistakes
+
 EPS = 1e-8
 
 
 def make_bn(sub, case, running="before"):
-    """A BatchNorm1d with the case's BW, Bb, alpha and (non-default) running statistics."""
+    """A BatchNorm1d with the case's BW, Bb, alpha and (non-default) running statistics: those
+    before the training step (``running="before"``) or eval mode's own (``"eval"``); never those
+    after the step, which are test_running_statistics' answer."""
     C = case["Z"].shape[1]
     bn = sub.new("mytorch.nn.BatchNorm1d", C, alpha=float(case["alpha"]))
     bn.BW, bn.Bb = case["BW"], case["Bb"]
-    suffix = "_before" if running == "before" else ""
-    bn.running_M, bn.running_V = case["running_M" + suffix], case["running_V" + suffix]
+    bn.running_M, bn.running_V = case["running_M_" + running], case["running_V_" + running]
     return bn
+
+
+# How a forward evaluates: the classic switch, the layer's eval() (PyTorch's way), or the eval()
+# of a model holding the layer, which must reach it.
+EVAL_WAYS = ("eval=True", "layer.eval()", "model.eval()")
+
+
+def eval_forward(sub, bn, way):
+    """``bn``'s forward in evaluation mode, entered ``way``: a callable taking Z."""
+    if way == "eval=True":
+        return lambda Z: bn.forward(Z, eval=True)
+    if way == "layer.eval()":
+        bn.eval()
+    else:
+        model = sub.new("mytorch.models.Sequential")
+        model.layers = [bn]
+        model.eval()
+    return bn.forward
 
 
 def normalise(Z, M, V, BW, Bb, sqrt=True, std=None):
@@ -142,16 +163,18 @@ def test_running_statistics(sub, case, quantities):
                                    "(use V·N/(N-1))": (1 - a) * V_old + a * V})
 
 
+@pytest.mark.parametrize("way", EVAL_WAYS)
 @pytest.mark.cases("batchnorm")
-def test_forward_eval(sub, case, quantities):
-    """forward(Z, eval=True) normalises with the running statistics and does not change them."""
+def test_forward_eval(sub, case, quantities, way):
+    """forward in evaluation mode (``forward(Z, eval=True)``, after the layer's ``eval()``, or
+    after a model's) normalises with the running statistics, stores NZ and changes nothing."""
     Z, BW, Bb = case["Z_eval"], case["BW"], case["Bb"]
-    bn = make_bn(sub, case, running="after")
-    rM, rV = case["running_M"], case["running_V"]
-    BZ = bn.forward(Z, eval=True)
+    bn = make_bn(sub, case, running="eval")
+    rM, rV = case["running_M_eval"], case["running_V_eval"]
+    BZ = eval_forward(sub, bn, way)(Z)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     with quantities.check("BZ"):
-        expect_close(BZ, case["BZ_eval"], "BZ = BatchNorm1d.forward(Z, eval=True)",
+        expect_close(BZ, case["BZ_eval"], f"BZ = BatchNorm1d.forward(Z) in eval mode ({way})",
                      diagnoses=eps_diagnoses(lambda std: normalise(Z, rM, rV, BW, Bb, std=std)),
                      alternatives={"used the batch statistics in eval mode: eval=True normalises "
                                    "with running_M and running_V": normalise(Z, M, V, BW, Bb),
@@ -160,6 +183,11 @@ def test_forward_eval(sub, case, quantities):
                                    normalise(Z, rM, rV, BW, Bb, sqrt=False),
                                    "BW and Bb are not applied in eval mode":
                                    normalise(Z, rM, rV, 1.0, 0.0)})
+    with quantities.check("self.NZ"):  # backward reads it: stored in both modes
+        expect_close(bn.NZ, case["NZ_eval"], f"self.NZ after an eval-mode forward ({way})",
+                     alternatives={"self.NZ is not the eval forward's: store NZ (and Z, M, V) "
+                                   "in evaluation mode too, normalised with the running "
+                                   "statistics": (Z - M) / np.sqrt(V + EPS)})
     a, N = float(case["alpha"]), Z.shape[0]
     hint = "eval=True must not update the running statistics (only training forwards do)"
     with quantities.check("self.running_M"):
@@ -173,39 +201,59 @@ def test_forward_eval(sub, case, quantities):
 
 # ----------------------------------------------------------------------------- 5.2 backward
 
-def run_forward_before_backward(forward, Z, **kwargs):
-    """The student's forward, for whatever else it caches; an error there is Task 5.1's (its own
-    tests report it), and backward is still graded on the state ``store_forward_state`` sets."""
+def forward_for_backward(bn, forward, Z, expected_BZ, expected_NZ):
+    """The student's forward on Z; True when it was right (BZ and the stored NZ). An error there
+    is Task 5.1's (its own tests report it)."""
     try:
-        forward(Z, **kwargs)
+        BZ = forward(Z)
+        NZ = bn.NZ
+    except StudentError:
+        return False
+    return all(isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.shape == e.shape
+               and close(a.astype(np.float64), e) for a, e in ((BZ, expected_BZ),
+                                                                 (NZ, expected_NZ)))
+
+
+def isolate_backward(bn, forward, case, eval):
+    """After a wrong forward: backward is graded on ``Z_iso``, an input no forward check uses,
+    with what the docstring says forward stores (Z, N, M, V, NZ, BZ, ``evaluating``) set right
+    by the grader after the student's own forward on it. So a forward bug costs Task 5.1 only, and
+    nothing the grader sends answers another check. Returns the case's keys of the expected
+    gradients."""
+    Z = case["Z_iso"]
+    try:
+        forward(Z)  # for whatever else it caches
     except StudentError:
         pass
-
-
-def store_forward_state(bn, Z, M, V, NZ, BZ, eval):
-    """Overwrite what the docstring says forward stores (Z, N, M, V, NZ, BZ, and the given
-    ``evaluating``) with the right values, after the student's own forward ran: backward is then
-    graded on its own, and a forward bug costs Task 5.1 only. (Caches under other names are the
-    student's forward's, as before.)"""
-    bn.Z, bn.N, bn.M, bn.V, bn.NZ, bn.BZ, bn.evaluating = Z, Z.shape[0], M, V, NZ, BZ, eval
+    suffix = "_iso_eval" if eval else "_iso"
+    M, V = ((case["running_M_eval"], case["running_V_eval"]) if eval
+            else (case["M_iso"], case["V_iso"]))
+    bn.Z, bn.N, bn.M, bn.V, bn.evaluating = Z, Z.shape[0], M, V, eval
+    bn.NZ, bn.BZ = case["NZ" + suffix], case["BZ" + suffix]
+    return suffix
 
 
 @pytest.mark.cases("batchnorm")
 def test_backward(sub, case, quantities):
     """backward(dLdBZ) after a training forward: dLdZ (through the batch statistics), dLdBW and
-    dLdBb."""
-    Z, BW, dLdBZ, NZ = case["Z"], case["BW"], case["dLdBZ"], case["NZ"]
+    dLdBb. Graded on the state your forward stored when it was right."""
     bn = make_bn(sub, case)
-    run_forward_before_backward(bn.forward, Z)
-    N = Z.shape[0]
-    M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
-    store_forward_state(bn, Z, M, V, case["NZ"], case["BZ"], eval=False)
+    suffix = ""
+    if not forward_for_backward(bn, bn.forward, case["Z"], case["BZ"], case["NZ"]):
+        suffix = isolate_backward(bn, bn.forward, case, eval=False)
+    Z, BW, dLdBZ, NZ = case["Z" + suffix], case["BW"], case["dLdBZ"], case["NZ" + suffix]
     bn.backward.submit(dLdBZ)  # twice: the gradients are assigned, not accumulated (+=)
     dLdZ = bn.backward(dLdBZ)
+    N = Z.shape[0]
+    V = Z.var(axis=0, keepdims=True)
+    found = mistakes.batchnorm(Z, BW, case["Bb"], dLdBZ)
     with quantities.check("dLdZ"):
-        expect_finite(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)", Z)
-        expect_close(dLdZ, case["dLdZ"], "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)",
-                     diagnoses=eps_diagnoses(lambda std: train_backward(dLdBZ, NZ, V, BW, std)),
+        expect_finite(dLdZ, case["dLdZ" + suffix],
+                      "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)", Z)
+        expect_close(dLdZ, case["dLdZ" + suffix],
+                     "dLdZ = BatchNorm1d.backward(dLdBZ) (training mode)",
+                     diagnoses=eps_diagnoses(lambda std: train_backward(dLdBZ, NZ, V, BW, std))
+                     + found["dLdZ"],
                      alternatives={"treated the batch mean and variance as constants: in training "
                                    "mode they depend on Z, which adds two terms to dLdZ":
                                    dLdBZ * BW / np.sqrt(V + EPS),
@@ -218,49 +266,55 @@ def test_backward(sub, case, quantities):
                                    (dLdBZ * BW
                                     - NZ * (dLdBZ * BW * NZ).mean(axis=0, keepdims=True))
                                    / np.sqrt(V + EPS),
-                                   "BW is missing: dLdNZ = dLdBZ * BW": case["dLdZ"] / BW},
+                                   "BW is missing: dLdNZ = dLdBZ * BW": case["dLdZ" + suffix] / BW},
                      batch=N)
     with quantities.check("self.dLdBW"):
-        expect_finite(bn.dLdBW, case["dLdBW"], "self.dLdBW", Z)
-        expect_close(bn.dLdBW, case["dLdBW"], "self.dLdBW", batch=N,
-                     alternatives={"dLdBW = sum over the batch of dLdBZ * NZ (the normalised Z, "
-                                   "not Z itself)": (dLdBZ * Z).sum(axis=0, keepdims=True)})
+        expect_finite(bn.dLdBW, case["dLdBW" + suffix], "self.dLdBW", Z)
+        expect_close(bn.dLdBW, case["dLdBW" + suffix], "self.dLdBW", batch=N,
+                     diagnoses=found["dLdBW"])
     with quantities.check("self.dLdBb"):
-        expect_close(bn.dLdBb, case["dLdBb"], "self.dLdBb", batch=N)
+        expect_close(bn.dLdBb, case["dLdBb" + suffix], "self.dLdBb", batch=N,
+                     diagnoses=found["dLdBb"])
 
 
+@pytest.mark.parametrize("way", EVAL_WAYS)
 @pytest.mark.cases("batchnorm")
-def test_backward_eval(sub, case, quantities):
-    """backward after forward(Z, eval=True): the running statistics are constants."""
-    Z, BW, dLdBZ = case["Z_eval"], case["BW"], case["dLdBZ"]
-    bn = make_bn(sub, case, running="after")
-    run_forward_before_backward(bn.forward, Z, eval=True)
-    rM, rV = case["running_M"], case["running_V"]
-    NZ_eval = (Z - rM) / np.sqrt(rV + EPS)
-    store_forward_state(bn, Z, rM, rV, NZ_eval, case["BZ_eval"], eval=True)
+def test_backward_eval(sub, case, quantities, way):
+    """backward after an eval-mode forward: the running statistics are constants. Graded on the
+    state your forward stored when it was right."""
+    bn = make_bn(sub, case, running="eval")
+    forward = eval_forward(sub, bn, way)
+    suffix = "_eval"
+    if not forward_for_backward(bn, forward, case["Z_eval"], case["BZ_eval"], case["NZ_eval"]):
+        suffix = isolate_backward(bn, forward, case, eval=True)
+    Z = case["Z_iso"] if suffix == "_iso_eval" else case["Z_eval"]
+    BW, dLdBZ = case["BW"], case["dLdBZ"]
+    rM, rV = case["running_M_eval"], case["running_V_eval"]
     bn.backward.submit(dLdBZ)  # twice: the gradients are assigned, not accumulated (+=)
     dLdZ = bn.backward(dLdBZ)
+    NZ_eval = case["NZ" + suffix]
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     NZ_batch = (Z - M) / np.sqrt(V + EPS)
+    found = mistakes.batchnorm(Z, BW, case["Bb"], dLdBZ, rM, rV, eval=True)
     with quantities.check("dLdZ"):
-        expect_close(dLdZ, case["dLdZ_eval"],
-                     "dLdZ = BatchNorm1d.backward(dLdBZ) after an eval forward",
-                     diagnoses=eps_diagnoses(lambda std: dLdBZ * BW / std(rV)),
+        expect_close(dLdZ, case["dLdZ" + suffix],
+                     f"dLdZ = BatchNorm1d.backward(dLdBZ) after an eval-mode forward ({way})",
+                     diagnoses=eps_diagnoses(lambda std: dLdBZ * BW / std(rV))
+                     + found["dLdZ"],
                      alternatives={"used the training-mode formula in eval mode: with the running "
                                    "statistics the normalisation is affine, dLdZ = dLdBZ · BW / "
                                    "sqrt(running_V + eps)": train_backward(dLdBZ, NZ_eval, rV, BW),
-                                   "used the batch statistics in backward: in eval mode, dLdZ = "
-                                   "dLdBZ · BW / sqrt(running_V + eps)":
-                                   train_backward(dLdBZ, NZ_batch, V, BW),
                                    "used the batch variance in eval mode: divide by "
                                    "sqrt(running_V + eps)": dLdBZ * BW / np.sqrt(V + EPS)})
     with quantities.check("self.dLdBW"):
-        expect_close(bn.dLdBW, case["dLdBW_eval"], "self.dLdBW after an eval forward",
+        expect_close(bn.dLdBW, case["dLdBW" + suffix], "self.dLdBW after an eval-mode forward",
+                     diagnoses=found["dLdBW"],
                      alternatives={"dLdBW must use the NZ of the eval forward (normalised with the "
                                    "running statistics)":
                                    (dLdBZ * NZ_batch).sum(axis=0, keepdims=True)})
     with quantities.check("self.dLdBb"):
-        expect_close(bn.dLdBb, case["dLdBb_eval"], "self.dLdBb after an eval forward")
+        expect_close(bn.dLdBb, case["dLdBb" + suffix], "self.dLdBb after an eval-mode forward",
+                     diagnoses=found["dLdBb"])
 
 
 def spread_batch(seed, shape):
@@ -274,9 +328,11 @@ def spread_batch(seed, shape):
 
 @property_check(shape=st.batch_shapes(min_rows=2, max_rows=4, max_cols=3),
                 seed=st.seeds())
-def test_gradient_check(sub, shape, seed):
+def test_gradient_check(sub, quantities, shape, seed):
     """Training-mode backward agrees with central differences of your forward (dLdZ, dLdBW and
-    dLdBb)."""
+    dLdBb), each a quantity gated on the same quantity of test_backward. A gradient of the right
+    size is compared by its values: test_backward charges a wrong shape, once."""
+    quantities.new_example()
     N, C = shape
     Z = spread_batch(seed, shape)
     BW, Bb = st.values(seed + 1, (1, C), 0.5, 2.0), st.values(seed + 2, (1, C))
@@ -314,5 +370,7 @@ def test_gradient_check(sub, shape, seed):
                              "mode they depend on Z, which adds two terms to dLdZ":
                              dLdBZ * BW / np.sqrt(V + EPS)}}
     for name, value in analytic.items():
-        expect_gradient(value, numeric[name], f"{name} (training mode)",
-                        alternatives=alternatives.get(name))
+        with quantities.check(name):
+            expect_gradient(value, numeric[name], f"{name} (training mode)",
+                            alternatives=alternatives.get(name), any_shape=True)
+    quantities.end_example()

@@ -13,11 +13,13 @@ from autograder.checking import strategies as st
 from autograder.checking.checks import (
     Diagnosis,
     Mismatch,
+    close,
     expect_array,
     expect_close,
     expect_gradient,
     property_check,
     replaying_errors,
+    tolerances,
 )
 from autograder.checking.gradcheck import perturbations, vjp_from
 
@@ -36,21 +38,38 @@ def make_linear(sub, W, b=None):
 
 
 def run_forward(layer, A):
-    """forward(A), to set up what a later check reads. If it raises, the forward's own tests
-    charge that, and the check grades what forward stored before raising."""
+    """forward(A), to set up what a later check reads; its output, or None if it raised. If it
+    raises, the forward's own tests charge that, and the check grades what forward stored."""
     try:
-        layer.forward(A)
+        return layer.forward(A)
     except StudentError as exc:
         if not exc.action.endswith(".forward()"):  # e.g. the constructor's error, surfacing here
             raise
+    return None
 
 
-def run_forward_before_backward(layer, A):
-    """``run_forward``, then what the docstring says forward stores (``A`` and ``N``) set right by
-    the grader: backward is graded on its own, and a forward that stores the wrong input, or none,
-    costs Task 1.1 only. (Caches under other names are the student's forward's, as before.)"""
-    run_forward(layer, A)
-    layer.A, layer.N = A, A.shape[0]
+def forward_was_right(layer, A, Z, expected_Z):
+    """True when forward returned ``expected_Z`` and stored ``A`` and ``N`` as documented."""
+    if not (isinstance(Z, np.ndarray) and Z.dtype.kind == "f"
+            and close(Z.astype(np.float64), expected_Z, *tolerances(Z, expected_Z))):
+        return False
+    try:
+        stored, N = layer.A, layer.N
+    except StudentError:
+        return False
+    return (isinstance(stored, np.ndarray) and stored.shape == A.shape
+            and bool(np.all(stored == A)) and isinstance(N, (int, np.integer))
+            and N == A.shape[0])
+
+
+def run_forward_before_backward(layer, A, expected_Z):
+    """``run_forward``; backward is then graded on the state the student's forward stored when
+    that forward was right (its output and the documented ``A`` and ``N``), so code that is right
+    is graded as written. Only a wrong forward gets ``A`` and ``N`` set right by the grader: then
+    backward is graded on its own, and the forward's mistake costs Task 1.1 only."""
+    Z = run_forward(layer, A)
+    if not forward_was_right(layer, A, Z, expected_Z):
+        layer.A, layer.N = A, A.shape[0]
 
 
 def reference(A, W, b, dLdZ):
@@ -118,14 +137,14 @@ def _check_backward(layer, case, quantities, suffix=""):
 @pytest.mark.cases("linear")
 def test_backward(sub, case, quantities):
     layer = make_linear(sub, case["W"], case["b"])
-    run_forward_before_backward(layer, case["A"])
+    run_forward_before_backward(layer, case["A"], case["Z"])
     _check_backward(layer, case, quantities)
 
 
 @pytest.mark.cases("linear_nobias")
 def test_backward_without_bias(sub, case, quantities):
     layer = make_linear(sub, case["W"])
-    run_forward_before_backward(layer, case["A"])
+    run_forward_before_backward(layer, case["A"], case["Z"])
     _check_backward(layer, case, quantities, " with bias=False")
 
 
@@ -138,8 +157,12 @@ def test_gradient_check(sub, quantities, shape, c_out, seed):
     A, W = st.values(seed, shape), st.values(seed + 1, (c_out, C_in))
     b, dLdZ = st.values(seed + 2, (c_out, 1)), st.upstream(seed + 3, (N, c_out))
     layer = make_linear(sub, W, b)
-    forward = layer.forward.submit(A)
-    layer.A, layer.N = A, A.shape[0]  # as the backward tests do: a forward bug is Task 1.1's
+    expected = reference(A, W, b, dLdZ)
+    # as the backward tests do: the student's own state when its forward is right, else A and N
+    # set by the grader (a forward bug is Task 1.1's)
+    forward = run_forward(layer, A)
+    if not forward_was_right(layer, A, forward, expected["Z"]):
+        layer.A, layer.N = A, A.shape[0]
     backward = layer.backward.submit(dLdZ)
     stored = sub.read(layer, "dLdW", "dLdb", wait=False)
     # the perturbed forwards, on a second layer: A, then W, then b perturbed entry by entry
@@ -149,11 +172,10 @@ def test_gradient_check(sub, quantities, shape, c_out, seed):
                             [{}] * len(As) + [{"W": w} for w in Ws]
                             + [{"W": W, "b": v} for v in bs],
                             wait=False)
-    expected = reference(A, W, b, dLdZ)
     found = mistakes.linear(A, W, b, dLdZ)
     try:  # (one round trip answers every request above)
         outputs = outputs.result()
-        Z = expect_array(forward.result(), "Z = forward(A)", shape=(N, c_out), dtype_kind="fiu")
+        Z = expect_array(forward, "Z = forward(A)", shape=(N, c_out), dtype_kind="fiu")
     except (StudentError, Mismatch):  # the forward's own tests charge that; the backward is
         outputs = Z = None            # then judged against the reference gradient alone
     numeric = dict.fromkeys(("dLdA", "dLdW", "dLdb"))
@@ -178,7 +200,7 @@ def test_backward_overwrites_gradients(sub, case, quantities):
     """Calling backward twice stores the same dLdW/dLdb (assigned, not accumulated)."""
     found = mistakes.linear(case["A"], case["W"], case["b"], case["dLdZ"])
     layer = make_linear(sub, case["W"], case["b"])
-    run_forward_before_backward(layer, case["A"])
+    run_forward_before_backward(layer, case["A"], case["Z"])
     try:
         layer.backward(case["dLdZ"])
     except StudentError as exc:  # test_backward charges a backward that raises

@@ -19,6 +19,12 @@ from autograder.checking.gradcheck import perturbations, vjp_from
 from .. import mistakes
 
 CATALOGUE = {"MSELoss": mistakes.mse, "CrossEntropyLoss": mistakes.cross_entropy}
+# Cross-entropy's loss, absolute: a correct log(softmax + 1e-8) (or clip(p, 1e-12, 1)) is off by
+# at most 7.0e-6 on the public and 200 secret-drawn cases (true class given >= 1e-3; measured,
+# see the writeup's section 7); a real mistake moves L by far more. Large logits, where the eps
+# dominates, stay a test of their own.
+CE_LOSS_ATOL = 2e-5
+LOSS_ATOL = {"MSELoss": None, "CrossEntropyLoss": CE_LOSS_ATOL}
 KEY = {"MSELoss": "mse", "CrossEntropyLoss": "ce"}
 
 
@@ -52,7 +58,8 @@ def check_values(sub, quantities, cls, A, Y, L_ref, dLdA_ref, suffix=""):
     N = A.shape[0]
     with quantities.check("L"):
         expect_scalar(loss.forward(A, Y), L_ref, f"L = {cls}.forward(A, Y){suffix}",
-                      key=f"{KEY[cls]}.L", diagnoses=found["L"])
+                      key=f"{KEY[cls]}.L", diagnoses=found["L"],
+                      **({"atol": LOSS_ATOL[cls]} if LOSS_ATOL[cls] else {}))
     with quantities.check("dLdA"):
         expect_close(loss.backward(), dLdA_ref, f"dLdA = {cls}.backward(){suffix}", batch=N,
                      key=f"{KEY[cls]}.dLdA", diagnoses=found["dLdA"])
@@ -133,7 +140,7 @@ def test_cross_entropy_large_logits(sub, quantities, A, Y):
                            "large logits: subtract each row's max and compute log softmax(A) = "
                            "(A - max) - log(sum(exp(A - max))) directly, instead of "
                            "log(softmax(A))", "ce.not_log_sum_exp")
-        expect_scalar(L, L_ref, name, key="ce.L", diagnoses=found["L"])
+        expect_scalar(L, L_ref, name, key="ce.L", diagnoses=found["L"], atol=CE_LOSS_ATOL)
     with quantities.check("dLdA"):
         expect_close(loss.backward(), dLdA_ref,
                      "dLdA = CrossEntropyLoss.backward() for logits of size ~1000",
