@@ -190,8 +190,8 @@ BUGS = [
               "            self.V = Z.var(axis=0, keepdims=True)\n"),),
         # running_M/V stay right, as they would for code that does nothing: withheld with BZ wrong;
         # 5.2 grades backward on the state the grader sets, so nothing is charged there
-        fails={"5.1": (("test_batchnorm.py::test_forward_eval", "BZ", "self.running_M",
-                        "self.running_V"),)},
+        fails={"5.1": (("test_batchnorm.py::test_forward_eval", "BZ", "self.NZ",
+                        "self.running_M", "self.running_V"),)},
         hints={"5.1": "used the batch statistics in eval mode"}, tasks=BN_TASKS),
     Variant(
         "mlp_backward_forward_order", "Sequential.backward visits the layers first to last",
@@ -315,7 +315,7 @@ def _fill_data_dependent_outcomes():
     # (in eval mode the running statistics, right for code that does nothing, are withheld)
     by_name["batchnorm_eps_1e5"].fails.update({
         "5.1": ((forward, "BZ", "self.NZ"), ("test_batchnorm.py::test_forward_eval", "BZ",
-                                             "self.running_M", "self.running_V")),
+                                             "self.NZ", "self.running_M", "self.running_V")),
         "5.2": ((backward, "dLdZ"), ("test_batchnorm.py::test_backward_eval", "dLdZ"),
                 gradient_check)})
     for variant in by_name.values():  # a bug the public cases cannot see would test nothing

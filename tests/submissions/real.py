@@ -4,7 +4,7 @@ Same form as ``buggy.py`` (the reference with text edits; the exact failing item
 the hints, and the diagnosis ids every failing item must record). Each one is graded only on the
 tasks its edit can reach.
 """
-from tests.submissions.buggy import ACT, LINEAR, LOSS, Variant, edit
+from tests.submissions.buggy import ACT, BN, BN_TASKS, LINEAR, LOSS, Variant, edit
 
 LINEAR_ONLY = ("1.1", "1.2")
 
@@ -23,6 +23,15 @@ def _square(case):
 
 
 REAL_BUGS = [
+    Variant(
+        "batchnorm_dLdBW_flat", "BatchNorm1d.backward stores dLdBW as (C,) with the right values: "
+        "one shape mistake, charged its share once per reference-output check",
+        (edit(BN, "self.dLdBW = np.sum(dLdBZ * self.NZ, axis=0, keepdims=True)",
+              "self.dLdBW = np.sum(dLdBZ * self.NZ, axis=0)"),),
+        fails={"5.2": (("test_batchnorm.py::test_backward", "self.dLdBW:shape"),
+                       ("test_batchnorm.py::test_backward_eval", "self.dLdBW:shape"))},
+        hints={"5.2": "the values are right: reshape to (1,"},
+        diagnoses={"5.2": {"dLdBW.shape"}}, tasks=BN_TASKS),
     Variant(
         "linear_bias_as_column", "Linear.forward adds b, a (C_out, 1) column, without transposing",
         (edit(LINEAR, "            Z += self.b.T  #", "            Z = Z + self.b  #"),),
@@ -98,6 +107,24 @@ REAL_BUGS = [
 
 
 REAL_CORRECT = [
+    Variant(
+        "ce_log_softmax_plus_1e-8", "CrossEntropyLoss takes log(softmax + 1e-8): off by <= 7e-6 on "
+        "ordinary cases (within the loss tolerance); only logits ~800 apart show the eps",
+        (edit(LOSS, "        log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, "
+                    "keepdims=True))\n        self.softmax = np.exp(log_softmax)\n",
+              "        E = np.exp(shifted)\n        self.softmax = E / E.sum(axis=1, "
+              "keepdims=True)\n"
+              "        log_softmax = np.log(self.softmax + 1e-8)\n"),),
+        fails={"3.2": tuple(("test_loss.py::test_cross_entropy_large_logits" + f"[case{i}]", "L")
+                            for i in range(3))},
+        hints={"3.2": "log(softmax + eps) cannot go below log(eps)"},
+        diagnoses={"3.2": {"ce.log_of_softmax_plus_eps"}}, tasks=("3.2",)),
+    Variant(
+        "batchnorm_V_kept_flat", "BatchNorm1d keeps V as (C,) (no keepdims): it broadcasts, matches "
+        "PyTorch, and backward relies on it: correct code",
+        (edit(BN, "            self.V = Z.var(axis=0, keepdims=True)\n",
+              "            self.V = Z.var(axis=0)\n"),),
+        fails={}, tasks=BN_TASKS),
     Variant(
         "ce_log_softmax_plus_eps", "CrossEntropyLoss takes log(softmax + 1e-12): its backward is "
         "exactly PyTorch's, so only the loss of logits ~800 apart (where 1e-12 dominates) is wrong",
