@@ -34,8 +34,9 @@ def add_check_arguments(parser):
                         help="show every failure in full, with what your code printed")
     parser.add_argument("--json", metavar="PATH",
                         help="also write the results in Gradescope's results.json format")
-    parser.add_argument("--fail-under", type=float, metavar="SCORE",
-                        help="exit with status 1 when the score is below SCORE (for scripts)")
+    parser.add_argument("--fail-under", type=float, metavar="PERCENT",
+                        help="exit with status 1 when the score is below PERCENT %% of the points "
+                             "graded (for scripts; -k grades fewer)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="wall-time limit of one call into your code (default 10)")
     parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
@@ -89,7 +90,8 @@ def cmd_check(args):
         print(f"grader problem: {result.errors[0].splitlines()[0]} (no score was given)",
               file=sys.stderr)
         return 3
-    if args.fail_under is not None and result.score < args.fail_under:
+    if args.fail_under is not None and \
+            100 * result.score < args.fail_under * result.max_score:
         return 1
     return 0
 

@@ -63,14 +63,22 @@ def make_class(folder, n, mix):
     return counts
 
 
-def grade_class(folder, out, jobs, keyword=None):
+# a throwaway secret for --hidden runs (hidden cases are drawn from it; nothing is kept)
+BENCH_SECRET = "benchmark-secret-not-a-course-one"
+
+
+def grade_class(folder, out, jobs, keyword=None, hidden=False):
     cmd = [sys.executable, "-m", "autograder", "grade", str(folder), "--out", str(out),
            "--jobs", str(jobs), "--force"]
     if keyword:
         cmd += ["-k", keyword]
+    env = dict(os.environ)
+    if hidden:
+        cmd.append("--hidden")
+        env["MYTORCH_GRADER_SECRET"] = BENCH_SECRET
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -80,7 +88,8 @@ def grade_class(folder, out, jobs, keyword=None):
     return seconds, cpu
 
 
-def measure(n=100, repeat=1, jobs_list=(1, 2), mix=(60, 30, 10), keyword=None, log=print):
+def measure(n=100, repeat=1, jobs_list=(1, 2), mix=(60, 30, 10), keyword=None, log=print,
+            hidden=False):
     """{"n", "counts", "rates": {jobs: submissions per minute (median)}, "runs": {jobs: [s]},
     "cpu_rates": {jobs: submissions per CPU-minute (median)}}.
 
@@ -97,7 +106,8 @@ def measure(n=100, repeat=1, jobs_list=(1, 2), mix=(60, 30, 10), keyword=None, l
         for jobs in jobs_list:
             runs, cpus = [], []
             for r in range(repeat):
-                seconds, cpu = grade_class(work / "class", work / f"out_j{jobs}", jobs, keyword)
+                seconds, cpu = grade_class(work / "class", work / f"out_j{jobs}", jobs, keyword,
+                                           hidden)
                 runs.append(seconds)
                 cpus.append(cpu)
                 log(f"  --jobs {jobs} run {r + 1}: {seconds:7.1f} s  "
@@ -110,7 +120,7 @@ def measure(n=100, repeat=1, jobs_list=(1, 2), mix=(60, 30, 10), keyword=None, l
             log(f"--jobs {jobs}: median {med:.1f} s = {rates[jobs]:.1f} submissions/min, "
                 f"{rates[jobs] / jobs:.1f} per core ({med / n:.2f} s per submission)")
         return {"n": n, "counts": counts, "rates": rates, "runs": all_runs,
-                "cpu_rates": cpu_rates}
+                "cpu_rates": cpu_rates, "hidden": hidden}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

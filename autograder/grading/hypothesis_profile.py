@@ -36,8 +36,7 @@ def register_profiles():
     # property hundreds of times (seconds per failing test, a minute for a starter handout,
     # and a restart each time for code that crashes or hangs); the first failing example is
     # reported as found (derandomized, so the same one every run). The grader reports the
-    # example itself (autograder/checking/checks.py: property_check), one per test: no blob to
-    # paste, and
+    # example itself (checking/checks.py: property_check), one per test: no blob to paste, and
     # the first failure only, not a group of them.
     settings.register_profile(GRADER_PROFILE, max_examples=15, **{
         **_COMMON, "suppress_health_check": [HealthCheck.too_slow,

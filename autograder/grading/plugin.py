@@ -24,7 +24,8 @@ from .rubric import test_key
 
 class GraderPlugin:
     def __init__(self, submission, tasks, limits=None, hidden_cases=None, user=None,
-                 submission_factory=Submission, allowed_imports=None, cases_dir=None):
+                 submission_factory=Submission, allowed_imports=None, cases_dir=None,
+                 assignment=None):
         self.submission_path, self.tasks, self.limits = submission, tasks, limits
         self.allowed_imports = allowed_imports  # what the worker lets the submission import
         # benchmarks/proxy_overhead.py swaps in an in-process stand-in to time the proxy's cost
@@ -34,6 +35,7 @@ class GraderPlugin:
             from .assignment import find
             cases_dir = find().cases_dir
         self.cases_dir = cases_dir  # the assignment's public cases
+        self.assignment = assignment  # its name: a -k keyword of every test
         self.user = user
         self.submission = None
         self.state = GradeState()
@@ -124,6 +126,8 @@ class GraderPlugin:
             hidden = [item for item in group if _is_hidden_case(item)]
             for item in group:
                 item.extra_keyword_matches.add(task_keyword(task.id))
+                if self.assignment:
+                    item.extra_keyword_matches.add(self.assignment)
                 result = TestResult(item.nodeid, task.id, 0.0,
                                     task.visibility == "hidden" or item in hidden)
                 if hidden:  # instructor mode: the hidden cases carry the share, the public none

@@ -66,6 +66,7 @@ class Grade:
     # a module fails to import, the time budget ran out): told once, above the table
     problems: list = field(default_factory=list)
     unimportable: list = field(default_factory=list)  # files/modules that could not be imported
+    assignment: str = ""  # the assignment's name
 
     @property
     def score(self):
@@ -269,7 +270,8 @@ def results_json(grade):
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": tests,
             # the notes as data, for the class report's grading conditions
-            "extra_data": {"notes": [visible(note, TEST_FEEDBACK_CHARS) for note in grade.notes]}}
+            "extra_data": {"notes": [visible(note, TEST_FEEDBACK_CHARS) for note in grade.notes],
+                           "assignment": grade.assignment}}
 
 
 class _Budget:

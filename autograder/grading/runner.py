@@ -107,7 +107,7 @@ def _grade(submission, keyword, limits, assignment, rubric_path, hidden_cases, u
     limits = limits or Limits()
     plugin = GraderPlugin(submission, tasks, limits, hidden_cases, user,
                           submission_factory, allowed_imports=allowed,
-                          cases_dir=assignment.cases_dir)
+                          cases_dir=assignment.cases_dir, assignment=assignment.name)
     suite = assignment.suite_dir
     args = [str(suite), "-c", str(suite / "grader.ini"), "--rootdir", str(suite),
             "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:unraisableexception",
@@ -139,6 +139,7 @@ def _grade(submission, keyword, limits, assignment, rubric_path, hidden_cases, u
                                    f"{log.getvalue()[-3000:]}")
     plugin.settle()
     result = build_grade(tasks, plugin.state, shown or submission, time.perf_counter() - start)
+    result.assignment = assignment.name
     result.problems = submission_problems(scan, plugin.state.import_failures, allowed,
                                           limits.budget_seconds, plugin.state.budget_hit)
     result.unimportable = sorted({p.path for p in scan.syntax_errors}

@@ -16,6 +16,10 @@ import zlib
 
 import numpy as np
 
+# The 0-d values a case holds as settings of the call (a learning rate, a number of steps), not as
+# values to grade: ``degeneracy`` lets them be zero or repeat. A generator whose cases carry other
+# settings adds their names here.
+SETTINGS = {"lr", "momentum", "steps", "alpha"}
 ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU", "gelu": "GELU",
                "softmax": "Softmax"}
 
@@ -222,7 +226,7 @@ def degeneracy(component, case):
     identity layer)."""
     for key, value in case.items():
         value = np.asarray(value)
-        if value.ndim == 0 and key in ("lr", "momentum", "steps", "alpha"):
+        if value.ndim == 0 and key in SETTINGS:
             continue  # settings, not values
         if not np.all(np.isfinite(value)):
             return f"{key} is not finite"
