@@ -120,8 +120,8 @@ REAL_CORRECT = [
         hints={"3.2": "log(softmax + eps) cannot go below log(eps)"},
         diagnoses={"3.2": {"ce.log_of_softmax_plus_eps"}}, tasks=("3.2",)),
     Variant(
-        "batchnorm_V_kept_flat", "BatchNorm1d keeps V as (C,) (no keepdims): it broadcasts, matches "
-        "PyTorch, and backward relies on it: correct code",
+        "batchnorm_V_kept_flat", "BatchNorm1d keeps V as (C,) (no keepdims): it broadcasts, "
+        "matches PyTorch, and backward relies on it: correct code",
         (edit(BN, "            self.V = Z.var(axis=0, keepdims=True)\n",
               "            self.V = Z.var(axis=0)\n"),),
         fails={}, tasks=BN_TASKS),
