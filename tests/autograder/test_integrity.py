@@ -6,6 +6,7 @@ Each attack is written for real in ``tests/submissions/forgers.py`` and graded b
 """
 import re
 
+import numpy as np
 import pytest
 
 from autograder.grading.assignment import find
@@ -32,6 +33,7 @@ def graded(tmp_path_factory):
               "zeros": lambda dest: forgers.zeros(starter, dest),
               "lookup": lambda dest: forgers.lookup(starter, dest),
               "recorder": lambda dest: forgers.recorder(forgers.REPO, dest),
+              "bn_recorder": lambda dest: forgers.bn_recorder(forgers.REPO, dest),
               "reference": lambda dest: forgers.copy_of(forgers.REPO / "mytorch", dest)}
     secret_files = []
     for n, secret in enumerate(SECRETS):
@@ -101,6 +103,34 @@ def test_a_table_of_the_public_cases_earns_only_what_the_starter_earns(graded):
                 and not r["name"].startswith(("test_mlp", "test_linear.py::test_forward_stores"))]
     assert len(answered) >= 40 and all(r["status"] == "passed" for r in answered), [
         r["name"] for r in answered if r["status"] != "passed"]
+
+
+@pytest.mark.parametrize("secret", [None, 0])
+def test_batchnorm_state_the_grader_sets_answers_no_check(graded, secret):
+    # BatchNorm's backward tests once set the reference's forward results on the student's object
+    # after its forward on a checked input: a table of them earned Task 5.1 with no arithmetic
+    from autograder.grading.case_store import load_cases
+    from autograder.instructor.hidden import hidden_cases
+
+    results, folder = graded("bn_recorder", secret)
+    scores = {t["number"]: t["score"] for t in results["tests"]}
+    tasks = {t["number"] for t in results["tests"]}
+    assert {"5.1", "5.2"} <= tasks and all(
+        score == 0 for number, score in scores.items() if number in ("5.1", "5.2")), scores
+    if secret is not None:  # the hidden rows too
+        assert [t for t in results["tests"] if t["number"] == "5.1"
+                and t["visibility"] != "visible"]
+    seen = forgers.read_bn_log(folder)
+    sets = [(what, a) for what, a in seen if what.startswith("set ")]
+    assert {"set NZ", "set BZ", "set running_M"} <= {what for what, _ in sets}  # it was there
+    cases = load_cases("batchnorm", HW1.cases_dir)
+    if secret is not None:
+        cases = cases + hidden_cases(SECRETS[secret])["batchnorm"]
+    outputs = [(key, c[key]) for c in cases for key in
+               ("BZ", "NZ", "running_M", "running_V", "BZ_eval", "NZ_eval")]
+    leaks = {(what, key) for what, a in seen for key, e in outputs
+             if a.shape == e.shape and np.allclose(a, e, rtol=0, atol=1e-12)}
+    assert len(seen) > 100 and not leaks, leaks
 
 
 def test_the_reference_scores_full_marks_and_gates_run_under_k(graded):

@@ -13,6 +13,9 @@ Written as a determined student would, for real (each is code that runs in the g
   in a file of the submission folder, with its process id), and an MSELoss.forward that raises an
   error carrying all it recorded: whatever the worker saw before a visible MSE test reaches that
   test's feedback.
+* ``bn_recorder``: the reference, but BatchNorm1d keeps every array the grader sends or sets on it
+  and answers a forward from that table when it has seen the input (zeros otherwise; backward
+  returns zeros).
 """
 import hashlib
 import json
@@ -312,3 +315,100 @@ def read_seen_log(submission):
     path = Path(submission) / SEEN_LOG
     lines = path.read_text().split("\n") if path.exists() else []
     return [tuple(line.split()) for line in lines if line.strip()]
+
+
+# --- the BatchNorm recorder: a table of the state the grader sets --------------------------------
+# The attack the old Task 5.2 tests allowed: they set the reference's forward results (NZ, BZ, the
+# running statistics after a step) on the student's object after its forward on a checked input,
+# and a table keyed by that input answered Task 5.1. This forger keeps every array the grader sends
+# or sets on a BatchNorm1d (in memory, and in a log in the submission folder), and answers a
+# forward from the table when the grader once set state after a forward on the same input; zeros
+# otherwise. Its backward returns zeros: it does no arithmetic at all.
+BN_LOG = "bn_seen.npylog"  # the forger's log: np.save'd (name, array) pairs, one after another
+BN_RECORDER = '''
+
+# --- the BatchNorm recorder attack ---
+import hashlib as _hashlib
+from pathlib import Path as _Path
+
+_BN_LOG = _Path(__file__).resolve().parents[2] / "__BN_LOG__"
+_BN_TABLE = {}  # (digest of a forward's input, evaluating) -> {attribute: array the grader set}
+
+
+def _bn_digest(Z):
+    return _hashlib.sha256(np.ascontiguousarray(Z, dtype=np.float64).tobytes()).hexdigest()
+
+
+def _bn_log(name, value):
+    with open(_BN_LOG, "ab") as log:
+        np.save(log, np.array(name))
+        np.save(log, np.asarray(value, dtype=np.float64))
+
+
+def _bn_setattr(self, name, value):
+    # only the grader's sets are recorded: the forger's own methods use object.__setattr__, and
+    # __init__'s run before _bn_ready
+    if isinstance(value, np.ndarray) and "_bn_ready" in self.__dict__:
+        _bn_log("set " + name, value)
+        key = self.__dict__.get("_bn_key")
+        if key is not None:
+            _BN_TABLE.setdefault(key, {})[name] = value.copy()
+    object.__setattr__(self, name, value)
+
+
+def _bn_forward(self, Z, eval=False):
+    _bn_log("forward Z", Z)
+    evaluating = bool(eval) or not self.training
+    key = (_bn_digest(Z), evaluating)
+    seen = _BN_TABLE.get(key, {})
+    for name in ("Z", "NZ", "BZ", "M", "V", "running_M", "running_V"):
+        if name in seen:
+            object.__setattr__(self, name, seen[name])
+    object.__setattr__(self, "_bn_key", key)
+    object.__setattr__(self, "evaluating", evaluating)
+    if "BZ" not in seen:
+        object.__setattr__(self, "NZ", np.zeros_like(Z))
+        object.__setattr__(self, "BZ", np.zeros_like(Z))
+    return self.BZ
+
+
+def _bn_backward(self, dLdBZ):
+    _bn_log("backward dLdBZ", dLdBZ)
+    object.__setattr__(self, "dLdBW", np.zeros_like(self.BW))
+    object.__setattr__(self, "dLdBb", np.zeros_like(self.Bb))
+    return np.zeros_like(dLdBZ)
+
+
+_bn_init = BatchNorm1d.__init__
+
+
+def _bn_ready_init(self, *args, **kwargs):
+    _bn_init(self, *args, **kwargs)
+    object.__setattr__(self, "_bn_ready", True)
+
+
+BatchNorm1d.__init__, BatchNorm1d.__setattr__ = _bn_ready_init, _bn_setattr
+BatchNorm1d.forward, BatchNorm1d.backward = _bn_forward, _bn_backward
+'''.replace("__BN_LOG__", BN_LOG)
+
+
+def bn_recorder(reference_root, dest):
+    """The reference, but BatchNorm1d records what the grader sends and sets, and answers forwards
+    from what it recorded (zeros otherwise)."""
+    dest = copy_of(Path(reference_root) / "mytorch", dest)
+    path = dest / "mytorch" / "nn" / "batchnorm.py"
+    path.write_text(path.read_text(encoding="utf-8") + BN_RECORDER, encoding="utf-8")
+    return dest
+
+
+def read_bn_log(submission):
+    """[(what, array)] in the order the BatchNorm recorder's worker(s) saw them."""
+    path = Path(submission) / BN_LOG
+    seen = []
+    if not path.exists():
+        return seen
+    size = path.stat().st_size
+    with open(path, "rb") as log:
+        while log.tell() < size:
+            seen.append((str(np.load(log)), np.load(log)))
+    return seen
