@@ -107,6 +107,27 @@ REAL_BUGS = [
 
 
 REAL_CORRECT = [
+    # eps inside the square root, computed the ways students write it (all within rounding of
+    # sqrt(V + 1e-8)); eps = 1e-12 instead is rejected by the near-constant feature (NZ off by 0.32)
+    Variant(
+        "batchnorm_var_by_hand", "BatchNorm1d computes V = mean((Z - M)²) itself: correct code",
+        (edit(BN, "            self.V = Z.var(axis=0, keepdims=True)\n",
+              "            self.V = ((Z - self.M) ** 2).mean(axis=0, keepdims=True)\n"),),
+        fails={}, tasks=BN_TASKS),
+    Variant(
+        "batchnorm_rsqrt_power", "BatchNorm1d multiplies by (V + eps) ** -0.5 in forward and "
+        "backward: correct code",
+        (edit(BN, "self.NZ = (Z - self.M) / np.sqrt(self.V + self.eps)",
+              "self.NZ = (Z - self.M) * (self.V + self.eps) ** -0.5"),
+         edit(BN, "inv_std = 1.0 / np.sqrt(self.V + self.eps)",
+              "inv_std = (self.V + self.eps) ** -0.5")),
+        fails={}, tasks=BN_TASKS),
+    Variant(
+        "batchnorm_var_from_std", "BatchNorm1d squares np.std for V, then sqrt(V + eps): correct "
+        "code",
+        (edit(BN, "            self.V = Z.var(axis=0, keepdims=True)\n",
+              "            self.V = np.std(Z, axis=0, keepdims=True) ** 2\n"),),
+        fails={}, tasks=BN_TASKS),
     Variant(
         "ce_log_softmax_plus_1e-8", "CrossEntropyLoss takes log(softmax + 1e-8): off by <= 7e-6 on "
         "ordinary cases (within the loss tolerance); only logits ~800 apart show the eps",
