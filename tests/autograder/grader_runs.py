@@ -75,6 +75,8 @@ def run_grader(submission, json_path=None, args=(), timeout=600, env=None, pytho
 _COLLECT = textwrap.dedent("""
     import json, sys
     import pytest
+    from autograder.grading.assignment import find
+    HW1 = find("hw1")
     SUITE_DIR = HW1.suite_dir
     from autograder.grading.plugin import GraderPlugin
     from autograder.grading.rubric import load_rubric
