@@ -31,7 +31,8 @@ EXPECT_CLOSE = ("def expect_close(actual, expected, name, rtol=RTOL, atol=ATOL, 
 
 
 def corrupt_fixture(root):
-    (root / "autograder" / "public_cases" / "linear.npz").write_bytes(b"PK\x03\x04 not a zip file")
+    case_file = root / HW1.cases_dir.relative_to(REPO) / "linear.npz"
+    case_file.write_bytes(b"PK\x03\x04 not a zip file")
 
 
 def grader_raises(root):
@@ -44,7 +45,7 @@ def grader_warns(root):
 
 
 def _insert_into_expect_close(root, line):
-    checks = root / "autograder" / "checks.py"
+    checks = root / "autograder" / "checking" / "checks.py"
     text = checks.read_text(encoding="utf-8")
     assert EXPECT_CLOSE in text
     checks.write_text(text.replace(EXPECT_CLOSE, EXPECT_CLOSE + f"    {line}\n", 1),
@@ -97,7 +98,7 @@ def test_exception_outside_the_tests_is_a_grader_problem(tmp_path):
     for package in ("autograder", "mytorch"):
         shutil.copytree(REPO / package, root / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "autograder" / "rubric.toml").write_text("[[task]\nbroken = ", encoding="utf-8")
+    (root / HW1.rubric_path.relative_to(REPO)).write_text("[[task]\nbroken = ", encoding="utf-8")
     run = run_grader(REPO, tmp_path / "results.json", ("-k", "task1_1"), cwd=root)
     assert run.returncode == 3, run.describe()
     assert run.stderr.startswith("grader problem: ") and "Traceback" not in run.stderr
@@ -154,7 +155,7 @@ def test_describe_failure_tells_the_student_from_the_grader():
 
 # -- the suite draws its examples through property_check ------------------------------------------
 
-SUITE = REPO / "autograder" / "suite"
+SUITE = HW1.suite_dir
 
 
 def property_tests():
@@ -176,6 +177,8 @@ def property_tests():
 _SELECTED = textwrap.dedent("""
     import json, shlex, sys
     import pytest
+    from autograder.grading.assignment import find
+    HW1 = find("hw1")
     SUITE_DIR = HW1.suite_dir
     from autograder.grading.outcomes import reproduce_command
     from autograder.grading.plugin import GraderPlugin

@@ -38,7 +38,7 @@ def runs(tmp_path_factory):
         "warnings_error_env": (REPO, True, (), {"env": {"PYTHONWARNINGS": "error"}}),
         "softmax_only": (REPO, True, ("-k", "task2_5")),
         "linear_only": (REPO, True, ("-k", "linear")),
-        "under": (REPO, True, ("-k", "task2_1", "--fail-under", "2.5")),
+        "under": (REPO, True, ("-k", "task2_1", "--fail-under", "100.5")),  # 2 of 2 = 100 %
         "buggy": (buggy, True, ("-k", "task1_2")),
         "buggy_again": (buggy, True, ("-k", "task1_2")),
         "buggy_rerun": (buggy, True, RERUN_LINEAR_GRADIENT_CHECK),
@@ -172,7 +172,7 @@ def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
     from autograder.instructor.case_writer import DEFAULT_SEED, write_public_cases
     from autograder.instructor.reference import load_reference
 
-    written = write_public_cases(load_reference(), out_dir=tmp_path)
+    written = write_public_cases(load_reference(), HW1, out_dir=tmp_path)
     fresh_names = sorted(p.name for p in written)
     committed = sorted(p.name for p in HW1.cases_dir.glob("*.npz"))
     assert fresh_names == committed
@@ -197,8 +197,8 @@ def test_two_generations_on_one_machine_are_byte_identical(tmp_path):
     from autograder.instructor.case_writer import write_public_cases
     from autograder.instructor.reference import load_reference
 
-    first = write_public_cases(load_reference(), out_dir=tmp_path / "first")
-    second = write_public_cases(load_reference(), out_dir=tmp_path / "second")
+    first = write_public_cases(load_reference(), HW1, out_dir=tmp_path / "first")
+    second = write_public_cases(load_reference(), HW1, out_dir=tmp_path / "second")
     assert [p.name for p in first] == [p.name for p in second]
     for a, b in zip(first + [tmp_path / "first" / "meta.json"],
                     second + [tmp_path / "second" / "meta.json"]):

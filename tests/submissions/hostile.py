@@ -20,6 +20,7 @@ from pathlib import Path
 from tests.submissions.buggy import ACT, ALL, LOSS, NN_INIT, SGD, Variant, edit
 
 REPO = Path(__file__).resolve().parents[2]
+CASES = REPO / "autograder" / "assignments" / "hw1" / "public_cases"
 # the test grading ``leak_grader_files_and_proc`` writes a secret here and into the grader's
 # environment ($MYTORCH_GRADER_SECRET), as an instructor's batch would have them
 SECRET_FILE = str(Path(tempfile.gettempdir()) / "mytorch-hostile-secret.txt")
@@ -74,8 +75,8 @@ def attempt(name, read):
         tried.append(f"{{name}}: empty")
 
 attempt("fixtures",
-        lambda: open({str(REPO / "autograder" / "public_cases" / "tanh.npz")!r}, "rb").read())
-attempt("fixtures via glob", lambda: glob.glob({str(REPO / "autograder" / "public_cases" / "*")!r}))
+        lambda: open({str(CASES / "tanh.npz")!r}, "rb").read())
+attempt("fixtures via glob", lambda: glob.glob({str(CASES / "*")!r}))
 attempt("reference", lambda: open({str(REPO / "mytorch" / "nn" / "activation.py")!r}).read())
 attempt("grader cwd", lambda: os.listdir(
     f"/proc/{{os.getppid()}}/cwd/autograder/assignments/hw1/public_cases"))

@@ -32,7 +32,7 @@ def test_zip_contents(tmp_path):
     assert modes["setup.sh"] == 0o755 and modes["run_autograder"] == 0o755
     assert "requirements.txt" in modes and "autograder/__main__.py" in modes
     assert "autograder/assignments/hw1/rubric.toml" in modes and "mytorch/nn/linear.py" in modes
-    assert any(n.startswith("autograder/public_cases/") for n in modes)
+    assert any(n.startswith("autograder/assignments/hw1/public_cases/") for n in modes)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in modes)
     assert SECRET_NAME not in modes  # no secret unless asked for
     with zipfile.ZipFile(tmp_path / "autograder.zip") as zf:

@@ -22,6 +22,7 @@ import pytest
 from autograder.channel.proxy import Submission
 from autograder.channel.transport import Limits
 
+SANDBOX = Path(__file__).resolve().parents[3] / "autograder" / "channel" / "sandbox"
 REPO = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -357,7 +358,7 @@ def test_the_socket_filter_refuses_unix_sockets_and_only_those():
         except PermissionError:
             print("refused")
     ''')
-    proc = subprocess.run([sys.executable, "-c", code, str(REPO / "autograder" / "sandbox")],
+    proc = subprocess.run([sys.executable, "-c", code, str(SANDBOX)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "refused", proc.stderr
 
