@@ -113,7 +113,7 @@ nn.CrossEntropyLoss.forward, nn.CrossEntropyLoss.backward = _loss("CrossEntropyL
 
 
 def _bn_forward(self, Z, eval=False):
-    self.eval = eval
+    eval = self.evaluating = eval or not self.training  # eval=True, layer.eval(), model.eval()
     self._answer = _answer("BatchNorm1d-eval" if eval else "BatchNorm1d", Z)
     if self._answer is None:
         self.NZ = np.zeros_like(Z)
@@ -205,7 +205,8 @@ def public_answers(case_dir=HW1.cases_dir):
             BZ=c["BZ"], NZ=c["NZ"], running_M=c["running_M"], running_V=c["running_V"],
             dLdZ=c["dLdZ"], dLdBW=c["dLdBW"], dLdBb=c["dLdBb"])
         table[_key("BatchNorm1d-eval", c["Z_eval"])] = _entry(
-            BZ=c["BZ_eval"], dLdZ=c["dLdZ_eval"], dLdBW=c["dLdBW_eval"], dLdBb=c["dLdBb_eval"])
+            BZ=c["BZ_eval"], NZ=c["NZ_eval"], dLdZ=c["dLdZ_eval"], dLdBW=c["dLdBW_eval"],
+            dLdBb=c["dLdBb_eval"])
     for name in ("MLP0", "MLP1", "MLP4"):
         for c in load_cases(name.lower(), case_dir):
             grads = {k: v for k, v in c.items() if k.startswith(("dLdW", "dLdb"))}
