@@ -94,7 +94,9 @@ def show_mlp(rows, samples, dtype, mnist):
 
 
 def linear_with_threads(threads, framework, quick):
-    env = {**os.environ, **thread_env(threads)}
+    # the checkout's mytorch, installed or not (linear.py runs as a script, outside the repo root)
+    pythonpath = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, **thread_env(threads), "PYTHONPATH": pythonpath}
     args = [sys.executable, str(HERE / "linear.py"), "--json", "--frameworks", framework] + \
         (["--quick"] if quick else [])
     proc = subprocess.run(args, env=env, capture_output=True, text=True, cwd=HERE.parent)
