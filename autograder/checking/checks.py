@@ -102,6 +102,16 @@ class Mismatch(AssertionError):
         return str(self)
 
 
+class NotGradable(Mismatch):
+    """A check that cannot be graded because another task's code is wrong (its feedback names that
+    task): it costs nothing. Inside a ``quantities.check`` block its weight goes to the test's
+    quantities that can be graded; a whole test that cannot be graded gives its points to the tests
+    of the same task that can (``report.TaskGrade.score``)."""
+
+    def __init__(self, name, message, hint=None, diagnosis=None):
+        super().__init__(name, message, hint, diagnosis or "not_graded")
+
+
 SHAPE_SHARE = 0.25  # of a quantity's weight: what a right value in the wrong shape costs
 
 

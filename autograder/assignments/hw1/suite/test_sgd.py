@@ -4,6 +4,8 @@ import pytest
 
 from autograder.checking.checks import Mismatch, expect_close
 
+from .test_mlp import sequential
+
 
 def linear_layers(model, expected_count, model_name):
     """The Linear layers of a remote model, in order (a Remote's type names its class)."""
@@ -76,13 +78,12 @@ RULE_HINTS = {
 
 @pytest.mark.cases("sgd")
 def test_sgd_steps(sub, case):
-    """Three SGD steps on MLP1's two Linear layers, fresh gradients each step; W and b checked
-    after every step."""
+    """Three SGD steps on a model of two Linear layers (2 -> 3 -> 2, with ReLUs, as MLP1; the
+    grader lists the layers, so MLP1's own list is Task 6.2's alone), fresh gradients each step;
+    W and b checked after every step."""
     lr, mu, steps = float(case["lr"]), float(case["momentum"]), int(case["steps"])
-    model = sub.new("mytorch.models.MLP1")
-    linears = linear_layers(model, 2, "MLP1")
-    for i, layer in enumerate(linears):
-        layer.W, layer.b = case[f"W{i}"], case[f"b{i}"]
+    model, _, linears = sequential(sub, [2, 3, 2], case)
+    linears = [layer for _, layer in linears]
     opt = sub.new("mytorch.optim.SGD", model, lr=lr, momentum=mu)
 
     names = [f"{q}{i}" for i in range(len(linears)) for q in ("W", "b")]
