@@ -305,10 +305,8 @@ def test_loops_random_inputs(sub, N, seed):
 
 # ------------------------------------------------------------- Tasks 6.1-6.3: the layer lists
 def expected_layers(dims):
-    out = []
-    for c_in, c_out in zip(dims[:-1], dims[1:]):
-        out += [f"Linear({c_in}, {c_out})", "ReLU"]
-    return out
+    return [layer for c_in, c_out in zip(dims, dims[1:])
+            for layer in (f"Linear({c_in}, {c_out})", "ReLU")]
 
 
 def layer_list_hint(name, got, want):
