@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
-from autograder.channel.errors import NotImplementedYet, StudentError
+from autograder.channel.errors import StudentError
 from autograder.checking import strategies as st
 from autograder.checking.checks import (
     Diagnosis,
     Mismatch,
+    NotGradable,
     close,
     expect_close,
     expect_gradient,
@@ -350,17 +351,17 @@ def test_gradient_check(sub, quantities, shape, seed):
         outputs = sub.call_many(bn, "forward", [(x[:N],) for x in xs],
                                 [{"BW": x[N:N + 1], "Bb": x[N + 1:]} for x in xs])  # 1 round trip
         BZ = forward.result()
-    except NotImplementedYet:
-        raise
-    except StudentError as exc:
-        raise Mismatch("BatchNorm1d backward: not graded", "your forward raised an error, so "
-                       "backward cannot be checked against it. Fix Task 5.1 first.\n"
-                       + exc.feedback()) from None
+    except StudentError as exc:  # Task 5.1's stub too
+        raise NotGradable("BatchNorm1d backward: not graded", "your forward raised an error, so "
+                          "backward cannot be checked against it. Fix Task 5.1 first; the other "
+                          "checks of this task carry these points meanwhile.\n"
+                          + exc.feedback()) from None
     right = normalise(Z, Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True), BW, Bb)
     if not (isinstance(BZ, np.ndarray) and BZ.shape == shape and close(BZ, right)):
-        raise Mismatch("BatchNorm1d backward: not graded", "your forward differs from the "
-                       "reference on this input, so a gradient check of backward against it "
-                       "would grade the forward again. Fix Task 5.1 first.")
+        raise NotGradable("BatchNorm1d backward: not graded", "your forward differs from the "
+                          "reference on this input, so a gradient check of backward against it "
+                          "would grade the forward again. Fix Task 5.1 first; the other checks "
+                          "of this task carry these points meanwhile.")
     analytic = dict(zip(("dLdZ", "self.dLdBW", "self.dLdBb"),
                         (backward.result(), *stored.result())))
     grad = vjp_from(outputs, stacked, dLdBZ)
