@@ -81,11 +81,13 @@ class Diagnosis:
 
 class Mismatch(AssertionError):
     """A graded value is wrong. ``str()`` is the feedback shown to the student; ``diagnosis`` is the
-    stable id of the verified mistake named in the hint (None without a hint)."""
+    stable id of the verified mistake named in the hint: a catalogue id given with it, never one
+    made up from the text (None without one), so the class report's table of common mistakes
+    lists catalogue ids only."""
 
     def __init__(self, name, message, hint=None, diagnosis=None):
         self.name, self.hint = name, hint
-        self.diagnosis = diagnosis or (f"{_slug(name)}.{_slug(hint)}" if hint else None)
+        self.diagnosis = diagnosis
         text = f"{name}: {message}"
         if hint:
             text += f"\n  Hint: {hint}"
@@ -109,7 +111,7 @@ class NotGradable(Mismatch):
     of the same task that can (``report.TaskGrade.score``)."""
 
     def __init__(self, name, message, hint=None, diagnosis=None):
-        super().__init__(name, message, hint, diagnosis or "not_graded")
+        super().__init__(name, message, hint, diagnosis)
 
 
 SHAPE_SHARE = 0.25  # of a quantity's weight: what a right value in the wrong shape costs
@@ -203,10 +205,11 @@ def _key(name):
 
 
 def _diagnoses(key, diagnoses, alternatives):
-    """The explicit diagnoses, then ``alternatives`` ({hint: value}, the older form) with ids."""
+    """The explicit diagnoses, then ``alternatives`` ({hint: value}, or {(id, hint): value} for a
+    catalogue id; a bare hint has no id, never one made up from its text)."""
     found = list(diagnoses or ())
     for hint, value in (alternatives or {}).items():
-        found.append(Diagnosis(f"{key}.{_slug(hint)}", hint, value=value))
+        found.append(Diagnosis(*(hint if isinstance(hint, tuple) else (None, hint)), value=value))
     return found
 
 

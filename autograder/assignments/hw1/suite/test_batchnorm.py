@@ -177,8 +177,9 @@ def test_forward_eval(sub, case, quantities, way):
     with quantities.check("BZ"):
         expect_close(BZ, case["BZ_eval"], f"BZ = BatchNorm1d.forward(Z) in eval mode ({way})",
                      diagnoses=eps_diagnoses(lambda std: normalise(Z, rM, rV, BW, Bb, std=std)),
-                     alternatives={"used the batch statistics in eval mode: eval=True normalises "
-                                   "with running_M and running_V": normalise(Z, M, V, BW, Bb),
+                     alternatives={("bn.eval.batch_statistics",
+                                    "used the batch statistics in eval mode: eval=True normalises "
+                                   "with running_M and running_V"): normalise(Z, M, V, BW, Bb),
                                    "used the running variance as a standard deviation: divide by "
                                    "sqrt(running_V + eps)":
                                    normalise(Z, rM, rV, BW, Bb, sqrt=False),
@@ -186,9 +187,10 @@ def test_forward_eval(sub, case, quantities, way):
                                    normalise(Z, rM, rV, 1.0, 0.0)})
     with quantities.check("self.NZ"):  # backward reads it: stored in both modes
         expect_close(bn.NZ, case["NZ_eval"], f"self.NZ after an eval-mode forward ({way})",
-                     alternatives={"self.NZ is not the eval forward's: store NZ (and Z, M, V) "
+                     alternatives={("bn.eval.NZ_not_stored",
+                                    "self.NZ is not the eval forward's: store NZ (and Z, M, V) "
                                    "in evaluation mode too, normalised with the running "
-                                   "statistics": (Z - M) / np.sqrt(V + EPS)})
+                                   "statistics"): (Z - M) / np.sqrt(V + EPS)})
     a, N = float(case["alpha"]), Z.shape[0]
     hint = "eval=True must not update the running statistics (only training forwards do)"
     with quantities.check("self.running_M"):
@@ -302,16 +304,19 @@ def test_backward_eval(sub, case, quantities, way):
                      f"dLdZ = BatchNorm1d.backward(dLdBZ) after an eval-mode forward ({way})",
                      diagnoses=eps_diagnoses(lambda std: dLdBZ * BW / std(rV))
                      + found["dLdZ"],
-                     alternatives={"used the training-mode formula in eval mode: with the running "
+                     alternatives={("bn.eval.dLdZ_training_formula",
+                                    "used the training-mode formula in eval mode: with the running "
                                    "statistics the normalisation is affine, dLdZ = dLdBZ · BW / "
-                                   "sqrt(running_V + eps)": train_backward(dLdBZ, NZ_eval, rV, BW),
-                                   "used the batch variance in eval mode: divide by "
-                                   "sqrt(running_V + eps)": dLdBZ * BW / np.sqrt(V + EPS)})
+                                   "sqrt(running_V + eps)"): train_backward(dLdBZ, NZ_eval, rV, BW),
+                                   ("bn.eval.batch_statistics",
+                                    "used the batch variance in eval mode: divide by "
+                                   "sqrt(running_V + eps)"): dLdBZ * BW / np.sqrt(V + EPS)})
     with quantities.check("self.dLdBW"):
         expect_close(bn.dLdBW, case["dLdBW" + suffix], "self.dLdBW after an eval-mode forward",
                      diagnoses=found["dLdBW"],
-                     alternatives={"dLdBW must use the NZ of the eval forward (normalised with the "
-                                   "running statistics)":
+                     alternatives={("bn.eval.NZ_not_stored",
+                                    "dLdBW must use the NZ of the eval forward (normalised with the "
+                                   "running statistics)"):
                                    (dLdBZ * NZ_batch).sum(axis=0, keepdims=True)})
     with quantities.check("self.dLdBb"):
         expect_close(bn.dLdBb, case["dLdBb" + suffix], "self.dLdBb after an eval-mode forward",
