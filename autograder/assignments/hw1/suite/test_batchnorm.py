@@ -108,10 +108,13 @@ def test_forward_train(sub, case, quantities):
     bn = make_bn(sub, case)
     BZ = bn.forward(Z)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
+    std_for_var = [d for d in mistakes.batchnorm(Z, BW, Bb, np.zeros_like(Z))["BZ"]
+                   if d.id == "bn.std_used_for_var"]
     with quantities.check("BZ"):
         expect_finite(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)", Z)
         expect_close(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)",
-                     diagnoses=eps_diagnoses(lambda std: normalise(Z, M, V, BW, Bb, std=std)),
+                     diagnoses=eps_diagnoses(lambda std: normalise(Z, M, V, BW, Bb, std=std))
+                     + std_for_var,
                      alternatives={
                          "used the running statistics while training: eval=False normalises with "
                          "the batch mean and variance of Z":
@@ -161,7 +164,10 @@ def test_running_statistics(sub, case, quantities):
                                    "alpha and 1 - alpha are swapped: running_V = alpha·running_V + "
                                    "(1 - alpha)·V·N/(N-1)": (1 - a) * V_old + a * V * N / (N - 1),
                                    "alpha and 1 - alpha are swapped, and V is the biased variance "
-                                   "(use V·N/(N-1))": (1 - a) * V_old + a * V})
+                                   "(use V·N/(N-1))": (1 - a) * V_old + a * V,
+                                   ("bn.std_used_for_var", "V is the variance, not the standard "
+                                    "deviation: V = mean((Z - M)²) (np.var)"):
+                                   a * V_old + (1 - a) * np.sqrt(V) * N / (N - 1)})
 
 
 @pytest.mark.parametrize("way", EVAL_WAYS)
@@ -186,7 +192,16 @@ def test_forward_eval(sub, case, quantities, way):
                                    "BW and Bb are not applied in eval mode":
                                    normalise(Z, rM, rV, 1.0, 0.0)})
     with quantities.check("self.NZ"):  # backward reads it: stored in both modes
-        expect_close(bn.NZ, case["NZ_eval"], f"self.NZ after an eval-mode forward ({way})",
+        try:
+            NZ = bn.NZ
+        except StudentError as exc:
+            if exc.type != "AttributeError":
+                raise
+            raise Mismatch(f"self.NZ after an eval-mode forward ({way})", exc.feedback(),
+                           "forward stores NZ in evaluation mode too (normalised with the "
+                           "running statistics): backward reads it", "bn.eval.NZ_not_stored") \
+                from None
+        expect_close(NZ, case["NZ_eval"], f"self.NZ after an eval-mode forward ({way})",
                      alternatives={("bn.eval.NZ_not_stored",
                                     "self.NZ is not the eval forward's: store NZ (and Z, M, V) "
                                    "in evaluation mode too, normalised with the running "
@@ -315,8 +330,8 @@ def test_backward_eval(sub, case, quantities, way):
         expect_close(bn.dLdBW, case["dLdBW" + suffix], "self.dLdBW after an eval-mode forward",
                      diagnoses=found["dLdBW"],
                      alternatives={("bn.eval.NZ_not_stored",
-                                    "dLdBW must use the NZ of the eval forward (normalised with the "
-                                   "running statistics)"):
+                                    "dLdBW must use the NZ of the eval forward (normalised "
+                                   "with the running statistics)"):
                                    (dLdBZ * NZ_batch).sum(axis=0, keepdims=True)})
     with quantities.check("self.dLdBb"):
         expect_close(bn.dLdBb, case["dLdBb" + suffix], "self.dLdBb after an eval-mode forward",
