@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from autograder.channel.errors import StudentError
+from autograder.channel.errors import NotImplementedYet, StudentError
 from autograder.checking import strategies as st
 from autograder.checking.checks import (
     Diagnosis,
@@ -251,6 +251,33 @@ def isolate_backward(bn, forward, case, eval):
     return suffix
 
 
+def forward_raised(exc):
+    """A gradient check of backward whose forward raised: Task 5.1's, not graded here."""
+    return NotGradable("BatchNorm1d backward: not graded", "your forward raised an error, so "
+                       "backward cannot be checked against it. Fix Task 5.1 first; the other "
+                       "checks of this task carry these points meanwhile.\n" + exc.feedback())
+
+
+def backward_twice(bn, dLdBZ, set_by_grader):
+    """``bn.backward(dLdBZ)``, twice (the gradients are assigned, not accumulated with +=). An error
+    on the state the grader set after a wrong forward says so: the shapes it read are the
+    documented ones the grader set, not ones the student's own forward made."""
+    try:
+        bn.backward.submit(dLdBZ)
+        return bn.backward(dLdBZ)
+    except StudentError as exc:
+        if not set_by_grader or isinstance(exc, NotImplementedYet):
+            raise
+        raise Mismatch("BatchNorm1d.backward(dLdBZ)", "raised an error on the state the grader "
+                       "set. Your forward was wrong on this case (Task 5.1 reports it), so the "
+                       "grader ran it on another input and then set what forward stores as the "
+                       "docstring documents (Z, N, M and V of shape (1, C), NZ, BZ): the error "
+                       "below comes from backward reading those arrays, not from a shape your "
+                       "own forward made.\n" + exc.feedback(),
+                       "backward must work on the documented state: M and V of shape (1, C), "
+                       "NZ and BZ of shape (N, C)", "bn.backward.documented_state") from None
+
+
 @pytest.mark.cases("batchnorm")
 def test_backward(sub, case, quantities):
     """backward(dLdBZ) after a training forward: dLdZ (through the batch statistics), dLdBW and
@@ -260,8 +287,7 @@ def test_backward(sub, case, quantities):
     if not forward_for_backward(bn, bn.forward, case["Z"], case["BZ"], case["NZ"]):
         suffix = isolate_backward(bn, bn.forward, case, eval=False)
     Z, BW, dLdBZ, NZ = case["Z" + suffix], case["BW"], case["dLdBZ"], case["NZ" + suffix]
-    bn.backward.submit(dLdBZ)  # twice: the gradients are assigned, not accumulated (+=)
-    dLdZ = bn.backward(dLdBZ)
+    dLdZ = backward_twice(bn, dLdBZ, set_by_grader=suffix == "_iso")
     N = Z.shape[0]
     V = Z.var(axis=0, keepdims=True)
     found = mistakes.batchnorm(Z, BW, case["Bb"], dLdBZ)
@@ -308,8 +334,7 @@ def test_backward_eval(sub, case, quantities, way):
     Z = case["Z_iso"] if suffix == "_iso_eval" else case["Z_eval"]
     BW, dLdBZ = case["BW"], case["dLdBZ"]
     rM, rV = case["running_M_eval"], case["running_V_eval"]
-    bn.backward.submit(dLdBZ)  # twice: the gradients are assigned, not accumulated (+=)
-    dLdZ = bn.backward(dLdBZ)
+    dLdZ = backward_twice(bn, dLdBZ, set_by_grader=suffix == "_iso_eval")
     NZ_eval = case["NZ" + suffix]
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     NZ_batch = (Z - M) / np.sqrt(V + EPS)
@@ -368,22 +393,22 @@ def test_gradient_check(sub, quantities, shape, seed):
     stacked = np.concatenate([Z, BW, Bb])
     xs = perturbations(stacked)
     try:  # a forward that raises or differs from the reference is Task 5.1's: not graded here
+        BZ = forward.result()  # (its reply comes before backward's: an error here is forward's)
+    except StudentError as exc:  # Task 5.1's stub too
+        raise forward_raised(exc) from None
+    analytic = dict(zip(("dLdZ", "self.dLdBW", "self.dLdBb"),
+                        (backward.result(), *stored.result())))  # backward's own errors: charged
+    try:
         outputs = sub.call_many(bn, "forward", [(x[:N],) for x in xs],
                                 [{"BW": x[N:N + 1], "Bb": x[N + 1:]} for x in xs])  # 1 round trip
-        BZ = forward.result()
-    except StudentError as exc:  # Task 5.1's stub too
-        raise NotGradable("BatchNorm1d backward: not graded", "your forward raised an error, so "
-                          "backward cannot be checked against it. Fix Task 5.1 first; the other "
-                          "checks of this task carry these points meanwhile.\n"
-                          + exc.feedback()) from None
+    except StudentError as exc:
+        raise forward_raised(exc) from None
     right = normalise(Z, Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True), BW, Bb)
     if not (isinstance(BZ, np.ndarray) and BZ.shape == shape and close(BZ, right)):
         raise NotGradable("BatchNorm1d backward: not graded", "your forward differs from the "
                           "reference on this input, so a gradient check of backward against it "
                           "would grade the forward again. Fix Task 5.1 first; the other checks "
                           "of this task carry these points meanwhile.")
-    analytic = dict(zip(("dLdZ", "self.dLdBW", "self.dLdBb"),
-                        (backward.result(), *stored.result())))
     grad = vjp_from(outputs, stacked, dLdBZ)
     numeric = {"dLdZ": grad[:N], "self.dLdBW": grad[N:N + 1], "self.dLdBb": grad[N + 1:]}
     V = Z.var(axis=0, keepdims=True)
