@@ -224,7 +224,7 @@ def cross_entropy(A, Y):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         binary = float(-np.sum(Y * log_softmax + (1 - Y) * np.log1p(-p))) / N
         unshifted_log = A - np.log(np.exp(A).sum(axis=1, keepdims=True))
-        unshifted = (float(-np.sum(Y * unshifted_log)) / N, (np.exp(unshifted_log) - Y) / N)
+        unshifted = (np.exp(unshifted_log) - Y) / N
     logsumexp = ("exp overflows for large logits: take the log-sum-exp of A minus each row's "
                  "max, and add the max back (it changes nothing else)")
     return {"L": [D("ce.not_averaged", f"not divided by N = {N}: the loss is the mean over the "
@@ -237,7 +237,6 @@ def cross_entropy(A, Y):
                       f"log(eps) (here eps = {eps:g}): compute log softmax(A) = (A - max) - "
                       "log(sum(exp(A - max))) directly, which needs no eps", value=float(
                           -np.sum(Y * np.log(p + eps))) / N) for eps in LOG_EPSILONS],
-                  D("ce.logsumexp_unshifted", logsumexp, value=unshifted[0]),
                   D("ce.binary_form", "this is the binary cross-entropy (with a (1 - Y)·log(1 - "
                     "p) term); the multi-class loss is -mean(sum(Y * log softmax(A)))",
                     value=binary)],
@@ -249,7 +248,7 @@ def cross_entropy(A, Y):
                        "/ N", value=p / N),
                      D("ce.dLdA.used_logits", "the gradient is for the logits A, so it is "
                        "(softmax(A) - Y) / N, not (A - Y) / N", value=(A - Y) / N),
-                     D("ce.logsumexp_unshifted", logsumexp, value=unshifted[1]),
+                     D("ce.not_log_sum_exp", logsumexp, value=unshifted),
                      D("ce.averaged_over_classes", f"divided by N·C = {N * C}: dLdA = "
                        "(softmax(A) - Y) / N", value=g / C)]}
 

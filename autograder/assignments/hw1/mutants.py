@@ -25,7 +25,7 @@ NAMED = [
      "softmax.A.max_wrong_axis"),
     (LOSS, "log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
      "log_softmax = A - np.log(np.exp(A).sum(axis=1, keepdims=True))",
-     "cross-entropy's logsumexp unshifted", "ce.logsumexp_unshifted"),
+     "cross-entropy's logsumexp unshifted", "ce.not_log_sum_exp"),
     (SGD, "p -= self.lr * v", "p += self.lr * v", "SGD ascent", "sgd.uphill"),
     (SGD, "p -= self.lr * v", "p[...] = grad", "W = dLdW (the parameter replaced by its gradient)",
      "sgd.assigned_the_gradient"),
