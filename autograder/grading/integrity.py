@@ -142,7 +142,31 @@ def _not_graded(result, why, quantity=""):
             result.status, result.not_graded = NOT_GRADED, True
         elif result.earned < 1:
             result.status = "partial" if result.earned > 0 else "failed"
+    _restate_right(result)
     result.feedback = text + (f"\n{result.feedback}" if result.feedback else "")
+
+
+def _what_it_compares(nodeid):
+    """Why a self-consistency test can pass without computing anything, in its own terms."""
+    if "gradient_check" in nodeid:
+        return ("this check compares your backward with central differences of your own forward "
+                "(zeros agree with zeros)")
+    if "random_inputs" in nodeid:
+        return ("this check compares your model with your own layers called one by one (layers "
+                "giving zeros agree with any wiring)")
+    return "code that computes nothing can pass this check (zeros have the right dtype and shape)"
+
+
+def _restate_right(result):
+    """The feedback's "right: ..." line, redone from the records once a gate took some away (a
+    quantity is never both withheld, or not graded, and listed as right)."""
+    lines = [line for line in result.feedback.splitlines() if not line.startswith("right: ")]
+    if len(lines) == len(result.feedback.splitlines()):
+        return
+    right = [q["name"] for q in result.quantities if q["passed"]]
+    if right:
+        lines.append(f"right: {', '.join(right)} ({result.earned:.0%} of this test's points)")
+    result.feedback = "\n".join(lines)
 
 
 def _withhold(result, why, quantity=""):
@@ -155,9 +179,8 @@ def _withhold(result, why, quantity=""):
         for record in result.quantities:  # the data agrees with the score: none of them counts
             if record["passed"]:
                 record["passed"], record["withheld"] = False, True
-        text = ("withheld: this check compares your code with itself (your backward with your own "
-                "forward, or your model with your own layers: zeros pass too), so it counts only "
-                f"when your code matches the reference on the tests it depends on, and {why}")
+        text = (f"withheld: {_what_it_compares(result.nodeid)}, so it counts only when your "
+                f"code matches the reference on the tests it depends on, and {why}")
     else:
         record = next((q for q in result.quantities if q["name"] == quantity), None)
         if record is None or not record["passed"]:
@@ -169,4 +192,5 @@ def _withhold(result, why, quantity=""):
                          else "withheld")
         text = (f"withheld: {quantity} is right even for code that does nothing, so it counts only "
                 f"when the rest matches the reference, and {why}")
+        _restate_right(result)
     result.feedback = text + (f"\n{result.feedback}" if result.feedback else "")

@@ -86,3 +86,34 @@ def test_a_hint_without_a_catalogue_id_names_no_mistake():
 def _ones():
     import numpy as np
     return np.ones((2, 3))
+
+
+def _settle(check, gate, gate_key, quantity=""):
+    state = results.GradeState()
+    state.results[gate.nodeid] = gate
+    state.results[check.nodeid] = check
+    key = check.nodeid.split("suite/", 1)[1].split("[")[0]
+    Settlement(state, {key: {quantity: [(gate_key, "")]}}, lambda k: False).settle()
+
+
+def test_a_withheld_quantity_is_not_listed_as_right():
+    check = results.TestResult("suite/test_b.py::test_eval[case0]", "5.1", 4, status="partial",
+                               earned=0.5, feedback="BZ: wrong\nright: NZ, self.running_M "
+                               "(50% of this test's points)",
+                               quantities=[{"name": "BZ", "weight": 1, "passed": False},
+                                           {"name": "NZ", "weight": 1, "passed": True},
+                                           {"name": "self.running_M", "weight": 2,
+                                            "passed": True}])
+    gate = results.TestResult("suite/test_b.py::test_forward[case0]", "5.1", 4, status="failed")
+    _settle(check, gate, "test_b.py::test_forward", quantity="self.running_M")
+    assert "right: NZ (25% of this test's points)" in check.feedback
+    assert "self.running_M" not in check.feedback.split("right: ")[1]
+
+
+def test_a_withheld_dtype_check_does_not_say_it_compares_code_with_itself():
+    check = results.TestResult("suite/test_l.py::test_works_in_float64[case0]", "1.1", 1,
+                               status="passed")
+    gate = results.TestResult("suite/test_l.py::test_forward[case0]", "1.1", 3, status="failed")
+    _settle(check, gate, "test_l.py::test_forward")
+    assert check.status == "withheld" and "with itself" not in check.feedback
+    assert "code that computes nothing can pass this check" in check.feedback
