@@ -81,9 +81,7 @@ class Diagnosis:
 
 class Mismatch(AssertionError):
     """A graded value is wrong. ``str()`` is the feedback shown to the student; ``diagnosis`` is the
-    stable id of the verified mistake named in the hint: a catalogue id given with it, never one
-    made up from the text (None without one), so the class report's table of common mistakes
-    lists catalogue ids only."""
+    catalogue id of the verified mistake its hint names (None: no id is made up from the text)."""
 
     def __init__(self, name, message, hint=None, diagnosis=None):
         self.name, self.hint = name, hint
@@ -104,14 +102,8 @@ class Mismatch(AssertionError):
         return str(self)
 
 
-class NotGradable(Mismatch):
-    """A check that cannot be graded because another task's code is wrong (its feedback names that
-    task): it costs nothing. Inside a ``quantities.check`` block its weight goes to the test's
-    quantities that can be graded; a whole test that cannot be graded gives its points to the tests
-    of the same task that can (``report.TaskGrade.score``)."""
-
-    def __init__(self, name, message, hint=None, diagnosis=None):
-        super().__init__(name, message, hint, diagnosis)
+class NotGradable(Mismatch):  # another task's code is wrong: costs nothing (quantities.py)
+    pass
 
 
 SHAPE_SHARE = 0.25  # of a quantity's weight: what a right value in the wrong shape costs
@@ -119,10 +111,6 @@ SHAPE_SHARE = 0.25  # of a quantity's weight: what a right value in the wrong sh
 
 class ShapeMismatch(Mismatch):  # right values, wrong shape ((C,) for (1, C))
     share = SHAPE_SHARE
-
-
-def _slug(text, words=6):  # a short id from a free text: its first words, lowercase, '_'-joined
-    return "_".join(re.findall(r"[a-z0-9]+", str(text).lower())[:words]) or "unnamed"
 
 
 @dataclass(frozen=True)
@@ -201,12 +189,11 @@ def agree(a, b, rtol=RTOL, atol=ATOL):
 def _key(name):
     """A diagnosis-id prefix from a quantity's display name: 'self.dLdW' -> 'dLdW'."""
     head = re.split(r"[ =(]", name.replace("self.", ""), maxsplit=1)[0]
-    return head or _slug(name)
+    return head or "value"
 
 
 def _diagnoses(key, diagnoses, alternatives):
-    """The explicit diagnoses, then ``alternatives`` ({hint: value}, or {(id, hint): value} for a
-    catalogue id; a bare hint has no id, never one made up from its text)."""
+    """``diagnoses``, then ``alternatives`` ({hint: value}; {(id, hint): value} gives an id)."""
     found = list(diagnoses or ())
     for hint, value in (alternatives or {}).items():
         found.append(Diagnosis(*(hint if isinstance(hint, tuple) else (None, hint)), value=value))
