@@ -147,12 +147,13 @@ def _same(a, b):
     return a.shape == b.shape and close(a, b)
 
 
-def expect_wired(actual, right, name, wrong, layers, method, withhold=True):
+def expect_wired(actual, right, name, wrong, layers, method, values, withhold=True):
     """``actual`` (the model's) must equal ``right`` (the layers called one by one). ``wrong`` lists
     (id, what the wrong model does, hint, its value with these layers); if one of them equals
     ``right`` too, the check could not have failed: ``Withheld``, not graded (or, with
     ``withhold=False``, for one example of a property among many, that wrong wiring is just not
-    looked for on this example)."""
+    looked for on this example). ``values``: what the layers gave one by one, to name only a layer
+    that returns its input or a constant."""
     layer_tasks = ", ".join(sorted({task_of(layer, method) for layer in layers}))
     if not np.all(np.isfinite(right)):
         raise Withheld(f"{name}: not graded on this case", "your layers called one by one give "
@@ -167,10 +168,15 @@ def expect_wired(actual, right, name, wrong, layers, method, withhold=True):
                        f"layers first ({layer_tasks}).")
     for _, what, _, value in wrong:
         if _same(value, right):
+            degenerate = sorted({task_of(layer, method) for layer, before, after
+                                 in zip(layers, values, values[1:])
+                                 if _same(after, before) or not np.ptp(after)})
+            why = (f"a layer returns what it is given or a constant. Fix the layers first "
+                   f"({', '.join(degenerate)})." if degenerate else
+                   "this case cannot tell them apart (your layers are not at fault).")
             raise Withheld(f"{name}: not graded on this case",
                            f"with your layers, a model that {what} gives the same numbers as the "
-                           f"right wiring, so this check cannot fail: a layer returns what it is "
-                           f"given or a constant. Fix the layers first ({layer_tasks}).")
+                           f"right wiring, so this check cannot fail: {why}")
     expect_close(actual, right, name, diagnoses=[Diagnosis(i, hint, value=value)
                                                  for i, _, hint, value in wrong
                                                  if value.shape == right.shape])
@@ -200,7 +206,7 @@ def check_wiring(sub, case, dims, quantities, withhold=True):
              "last layer gives", acts[1]),
             ("mlp.forward.returns_input", "returns its input", "forward returns what the last "
              "layer gives, not its own input: keep each layer's result", A0)],
-            twin_layers, "forward", withhold)
+            twin_layers, "forward", acts, withhold)
     with quantities.check("backward: gradient of the input A0"):
         dLdA0 = call(f"{name}.backward(dLdout)", BACKWARD_HINTS, model.backward, dLdout)
         if isinstance(dLdA0, np.ndarray) and dLdA0.shape != A0.shape:
@@ -217,7 +223,7 @@ def check_wiring(sub, case, dims, quantities, withhold=True):
              "backward returns what the first layer gives", grads[1]),
             ("mlp.backward.returns_upstream", "returns the upstream gradient", "backward returns "
              "what the first layer's backward gives, not the gradient it was handed", dLdout)],
-            twin_layers, "backward", withhold)
+            twin_layers[::-1], "backward", grads, withhold)
     with quantities.check("backward: every Linear's dLdW and dLdb"):
         stored = [sub.read(layer, "dLdW", "dLdb", wait=False) for _, layer in linears]
         hint = ("backward calls every layer's backward, with the gradient of that layer's output, "
