@@ -180,9 +180,9 @@ BUGS = [
               "            self.running_V = a * self.running_V + (1 - a) * V * "
               "(self.N / (self.N - 1))\n"),),
         # backward is graded on the right forward state: only its gradient check, which needs a
-        # right forward, is withheld (naming Task 5.1)
-        fails={"5.1": ("test_batchnorm.py::test_forward_train",),
-               "5.2": ("test_batchnorm.py::test_gradient_check",)},
+        # right forward, is not graded (naming Task 5.1): Task 5.2 keeps its full marks
+        fails={"5.1": ("test_batchnorm.py::test_forward_train",)},
+        not_graded={"5.2": ("test_batchnorm.py::test_gradient_check",)},
         hints={"5.1": "used the running statistics while training", "5.2": "Fix Task 5.1 first"},
         tasks=BN_TASKS),
     Variant(
@@ -319,8 +319,9 @@ def _fill_data_dependent_outcomes():
     by_name["batchnorm_eps_1e5"].fails.update({
         "5.1": ((forward, "BZ", "self.NZ"), ("test_batchnorm.py::test_forward_eval", "BZ",
                                              "self.NZ", "self.running_M", "self.running_V")),
-        "5.2": ((backward, "dLdZ"), ("test_batchnorm.py::test_backward_eval", "dLdZ"),
-                gradient_check)})
+        "5.2": ((backward, "dLdZ"), ("test_batchnorm.py::test_backward_eval", "dLdZ"))})
+    # (its forward differs from the reference: the gradient check is not graded, costs nothing)
+    by_name["batchnorm_eps_1e5"].not_graded.update({"5.2": (gradient_check,)})
     for variant in by_name.values():  # a bug the public cases cannot see would test nothing
         if not any(variant.fails.values()):
             raise CorpusError(f"variant {variant.name!r}: no public case shows the bug")
