@@ -102,7 +102,8 @@ def _grade_mutant(args):
             own_lost += lost
             hints += sorted({line.strip()[len("Hint: "):] for line in feedback.splitlines()
                              if line.strip().startswith("Hint: ")})
-            ids += [i for t in task.tests for i in t.diagnoses if i not in ids]
+            ids += [i for i in dict.fromkeys(i for t in task.tests for i in t.diagnoses)
+                    if i not in ids]
         elif NOT_GRADED in feedback and f"Task {mutant.task}" in feedback:
             not_graded[task.id] = not_graded.get(task.id, 0) + lost
         else:
