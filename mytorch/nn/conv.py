@@ -35,7 +35,7 @@ fan_in = C_in·K (Conv2d: C_in·K·K), seeded by ``rng`` (an int or a ``numpy.ra
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .module import Module, check_shape
+from .module import Module, check_shape, check_size
 
 
 class _ConvNd(Module):
@@ -48,11 +48,11 @@ class _ConvNd(Module):
     input_grad = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, rng=None):
-        self.in_channels, self.out_channels = _count(in_channels, "in_channels", self), \
-            _count(out_channels, "out_channels", self)
-        self.kernel_size = _count(kernel_size, "kernel_size", self)
-        self.stride = _count(stride, "stride", self)
-        self.padding = _count(padding, "padding", self, minimum=0)
+        self.in_channels = check_size(self, "in_channels", in_channels)
+        self.out_channels = check_size(self, "out_channels", out_channels)
+        self.kernel_size = check_size(self, "kernel_size", kernel_size)
+        self.stride = check_size(self, "stride", stride)
+        self.padding = check_size(self, "padding", padding, minimum=0)
         rng = np.random.default_rng(rng)
         kernel = (self.kernel_size,) * self.dims
         fan_in = self.in_channels * self.kernel_size ** self.dims
@@ -84,14 +84,6 @@ class _ConvNd(Module):
     def _check_grad(self, dLdZ):
         out = tuple(self.output_size(n) for n in self.A.shape[2:])
         check_shape(self, "gradient dLdZ", dLdZ, (self.A.shape[0], self.out_channels, *out))
-
-
-def _count(value, name, layer, minimum=1):
-    """``value`` as an int >= ``minimum``, else a ValueError naming the layer's class."""
-    if isinstance(value, (bool, np.bool_)) or int(value) != value or value < minimum:
-        raise ValueError(f"{type(layer).__name__}: {name} must be an integer >= {minimum}, "
-                         f"got {value!r}")
-    return int(value)
 
 
 class Conv1d(_ConvNd):
