@@ -33,6 +33,7 @@ class CNN(Sequential):
     def __init__(self, in_channels=1, image_size=28, channels=(8, 16), kernel_size=3,
                  num_classes=10, rng=None):
         rng = np.random.default_rng(rng)
+        # BEGIN SOLUTION
         self.layers, size, c_in = [], int(image_size), in_channels
         for c_out in channels:
             size = (size - kernel_size + 1) // 2
@@ -43,3 +44,4 @@ class CNN(Sequential):
             self.layers += [Conv2d(c_in, c_out, kernel_size, rng=rng), ReLU(), MaxPool2d(2)]
             c_in = c_out
         self.layers += [Flatten(), Linear(c_in * size * size, num_classes, rng=rng)]
+        # END SOLUTION

@@ -99,6 +99,7 @@ class Conv1d(_ConvNd):
     def forward(self, A):
         """A: (N, C_in, L) -> Z: (N, C_out, L_out). Stores ``A``."""
         self._check_input(A)
+        # BEGIN SOLUTION
         self.A = A
         p, s, K = self.padding, self.stride, self.kernel_size
         A_pad = np.pad(A, ((0, 0), (0, 0), (p, p)))
@@ -107,11 +108,13 @@ class Conv1d(_ConvNd):
         cols = windows.transpose(0, 1, 3, 2).reshape(N, C_in * K, L_out)  # im2col: one copy
         Z = self.W.reshape(self.out_channels, -1) @ cols  # (N, C_out, L_out)
         Z += self.b[:, None]
+        # END SOLUTION
         return Z
 
     def backward(self, dLdZ):
         """dLdZ: (N, C_out, L_out) -> dLdA: (N, C_in, L). Stores ``dLdW`` and ``dLdb``."""
         self._check_grad(dLdZ)
+        # BEGIN SOLUTION
         p, s, K = self.padding, self.stride, self.kernel_size
         A_pad = np.pad(self.A, ((0, 0), (0, 0), (p, p)))
         windows = sliding_window_view(A_pad, K, axis=2)[:, :, ::s]  # (N, C_in, L_out, K)
@@ -126,6 +129,7 @@ class Conv1d(_ConvNd):
         for u in range(K):  # col2im: offset u of every window receives W[:, :, u].T @ dLdZ
             dLdA_pad[:, :, u:u + s * L_out:s] += self.W[:, :, u].T @ dLdZ
         dLdA = dLdA_pad[:, :, p:p + self.A.shape[2]]
+        # END SOLUTION
         return dLdA
 
 
@@ -142,6 +146,7 @@ class Conv2d(_ConvNd):
     def forward(self, A):
         """A: (N, C_in, H, W) -> Z: (N, C_out, H_out, W_out). Stores ``A``."""
         self._check_input(A)
+        # BEGIN SOLUTION
         self.A = A
         p, s, K = self.padding, self.stride, self.kernel_size
         A_pad = np.pad(A, ((0, 0), (0, 0), (p, p), (p, p)))
@@ -153,11 +158,13 @@ class Conv2d(_ConvNd):
         Z = self.W.reshape(self.out_channels, -1) @ cols  # (N, C_out, H_out·W_out)
         Z = Z.reshape(N, self.out_channels, H_out, W_out)
         Z += self.b[:, None, None]
+        # END SOLUTION
         return Z
 
     def backward(self, dLdZ):
         """dLdZ: (N, C_out, H_out, W_out) -> dLdA: (N, C_in, H, W). Stores ``dLdW``, ``dLdb``."""
         self._check_grad(dLdZ)
+        # BEGIN SOLUTION
         p, s, K = self.padding, self.stride, self.kernel_size
         A_pad = np.pad(self.A, ((0, 0), (0, 0), (p, p), (p, p)))
         windows = sliding_window_view(A_pad, (K, K), axis=(2, 3))[:, :, ::s, ::s]
@@ -176,4 +183,5 @@ class Conv2d(_ConvNd):
                 dLdA_pad[:, :, u:u + s * H_out:s, v:v + s * W_out:s] += share
         H, W = self.A.shape[2:]
         dLdA = dLdA_pad[:, :, p:p + H, p:p + W]
+        # END SOLUTION
         return dLdA

@@ -18,8 +18,10 @@ class Flatten(Module):
             got = "no shape" if shape is None else str(tuple(shape))
             raise ValueError(f"{self!r}: expected input A of shape (N, ...) with at least 2 "
                              f"axes, got {got}")
+        # BEGIN SOLUTION
         self.input_shape = A.shape
         Z = A.reshape(A.shape[0], math.prod(A.shape[1:]))
+        # END SOLUTION
         return Z
 
     def backward(self, dLdZ):
@@ -29,5 +31,7 @@ class Flatten(Module):
         if shape != (N, rest):
             raise ValueError(f"{self!r}: expected gradient dLdZ of shape ({N}, {rest}), "
                              f"got {'no shape' if shape is None else tuple(shape)}")
+        # BEGIN SOLUTION
         dLdA = dLdZ.reshape(self.input_shape)
+        # END SOLUTION
         return dLdA

@@ -60,15 +60,18 @@ class MaxPool2d(_Pool2d):
     def forward(self, A):
         """A: (N, C, H, W) -> Z: (N, C, H_out, W_out). Stores ``input_shape`` and ``index``."""
         windows = self._windows(A)
+        # BEGIN SOLUTION
         self.input_shape = A.shape
         flat = windows.reshape(*windows.shape[:4], -1)  # (N, C, H_out, W_out, K·K), a copy
         self.index = flat.argmax(axis=-1)  # the first maximum of each window
         Z = np.take_along_axis(flat, self.index[..., None], axis=-1)[..., 0]
+        # END SOLUTION
         return Z
 
     def backward(self, dLdZ):
         """dLdZ: (N, C, H_out, W_out) -> dLdA: (N, C, H, W)."""
         self._check_grad(dLdZ)
+        # BEGIN SOLUTION
         K, s = self.kernel_size, self.stride
         H_out, W_out = dLdZ.shape[2:]
         dLdA = np.zeros(self.input_shape, dtype=dLdZ.dtype)
@@ -76,6 +79,7 @@ class MaxPool2d(_Pool2d):
             for v in range(K):
                 share = np.where(self.index == u * K + v, dLdZ, 0.0)
                 dLdA[:, :, u:u + s * H_out:s, v:v + s * W_out:s] += share
+        # END SOLUTION
         return dLdA
 
 
@@ -89,13 +93,16 @@ class AvgPool2d(_Pool2d):
     def forward(self, A):
         """A: (N, C, H, W) -> Z: (N, C, H_out, W_out). Stores ``input_shape``."""
         windows = self._windows(A)
+        # BEGIN SOLUTION
         self.input_shape = A.shape
         Z = windows.mean(axis=(4, 5))
+        # END SOLUTION
         return Z
 
     def backward(self, dLdZ):
         """dLdZ: (N, C, H_out, W_out) -> dLdA: (N, C, H, W)."""
         self._check_grad(dLdZ)
+        # BEGIN SOLUTION
         K, s = self.kernel_size, self.stride
         H_out, W_out = dLdZ.shape[2:]
         dLdA = np.zeros(self.input_shape, dtype=dLdZ.dtype)
@@ -103,4 +110,5 @@ class AvgPool2d(_Pool2d):
         for u in range(K):  # every offset of a window receives the same share
             for v in range(K):
                 dLdA[:, :, u:u + s * H_out:s, v:v + s * W_out:s] += share
+        # END SOLUTION
         return dLdA

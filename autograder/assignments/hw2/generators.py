@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 
 # 0-d values that are settings of the call, not values to grade (they may be 0 or repeat)
-SETTINGS = {"kernel", "stride", "padding"}
+SETTINGS = {"kernel", "stride", "padding", "in_channels", "image_size", "num_classes"}
 MAX_DRAWS = 1000
 
 # index % 4 -> (kernel, stride, padding); the length is drawn, then nudged so that index 2's
@@ -78,6 +78,36 @@ def flatten(rng, ref, index=0):
     return case
 
 
+# The CNN of the graded cases: small, and sized so that the last MaxPool2d leaves a 1×1 map
+# (``size < 1`` and ``size <= 1`` differ), the 11-pixel image with a row no window reads.
+CNN_CHANNELS, CNN_KERNEL, CNN_CLASSES = (2, 3), 3, 4
+
+
+def cnn(rng, ref, index=0):
+    in_channels, image_size = 1 + index % 2, (10, 11)[index % 2]
+    model = ref.models.CNN(in_channels, image_size, CNN_CHANNELS, CNN_KERNEL, CNN_CLASSES)
+    N = int(rng.integers(1, 4))
+    case = dict(in_channels=np.asarray(in_channels), image_size=np.asarray(image_size),
+                channels=np.asarray(CNN_CHANNELS), kernel=np.asarray(CNN_KERNEL),
+                num_classes=np.asarray(CNN_CLASSES),
+                A0=rng.normal(size=(N, in_channels, image_size, image_size)))
+    weighted = [layer for layer in model.layers if hasattr(layer, "W")]
+    for k, layer in enumerate(weighted):
+        layer.W = rng.normal(0, 1, layer.W.shape)
+        layer.b = rng.normal(0.3, 0.5, layer.b.shape)
+        case[f"W{k}"], case[f"b{k}"] = layer.W.copy(), layer.b.copy()
+    case["out"] = model.forward(case["A0"]).copy()
+    case["dLdout"] = rng.normal(size=case["out"].shape)
+    case["dLdA0"] = model.backward(case["dLdout"]).copy()
+    for k, layer in enumerate(weighted):
+        case[f"dLdW{k}"], case[f"dLdb{k}"] = layer.dLdW.copy(), layer.dLdb.copy()
+    A = case["A0"]
+    for k, layer in enumerate(model.layers):  # each layer's output, for degeneracy only
+        A = layer.forward(A)
+        case[f"act{k}"] = A.copy()
+    return case
+
+
 def degeneracy(component, case):
     """Why ``case`` cannot tell right from wrong, or None: an array that is not finite, all zeros,
     or constant (settings aside)."""
@@ -91,6 +121,10 @@ def degeneracy(component, case):
             return f"{key} is all zeros"
         if value.size > 1 and np.ptp(value) <= 1e-12 * np.abs(value).max():
             return f"{key} is constant"
+    acts = [case[f"act{k}"] for k in range(sum(key.startswith("act") for key in case))]
+    for k, (before, after) in enumerate(zip([case.get("A0")] + acts, acts)):
+        if before.shape == after.shape and np.allclose(before, after):
+            return f"layer {k} returns its input (skipping it would not show)"
     return None
 
 
@@ -101,6 +135,7 @@ GENERATORS = {
     "maxpool": (pool("max"), 3),
     "avgpool": (pool("avg"), 3),
     "flatten": (flatten, 2),
+    "cnn": (cnn, 2),
 }
 
 
