@@ -51,7 +51,7 @@ def _backward(A, W, dLdZ, step, pad, place=None, crop=True):
     back into dLdA (a mistake may use another); ``crop=False`` keeps the padding's rows."""
     place = step if place is None else place
     A_pad = _pad(A, pad)
-    H_out, W_out = dLdZ.shape[2:]
+    H_out, W_out = dLdZ.shape[-2:]
     dA_pad, dW = np.zeros(A_pad.shape), np.zeros(W.shape)
     for u in range(W.shape[2]):
         for v in range(W.shape[3]):

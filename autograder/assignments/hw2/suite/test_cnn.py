@@ -36,7 +36,7 @@ def architecture(case):
     """[(class, constructor arguments)] of the documented CNN."""
     c_in, size, channels, kernel, classes = settings_of(case)
     layers = []
-    for c_out in channels:
+    for c_out in channels:  # (each block)
         layers += [("Conv2d", (c_in, c_out, kernel)), ("ReLU", ()), ("MaxPool2d", (2,))]
         size, c_in = (size - kernel + 1) // 2, c_out
     return layers + [("Flatten", ()), ("Linear", (c_in * size * size, classes))]
