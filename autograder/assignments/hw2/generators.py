@@ -78,13 +78,14 @@ def flatten(rng, ref, index=0):
     return case
 
 
-# The CNN of the graded cases: small, and sized so that the last MaxPool2d leaves a 1×1 map
-# (``size < 1`` and ``size <= 1`` differ), the 11-pixel image with a row no window reads.
+# The CNN of the graded cases: small; a 10-pixel image leaves a 1×1 map after the last MaxPool2d
+# (``size < 1`` and ``size <= 1`` differ), a 15-pixel one a 2×2 map (channels × size × size and
+# channels × size differ) after a first pooling that leaves a row out.
 CNN_CHANNELS, CNN_KERNEL, CNN_CLASSES = (2, 3), 3, 4
 
 
 def cnn(rng, ref, index=0):
-    in_channels, image_size = 1 + index % 2, (10, 11)[index % 2]
+    in_channels, image_size = 1 + index % 2, (10, 15)[index % 2]
     model = ref.models.CNN(in_channels, image_size, CNN_CHANNELS, CNN_KERNEL, CNN_CLASSES)
     N = int(rng.integers(1, 4))
     case = dict(in_channels=np.asarray(in_channels), image_size=np.asarray(image_size),

@@ -46,9 +46,10 @@ def _forward(A, W, b, step, pad):
     return Z if b is None else Z + b[None, :, None, None]
 
 
-def _backward(A, W, dLdZ, step, pad, place=None, crop=True):
+def _backward(A, W, dLdZ, step, pad, place=None, crop=True, add=True):
     """(dLdA, dLdW) of ``_forward``. ``place``: the stride at which each window's gradient is put
-    back into dLdA (a mistake may use another); ``crop=False`` keeps the padding's rows."""
+    back into dLdA (a mistake may use another); ``crop=False`` keeps the padding's rows;
+    ``add=False`` assigns each kernel offset's share where overlapping windows add up."""
     place = step if place is None else place
     A_pad = _pad(A, pad)
     H_out, W_out = dLdZ.shape[-2:]
@@ -62,7 +63,10 @@ def _backward(A, W, dLdZ, step, pad, place=None, crop=True):
             put_cols = slice(v, v + place[1] * W_out, place[1])
             share = np.einsum("nohw,oc->nchw", dLdZ, W[:, :, u, v])
             target = dA_pad[:, :, put_rows, put_cols]
-            target += share[:, :, :target.shape[2], :target.shape[3]]
+            if add:
+                target += share[:, :, :target.shape[2], :target.shape[3]]
+            else:
+                target[...] = share[:, :, :target.shape[2], :target.shape[3]]
     if crop:
         dA_pad = dA_pad[:, :, pad[0]:pad[0] + A.shape[2], pad[1]:pad[1] + A.shape[3]]
     return dA_pad, dW
@@ -97,6 +101,11 @@ def conv(A, W, b, stride, padding, dLdZ=None):
            "(no flip in forward)", value=back(_forward(A2, flipped, b, step, pad))),
          D(f"{layer}.Z.bias_missing", "the bias b is missing: add b[o] to every position of "
            "output channel o", value=back(_forward(A2, W2, None, step, pad))),
+         D(f"{layer}.Z.bias_subtracted", "the bias was subtracted instead of added",
+           value=back(_forward(A2, W2, None, step, pad)) - b[(slice(None),) + (None,) * dims]),
+         D(f"{layer}.Z.bias_only", "Z holds the bias only: the weighted sum over the window is "
+           "missing (Z = sum of W times the window, plus b)", value=back(
+               np.broadcast_to(b[None, :, None, None], _forward(A2, W2, b, step, pad).shape))),
          D(f"{layer}.Z.bias_on_last_axis", "b has shape (C_out,): broadcast it over the channel "
            "axis, b[None, :, None]" + ("" if dims == 1 else "[..., None]") + ", not over the "
            "last axis", replay=lambda: back(_forward(A2, W2, None, step, pad)) + b)]
@@ -124,6 +133,11 @@ def conv(A, W, b, stride, padding, dLdZ=None):
                              f"window of output position i starts at input position {stride}*i, "
                              "so its gradient goes back there",
                              value=back(_backward(A2, W2, dZ, step, pad, place=(1, 1))[0])))
+    if stride < A2.shape[2] and W.shape[-1] > stride:
+        out["dLdA"].append(D(f"{layer}.dLdA.overwritten", "where windows overlap, an input "
+                             "entry gets the SUM of the gradients of every window holding it "
+                             "(+=, not =)", value=back(_backward(A2, W2, dZ, step, pad,
+                                                                 add=False)[0])))
     if padding:
         out["dLdA"].append(D(f"{layer}.dLdA.padding_not_removed", f"the padding is still there: "
                              f"cut {padding} entries off each side of every spatial axis of the "
@@ -243,9 +257,12 @@ def pool(kind, A, kernel, stride, dLdZ=None):
         dLdA.append(D(f"{layer}.dLdA.stride_ignored", f"backward puts window (i, j)'s gradient "
                       f"back at rows {stride}*i.. and columns {stride}*j.. (the stride), as "
                       "forward read it", value=_scatter(shares * up, A.shape, kernel)))
-    dLdA.append(D(f"{layer}.dLdA.overwritten", "where windows overlap, an entry gets the SUM "
-                  "of the gradients of every window holding it (+=, not =)",
+    overwritten = "where windows overlap, an entry gets the SUM of the gradients of every window " \
+        "holding it (+=, not =)"
+    dLdA.append(D(f"{layer}.dLdA.overwritten", overwritten,
                   value=_overwrite(shares * up, A.shape, stride)))
+    dLdA.append(D(f"{layer}.dLdA.overwritten", overwritten,
+                  value=_overwrite_by_offset(shares * up, A.shape, stride)))
     out["dLdA"] = dLdA
     return out
 
@@ -261,6 +278,18 @@ def _overwrite(shares, shape, stride):
             region = dA[:, :, rows, cols]
             keep = shares[:, :, i, j, :region.shape[2], :region.shape[3]]
             dA[:, :, rows, cols] = np.where(keep != 0, keep, region)
+    return dA
+
+
+def _overwrite_by_offset(shares, shape, stride):
+    """``_scatter`` one kernel offset at a time with = where += belongs: the last offset wins."""
+    dA = np.zeros(shape)
+    kernel = shares.shape[-1]
+    H_out, W_out = shares.shape[2:4]
+    for u in range(kernel):
+        for v in range(kernel):
+            dA[:, :, u:u + stride * H_out:stride, v:v + stride * W_out:stride] = \
+                shares[:, :, :, :, u, v]
     return dA
 
 

@@ -87,31 +87,40 @@ def test_cnn_layers(sub, case, quantities):
                 shape, want = (layer.kernel_size, layer.stride), (2, 2)
             else:
                 continue
-            if tuple(shape) != want:
+            if tuple(shape) != want:  # (each layer's sizes)
                 raise Mismatch(where, f"expected {want}, got {tuple(shape)}", "each block halves "
                                "the image after a Conv2d without padding: size = (size - K + 1) "
                                "// 2, and the Linear takes channels × size × size inputs")
 
 
-def one_by_one(layers, method, value):
-    """``value`` through ``layers``' ``method``, the grader calling each: every intermediate."""
+def tasks_of(layers, method):
+    """'Task 7.3, Task 8.1, ...': the tasks whose code ``method`` of ``layers`` runs (a backward
+    also reads what its forward stored)."""
+    methods = ("forward", "backward") if method == "backward" else ("forward",)
+    found = sorted({LAYER_TASKS[(kind(layer), m)] for layer in layers for m in methods})
+    return ", ".join(f"Task {task}" for task in found)
+
+
+def one_by_one(layers, method, value, shapes):
+    """``value`` through ``layers``' ``method``, the grader calling each: every intermediate. A
+    layer that raises or returns no float array of the shape due (``shapes``) makes the model
+    ungradable here: that is its own task's problem, named in the feedback."""
     values = [value]
-    for layer in layers:
+    for layer, shape in zip(layers, shapes):
+        where = f"your {kind(layer)}.{method}"
         try:
             out = getattr(layer, method)(values[-1])
         except NotImplementedYet:
             raise
         except StudentError as exc:
-            task = LAYER_TASKS.get((kind(layer), method), "its own task")
-            raise Withheld("CNN: not graded", f"your {kind(layer)}.{method} raised an error when "
-                           f"the grader called your layers one by one, so the model cannot be "
-                           f"compared with them. Fix Task {task} first.\n" + exc.feedback()) \
-                from None
-        if not isinstance(out, np.ndarray) or out.dtype.kind != "f":
-            raise Withheld("CNN: not graded", f"your {kind(layer)}.{method} returned "
-                           f"{type(out).__name__}, not a float array, when the grader called your "
-                           f"layers one by one. Fix Task "
-                           f"{LAYER_TASKS.get((kind(layer), method), '?')} first.")
+            raise Withheld("CNN: not graded", f"{where} raised an error when the grader called "
+                           f"your layers one by one, so the model cannot be compared with them. "
+                           f"Fix {tasks_of([layer], method)} first.\n" + exc.feedback()) from None
+        if not isinstance(out, np.ndarray) or out.dtype.kind != "f" or out.shape != shape:
+            got = getattr(out, "shape", type(out).__name__)
+            raise Withheld("CNN: not graded", f"{where} returned {got} where a float array of "
+                           f"shape {shape} was due, when the grader called your layers one by "
+                           f"one. Fix {tasks_of([layer], method)} first.")
         values.append(out)
     return values
 
@@ -120,10 +129,9 @@ def expect_same(actual, right, name, layers, method):
     """``actual`` must equal ``right`` (your layers one by one), unless ``right`` cannot tell a
     right model from a wrong one."""
     if not np.all(np.isfinite(right)) or not np.any(right) or np.ptp(right) == 0:
-        tasks = sorted({LAYER_TASKS[(kind(layer), method)] for layer in layers})
         raise Withheld(f"{name}: not graded on this case", "your layers called one by one give "
                        "a constant or non-finite result here, so the model cannot be compared "
-                       "with them", "fix the layers first (Tasks " + ", ".join(tasks) + ")")
+                       "with them", f"fix the layers first ({tasks_of(layers, method)})")
     expect_close(actual, right, name)
 
 
@@ -139,6 +147,22 @@ def call(action, fn, *args):
 
 
 @pytest.mark.cases("cnn")
+def test_cnn_rejects_an_image_too_small(sub, case):
+    """An image that the blocks would shrink below one pixel is a ValueError naming the CNN."""
+    c_in, _, channels, kernel, classes = settings_of(case)
+    size = kernel + 1  # the first block leaves 1 pixel, the second none
+    try:
+        sub.new("mytorch.models.CNN", c_in, size, channels, kernel, classes).layers
+    except StudentError as exc:
+        if exc.type == "ValueError":
+            return
+        raise
+    raise Mismatch(f"CNN(image_size={size})", f"built a model, but a {size}×{size} image leaves "
+                   f"no pixel after {len(channels)} blocks", "raise a ValueError when a block "
+                   "would leave less than one pixel: size = (size - kernel_size + 1) // 2 < 1")
+
+
+@pytest.mark.cases("cnn")
 def test_cnn(sub, case, quantities):
     """forward, backward and every parameter gradient of the model, against your own layers
     built in the documented order and called one by one by the grader."""
@@ -147,8 +171,9 @@ def test_cnn(sub, case, quantities):
     twin = [sub.new(f"mytorch.nn.{cls}", *args) for cls, args in expected]
     for k, layer in enumerate(weighted(twin)):
         layer.W, layer.b = case[f"W{k}"], case[f"b{k}"]
-    acts = one_by_one(twin, "forward", A0)
-    grads = one_by_one(twin[::-1], "backward", dLdout)
+    shapes = [case[f"act{k}"].shape for k in range(len(twin))]
+    acts = one_by_one(twin, "forward", A0, shapes)
+    grads = one_by_one(twin[::-1], "backward", dLdout, shapes[:-1][::-1] + [A0.shape])
     twin_grads = [(layer.dLdW, layer.dLdb) for layer in weighted(twin)]
     model = new_model(sub, case)
     layers, _ = check_layers(model, case)
@@ -167,5 +192,5 @@ def test_cnn(sub, case, quantities):
                     raise Withheld("CNN: not graded on this case", f"your {kind(layer)}.backward "
                                    f"stores {name} = 0 (or no array) when the grader calls your "
                                    f"layers one by one, so a model that never runs it would pass",
-                                   f"fix Task {LAYER_TASKS[(kind(layer), 'backward')]} first")
+                                   f"fix the layers first ({tasks_of(twin, 'backward')})")
                 expect_close(actual, right, f"CNN weighted layer {k} ({kind(layer)}).{name}")

@@ -14,6 +14,7 @@ from hypothesis import settings
 from autograder.channel.errors import StudentError
 from autograder.checking import strategies as st
 from autograder.checking.checks import (
+    Diagnosis,
     Mismatch,
     close,
     expect_array,
@@ -110,6 +111,16 @@ def check_backward(sub, case, quantities, dims):
                     raise
                 raise Mismatch(label, "was not stored: backward raised before storing it (see "
                                "dLdA above)") from exc
+    with quantities.check("self.dLdW and self.dLdb after a second backward"):
+        if raised:
+            raise Mismatch("backward", "raised (see dLdA above)")
+        layer.backward(case["dLdZ"])
+        for attr in ("dLdW", "dLdb"):
+            twice = Diagnosis(f"conv{dims}d.{attr}.accumulated", "exactly twice the expected value "
+                              "after two backward calls: accumulated (+=) instead of assigned",
+                              value=2 * case[attr])
+            expect_close(getattr(layer, attr), case[attr], f"self.{attr} after two backward calls",
+                         batch=N, key=f"conv{dims}d.{attr}", diagnoses=[twice, *found[attr]])
 
 
 def gradient_check(sub, quantities, dims, n, c_in, c_out, kernel, stride, padding, size, seed):
