@@ -11,7 +11,6 @@ import numpy as np
 
 from ...checking.checks import Diagnosis as D
 
-
 # ----------------------------------------------------------------------------- convolution
 
 def _as_2d(x):
@@ -176,7 +175,8 @@ def _windows(A, kernel, stride):
     out = np.empty(A.shape[:2] + (H_out, W_out, kernel, kernel))
     for i in range(H_out):
         for j in range(W_out):
-            out[:, :, i, j] = A[:, :, i * stride:i * stride + kernel, j * stride:j * stride + kernel]
+            top, left = i * stride, j * stride
+            out[:, :, i, j] = A[:, :, top:top + kernel, left:left + kernel]
     return out
 
 

@@ -5,6 +5,8 @@ import ast
 
 import pytest
 
+from autograder.grading.assignment import find
+from autograder.grading.rubric import load_rubric
 from autograder.instructor import audit, audit_report, mutations, region_coverage
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
@@ -64,3 +66,23 @@ def test_every_equivalent_entry_names_a_mutant(mutants):
         matched = [m for m in mutants if m.region == region and m.description == description
                    and audit_report.equivalence(m)]
         assert matched, entry
+
+
+# What the full audit of HW2 (every mutant of its solution regions, graded with its public suite)
+# must reach: mutants caught, no point charged outside a mutant's own task, and the share of the
+# caught mutants whose own task's feedback names the mistake. Most of the others crash with a
+# NumPy shape error, whose traceback is the feedback (no hint is given unless verified).
+HW2_GOALS = {"score": 0.98, "hinted": 0.20}
+
+
+def test_the_hw2_audit_meets_its_goals():
+    hw2 = find("hw2")
+    mutants = mutations.generate_mutants(assignment=hw2)
+    assert {m.task for m in mutants} == {t.id for t in load_rubric(hw2.rubric_path)}
+    verdicts = audit.run_audit(mutants, jobs=2, assignment=hw2.name)
+    summary = audit_report.summary(verdicts)
+    assert summary["errors"] == 0, [v.error for v in verdicts if v.error]
+    assert summary["score"] >= HW2_GOALS["score"], audit_report.render(verdicts)
+    assert summary["points_charged_elsewhere"] == 0, audit_report.render(verdicts)
+    assert summary["hinted"] >= HW2_GOALS["hinted"] * summary["killed"], \
+        audit_report.render(verdicts, show_hints=True)

@@ -72,8 +72,8 @@ def conv1d_windows(plt):
                 zorder=3, family="monospace")
     ax.text(2.9, 4.0, f"forward: z_i = Σ_k w_k · A_pad[{s}·i + k]   (K = {K}, s = {s}, p = {p})",
             fontsize=12, color=FWD_EDGE, ha="center")
-    ax.text(2.9, -4.45, "backward: window i adds g_i · w into dLdA_pad[2i : 2i + 3]; overlaps add up;"
-            " then cut the padding off", fontsize=12, color=GRAD_EDGE, ha="center")
+    ax.text(2.9, -4.45, "backward: window i adds g_i · w into dLdA_pad[2i : 2i + 3]; overlaps add "
+            "up; then cut the padding off", fontsize=12, color=GRAD_EDGE, ha="center")
     return fig
 
 
