@@ -61,7 +61,9 @@ def test_quick_audit_kills_its_sample(mutants):
 
 def test_every_equivalent_entry_names_a_mutant(mutants):
     """The table of equivalent mutants stays true to the reference: each entry matches a mutant."""
-    for entry in audit_report.EQUIVALENT:
+    entries = audit_report.equivalent_entries([find("hw1")])
+    assert entries  # (the data file was read)
+    for entry in entries:
         region, description = entry[:2]
         matched = [m for m in mutants if m.region == region and m.description == description
                    and audit_report.equivalence(m)]
