@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from autograder.checking.strategies import seeds, sizes, upstream, values
 from mytorch.nn import Conv1d, Conv2d
-from tests.mytorch.helpers import assert_gradient
+from tests.mytorch.helpers import assert_gradient, conv_geometries
 
 CONVS = {"Conv1d": (Conv1d, 1), "Conv2d": (Conv2d, 2)}
 
@@ -17,15 +17,6 @@ def make_conv(cls, c_in, c_out, k, stride, padding, rng):
     layer.W = values(rng, layer.W.shape)
     layer.b = values(rng, layer.b.shape)
     return layer
-
-
-@st.composite
-def geometries(draw, dims):
-    """(kernel, stride, padding, spatial sizes) such that every padded side holds a kernel."""
-    k, stride, padding = draw(sizes(1, 3)), draw(sizes(1, 3)), draw(sizes(0, 2))
-    # a side of k + extra after padding: extra >= 0 keeps it at least one kernel wide
-    spatial = tuple(max(1, k + draw(sizes(0, 4)) - 2 * padding) for _ in range(dims))
-    return k, stride, padding, spatial
 
 
 def out_size(n, k, stride, padding):
@@ -101,7 +92,7 @@ def test_output_shape(name, n, k, stride, padding):
 @given(data=st.data(), n=sizes(1, 3), c_in=sizes(1, 3), c_out=sizes(1, 3), seed=seeds())
 def test_gradients_match_central_differences(name, data, n, c_in, c_out, seed):
     cls, dims = CONVS[name]
-    k, stride, padding, spatial = data.draw(geometries(dims))
+    k, stride, padding, spatial = data.draw(conv_geometries(dims))
     rng = np.random.default_rng(seed)
     layer = make_conv(cls, c_in, c_out, k, stride, padding, rng)
     A = values(rng, (n, c_in, *spatial))
