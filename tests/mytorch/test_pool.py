@@ -43,6 +43,17 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum():
     np.testing.assert_array_equal(dLdA[0, 0], [[1, 0, 0, 1], [0, 0, 0, 0]])
 
 
+def test_max_pool_propagates_nan_and_routes_its_gradient_to_the_first_nan():
+    A = np.array([[[[1.0, np.nan, 0.0, 2.0],
+                    [np.nan, 5.0, 1.0, 2.0]]]])
+    pool = MaxPool2d(2)
+    Z = pool.forward(A)
+    assert np.isnan(Z[0, 0, 0, 0]) and Z[0, 0, 0, 1] == 2.0
+    np.testing.assert_array_equal(pool.index, [[[[1, 1]]]])
+    dLdA = pool.backward(np.array([[[[3.0, 4.0]]]]))
+    np.testing.assert_array_equal(dLdA[0, 0], [[0, 3, 0, 4], [0, 0, 0, 0]])
+
+
 def test_overlapping_windows_add_their_gradients():
     A = np.array([[[[0.0, 0.0, 0.0],
                     [0.0, 9.0, 0.0],
