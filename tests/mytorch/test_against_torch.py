@@ -34,7 +34,6 @@ from mytorch.nn import (
     Softmax,
     Tanh,
 )
-from mytorch.optim import SGD
 from tests.mytorch.helpers import assert_matches_torch, tensor
 
 torch = pytest.importorskip(
@@ -43,7 +42,11 @@ torch = pytest.importorskip(
 F = torch.nn.functional
 
 
-from tests.mytorch.torch_copies import assert_parameters_match, torch_copy  # noqa: E402 - needs torch
+from tests.mytorch.torch_copies import (  # noqa: E402 - needs torch
+    assert_parameters_match,
+    assert_trains_like_torch,
+    torch_copy,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -171,21 +174,9 @@ def test_cross_entropy_with_class_probabilities():
 def test_sgd_trains_like_torch(momentum):
     rng = np.random.default_rng(4)
     model = MLP([3, 6, 5, 4], activation="tanh", rng=rng)
-    ref = torch_copy(model)
-    opt = SGD(model, lr=0.2, momentum=momentum)
-    t_opt = torch.optim.SGD(ref.parameters(), lr=0.2, momentum=momentum)
-    loss, t_loss = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
-    for step in range(8):
-        X, y = values(rng, (6, 3)), labels(rng, 6, 4)
-        L = loss.forward(model.forward(X), y)
-        model.backward(loss.backward())
-        opt.step()
-        t_opt.zero_grad()
-        Lt = t_loss(ref(tensor(X)), torch.from_numpy(y))
-        Lt.backward()
-        t_opt.step()
-        assert_matches_torch(L, Lt, f"SGD loss (momentum={momentum})")
-        assert_parameters_match(model, ref, f"SGD momentum={momentum} step {step}")
+    batches = ((values(rng, (6, 3)), labels(rng, 6, 4)) for _ in range(8))
+    assert_trains_like_torch(model, batches, lr=0.2, momentum=momentum,
+                             what=f"SGD momentum={momentum}")
 
 
 # ----------------------------------------------------------------------------- BatchNorm1d

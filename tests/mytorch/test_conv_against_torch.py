@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 from autograder.checking.strategies import labels, seeds, sizes, upstream, values
 from mytorch.models import CNN
-from mytorch.nn import AvgPool2d, Conv1d, Conv2d, CrossEntropyLoss, Flatten, MaxPool2d
-from mytorch.optim import SGD
+from mytorch.nn import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
 from mytorch.speed import skip_input_gradient
 from tests.mytorch.helpers import assert_matches_torch, conv_geometries, tensor
 
@@ -23,7 +22,11 @@ torch = pytest.importorskip(
                     "`pip install torch` (or the project's [torch] extra)")
 F = torch.nn.functional
 
-from tests.mytorch.torch_copies import assert_parameters_match, torch_copy  # noqa: E402 - needs torch
+from tests.mytorch.torch_copies import (  # noqa: E402 - needs torch
+    assert_parameters_match,
+    assert_trains_like_torch,
+    torch_copy,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -114,18 +117,5 @@ def test_cnn_trains_like_torch():
     """Five SGD steps with momentum on the same batches: the same losses and weights."""
     rng = np.random.default_rng(5)
     model = skip_input_gradient(CNN(image_size=14, channels=(4, 6), rng=rng))
-    ref = torch_copy(model)
-    opt, t_opt = SGD(model, lr=0.05, momentum=0.9), torch.optim.SGD(ref.parameters(), lr=0.05,
-                                                                     momentum=0.9)
-    loss, t_loss = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
-    for step in range(5):
-        X, y = values(rng, (8, 1, 14, 14), 0.0, 1.0), labels(rng, 8, 10)
-        L = loss.forward(model.forward(X), y)
-        model.backward(loss.backward())
-        opt.step()
-        t_opt.zero_grad()
-        Lt = t_loss(ref(tensor(X)), torch.from_numpy(y))
-        Lt.backward()
-        t_opt.step()
-        assert_matches_torch(L, Lt, "CNN training loss")
-        assert_parameters_match(model, ref, f"CNN SGD step {step}")
+    batches = ((values(rng, (8, 1, 14, 14), 0.0, 1.0), labels(rng, 8, 10)) for _ in range(5))
+    assert_trains_like_torch(model, batches, lr=0.05, momentum=0.9, what="CNN SGD")

@@ -10,6 +10,7 @@ from mytorch.nn import (
     BatchNorm1d,
     Conv1d,
     Conv2d,
+    CrossEntropyLoss,
     Flatten,
     Identity,
     Linear,
@@ -18,7 +19,8 @@ from mytorch.nn import (
     Sigmoid,
     Tanh,
 )
-from tests.mytorch.helpers import assert_matches_torch
+from mytorch.optim import SGD
+from tests.mytorch.helpers import assert_matches_torch, tensor
 
 
 def torch_copy(model):
@@ -88,3 +90,23 @@ def assert_parameters_match(model, ref, what, grads=True):
         if grads:
             t_grad = tp.grad if shape is None else tp.grad.reshape(shape)
             assert_matches_torch(g, t_grad, f"{what} gradient {i}", scale=scale)
+
+
+def assert_trains_like_torch(model, batches, lr, momentum, what):
+    """Train ``model`` and its torch twin side by side with SGD and cross-entropy on ``batches``
+    (an iterable of (X, integer labels)); after every step the losses, parameters and gradients
+    must agree."""
+    ref = torch_copy(model)
+    opt = SGD(model, lr=lr, momentum=momentum)
+    t_opt = torch.optim.SGD(ref.parameters(), lr=lr, momentum=momentum)
+    loss, t_loss = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+    for step, (X, y) in enumerate(batches):
+        L = loss.forward(model.forward(X), y)
+        model.backward(loss.backward())
+        opt.step()
+        t_opt.zero_grad()
+        Lt = t_loss(ref(tensor(X)), torch.from_numpy(y))
+        Lt.backward()
+        t_opt.step()
+        assert_matches_torch(L, Lt, f"{what} loss")
+        assert_parameters_match(model, ref, f"{what} step {step}")
