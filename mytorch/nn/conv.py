@@ -102,7 +102,7 @@ class Conv1d(_ConvNd):
         # BEGIN SOLUTION
         self.A = A
         p, s, K = self.padding, self.stride, self.kernel_size
-        A_pad = np.pad(A, ((0, 0), (0, 0), (p, p)))
+        A_pad = np.pad(A, ((0, 0), (0, 0), (p, p))) if p else A  # np.pad copies even at p = 0
         windows = sliding_window_view(A_pad, K, axis=2)[:, :, ::s]  # (N, C_in, L_out, K), a view
         N, C_in, L_out, _ = windows.shape
         cols = windows.transpose(0, 1, 3, 2).reshape(N, C_in * K, L_out)  # im2col: one copy
@@ -116,7 +116,7 @@ class Conv1d(_ConvNd):
         self._check_grad(dLdZ)
         # BEGIN SOLUTION
         p, s, K = self.padding, self.stride, self.kernel_size
-        A_pad = np.pad(self.A, ((0, 0), (0, 0), (p, p)))
+        A_pad = np.pad(self.A, ((0, 0), (0, 0), (p, p))) if p else self.A
         windows = sliding_window_view(A_pad, K, axis=2)[:, :, ::s]  # (N, C_in, L_out, K)
         N, C_in, L_out, _ = windows.shape
         cols = windows.transpose(0, 1, 3, 2).reshape(N, C_in * K, L_out)
@@ -149,7 +149,7 @@ class Conv2d(_ConvNd):
         # BEGIN SOLUTION
         self.A = A
         p, s, K = self.padding, self.stride, self.kernel_size
-        A_pad = np.pad(A, ((0, 0), (0, 0), (p, p), (p, p)))
+        A_pad = np.pad(A, ((0, 0), (0, 0), (p, p), (p, p))) if p else A  # pad copies even at 0
         # (N, C_in, H_out, W_out, K, K): every s-th K×K window, a view of A_pad
         windows = sliding_window_view(A_pad, (K, K), axis=(2, 3))[:, :, ::s, ::s]
         N, C_in, H_out, W_out = windows.shape[:4]
@@ -166,7 +166,7 @@ class Conv2d(_ConvNd):
         self._check_grad(dLdZ)
         # BEGIN SOLUTION
         p, s, K = self.padding, self.stride, self.kernel_size
-        A_pad = np.pad(self.A, ((0, 0), (0, 0), (p, p), (p, p)))
+        A_pad = np.pad(self.A, ((0, 0), (0, 0), (p, p), (p, p))) if p else self.A
         windows = sliding_window_view(A_pad, (K, K), axis=(2, 3))[:, :, ::s, ::s]
         N, C_in, H_out, W_out = windows.shape[:4]
         cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C_in * K * K, H_out * W_out)

@@ -62,9 +62,19 @@ class MaxPool2d(_Pool2d):
         windows = self._windows(A)
         # BEGIN SOLUTION
         self.input_shape = A.shape
-        flat = windows.reshape(*windows.shape[:4], -1)  # (N, C, H_out, W_out, K·K), a copy
-        self.index = flat.argmax(axis=-1)  # the first maximum of each window
-        Z = np.take_along_axis(flat, self.index[..., None], axis=-1)[..., 0]
+        K = self.kernel_size
+        # one copy, kernel offsets first: (K·K, N, C, H_out, W_out); reductions over the first
+        # axis of a contiguous array are fast, np.argmax along the last one of size 4 is not
+        offsets = np.moveaxis(windows, (4, 5), (0, 1)).reshape(K * K, *windows.shape[:4])
+        Z = offsets.max(axis=0)
+        # index: u·K + v of each window's first maximum (or first NaN), (N, C, H_out, W_out):
+        # the number of offsets passed before one equals Z
+        self.index = np.zeros(Z.shape, dtype=np.intp)
+        found = np.zeros(Z.shape, dtype=bool)
+        for k in range(K * K):
+            found |= (offsets[k] == Z) | np.isnan(offsets[k])
+            if k < K * K - 1:
+                self.index += ~found
         # END SOLUTION
         return Z
 
