@@ -5,7 +5,7 @@ import ast
 
 import pytest
 
-from autograder.grading.assignment import find
+from autograder.grading.assignment import course, find
 from autograder.grading.rubric import load_rubric
 from autograder.instructor import audit, audit_report, mutations, region_coverage
 
@@ -14,8 +14,9 @@ pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
 @pytest.mark.skipif(not region_coverage.AVAILABLE, reason="branch coverage reads bytecode "
                     "positions (Python 3.11+); the main and newest CI legs measure it")
-def test_every_line_and_branch_of_the_solution_regions_runs_under_the_public_suite():
-    cov = region_coverage.measure_coverage()
+@pytest.mark.parametrize("name", [a.name for a in course()])
+def test_every_line_and_branch_of_the_solution_regions_runs_under_the_public_suite(name):
+    cov = region_coverage.measure_coverage(assignment=find(name))
     assert cov.lines > 50 and cov.branches > 10  # (the regions were found)
     assert cov.missing == [], "\n".join(cov.missing)
     assert cov.fraction == 1.0
@@ -59,9 +60,12 @@ def test_quick_audit_kills_its_sample(mutants):
     assert summary["points_charged_elsewhere"] == 0, audit_report.render(verdicts)
 
 
-def test_every_equivalent_entry_names_a_mutant(mutants):
-    """The table of equivalent mutants stays true to the reference: each entry matches a mutant."""
-    entries = audit_report.equivalent_entries([find("hw1")])
+@pytest.mark.parametrize("name", [a.name for a in course()])
+def test_every_equivalent_entry_names_a_mutant(name):
+    """Each assignment's equivalent mutants stay true to the reference: each entry matches one."""
+    assignment = find(name)
+    mutants = mutations.generate_mutants(assignment=assignment)
+    entries = audit_report.equivalent_entries([assignment])
     assert entries  # (the data file was read)
     for entry in entries:
         region, description = entry[:2]
