@@ -78,7 +78,7 @@ def test_every_equivalent_entry_names_a_mutant(name):
 # must reach: mutants caught, no point charged outside a mutant's own task, and the share of the
 # caught mutants whose own task's feedback names the mistake. Most of the others crash with a
 # NumPy shape error, whose traceback is the feedback (no hint is given unless verified).
-HW2_GOALS = {"score": 0.98, "hinted": 0.20}
+HW2_GOALS = {"score": 0.98, "hinted": 0.19}
 
 
 def test_the_hw2_audit_meets_its_goals():
