@@ -26,9 +26,9 @@ already in Z's layout: BLAS does all the arithmetic, no Python loop visits a pix
 
 dLdW is another batched product with the same columns (rebuilt from the stored A), summed over
 the batch. dLdA is col2im: windows overlap, so kernel offset (u, v) of every window receives
-``W[:, :, u, v].T @ dLdZ``, added into a strided slice of dLdA_pad: K·K vectorised additions (K for
-Conv1d), after which the padding is cut off. Entries that no window reaches (when (L + 2p - K) is not a multiple of s) get
-gradient 0, as in PyTorch.
+``W[:, :, u, v].T @ dLdZ``, added into a strided slice of dLdA_pad: K·K vectorised additions
+(K for Conv1d), after which the padding is cut off. Entries that no window reaches (when
+(L + 2p - K) is not a multiple of s) get gradient 0, as in PyTorch.
 
 Initialisation: PyTorch's ``reset_parameters``, W and b uniform in ±1/sqrt(fan_in) with
 fan_in = C_in·K (Conv2d: C_in·K·K), seeded by ``rng`` (an int or a ``numpy.random.Generator``).
