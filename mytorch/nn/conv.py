@@ -13,9 +13,10 @@ Like PyTorch's ``conv1d``/``conv2d``, this is a cross-correlation (the kernel is
 
 **im2col.** ``numpy.lib.stride_tricks.sliding_window_view`` gives every K×K window of the padded
 input as a view, without copying: an array of shape (N, C_in, H_out, W_out, K, K) after taking
-every s-th window. Contracting its (C_in, K, K) axes with those of W (``np.tensordot``) is one
-matrix product (N·H_out·W_out, C_in·K·K) @ (C_in·K·K, C_out): BLAS does all the arithmetic, no
-Python loop visits a pixel.
+every s-th window. One copy lays the windows out as columns, ``cols`` of shape
+(N, C_in·K·K, H_out·W_out) (the rows of an image stay contiguous, so the copy is fast), and one
+batched matrix product ``W.reshape(C_out, C_in·K·K) @ cols`` gives Z as (N, C_out, H_out·W_out),
+already in Z's layout: BLAS does all the arithmetic, no Python loop visits a pixel.
 
 **Backward.** With dLdZ of Z's shape:
 
@@ -23,11 +24,11 @@ Python loop visits a pixel.
     dLdW[o, c, u, v] = sum_{n, i, j} dLdZ[n, o, i, j] * A_pad[n, c, s*i + u, s*j + v]
     dLdA_pad[n, c, s*i + u, s*j + v] += sum_o dLdZ[n, o, i, j] * W[o, c, u, v]
 
-dLdW contracts dLdZ with the same windows (another matrix product). dLdA is col2im: the product
-dLdZ·W gives each window's gradient, and windows overlap, so each kernel offset (u, v) adds its
-share into a strided slice of dLdA_pad: K·K vectorised additions (K for Conv1d), after which the
-padding is cut off. Entries that no window reaches (when (L + 2p - K) is not a multiple of s) get
-gradient 0, as in PyTorch.
+dLdW is another batched product with the same columns (rebuilt from the stored A), summed over
+the batch. dLdA is col2im: windows overlap, so kernel offset (u, v) of every window receives
+``W[:, :, u, v].T @ dLdZ``, added into a strided slice of dLdA_pad: K·K vectorised additions
+(K for Conv1d), after which the padding is cut off. Entries that no window reaches (when
+(L + 2p - K) is not a multiple of s) get gradient 0, as in PyTorch.
 
 Initialisation: PyTorch's ``reset_parameters``, W and b uniform in ±1/sqrt(fan_in) with
 fan_in = C_in·K (Conv2d: C_in·K·K), seeded by ``rng`` (an int or a ``numpy.random.Generator``).
