@@ -38,6 +38,7 @@ from ..channel.transport import describe_sandbox
 from ..grading.assignment import AssignmentError, find
 from ..grading.rubric import load_rubric
 from ..grading.text import one_line
+from ..intake.archive import ArchiveLimits
 from ..intake.files import (
     OutputDirError,
     prepare_output_dir,
@@ -88,6 +89,7 @@ class Options:
     shard: tuple | None = None   # (K, N): grade only shard K of N (see shards.py)
     anonymize: bool = False      # also write report-anonymized.html
     assignment: str | None = None  # its name (None: the course's default)
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)  # on what is graded
 
 
 
@@ -153,9 +155,29 @@ def options_from_args(args):
                    keyword=args.keyword, force=args.force, tasks=tasks,
                    assignment=assignment.name,
                    allow_weak_sandbox=getattr(args, "allow_weak_sandbox", False))
+    opts.limits = limits_from_args(args)
     opts.version = grader_version(_config(opts))
     _shard_options(opts, args)
     return opts
+
+
+LIMIT_OPTIONS = (  # (option, ArchiveLimits field, unit in bytes)
+    ("max_files", "max_files", 1), ("max_total_mb", "max_total_bytes", 2**20),
+    ("max_file_mb", "max_file_bytes", 2**20), ("max_archive_mb", "max_archive_bytes", 2**20),
+    ("max_listed_entries", "max_listed_entries", 1))
+
+
+def limits_from_args(args):
+    """The ``ArchiveLimits`` of ``--max-files``, ``--max-total-mb``, ... (defaults for the rest)."""
+    limits = ArchiveLimits()
+    for option, name, unit in LIMIT_OPTIONS:
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if value <= 0:
+            raise BatchError(f"--{option.replace('_', '-')} must be positive")
+        setattr(limits, name, int(value * unit))
+    return limits
 
 
 def _shard_options(opts, args):
@@ -240,7 +262,7 @@ def run_batch(args, stream=None):
         todo, unchanged = [], 0
         for student in students:  # copy and hash every submission first: cheap, and bounded
             try:
-                ready = prepare(student)
+                ready = prepare(student, opts.limits)
             except Exception as exc:  # one student's problem never aborts the batch
                 rows[student.id] = _error_row(student, opts, exc)
                 continue

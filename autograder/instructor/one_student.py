@@ -139,12 +139,13 @@ class Prepared:
     digest: str = ""
 
 
-def prepare(student):
-    """Copy or unpack ``student.source`` through the bounded walker and hash the copy."""
+def prepare(student, limits=None):
+    """Copy or unpack ``student.source`` through the bounded walker (under ``limits``, an
+    ``ArchiveLimits``) and hash what will be graded."""
     work = Path(tempfile.mkdtemp(prefix="mytorch-batch-"))
     try:
         os.chmod(work, 0o755)  # the worker may run as an unprivileged user
-        extracted = extract_submission(student.source, work / "submission")
+        extracted = extract_submission(student.source, work / "submission", limits)
     except SubmissionArchiveError as exc:
         shutil.rmtree(work, ignore_errors=True)
         problem = one_line(exc, 2000)
@@ -153,7 +154,8 @@ def prepare(student):
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return Prepared(work, extracted, "", content_hash(work / "submission"))
+    # the folder graded, by relative paths: never the random name of a temporary unpack folder
+    return Prepared(work, extracted, "", content_hash(extracted.root))
 
 
 def student_folder(opts, student):
