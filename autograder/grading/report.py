@@ -295,10 +295,15 @@ class _Budget:
         return feedback, output
 
 
+NOT_GRADED = "Your submission could not be graded: "
+
+
 def error_results(message, seconds=0.0):
-    """results.json for a submission that could not be graded at all: score 0 and why."""
+    """results.json for a submission that could not be graded at all: score 0 and why. The
+    sentence before the reason is added here, once (a ``message`` that starts with it already is
+    not given it twice)."""
+    reason = message[len(NOT_GRADED):] if message.startswith(NOT_GRADED) else message
     return {"score": 0.0, "execution_time": round(seconds, 3),
-            "output": "Your submission could not be graded: "
-                      f"{visible(message, TEST_FEEDBACK_CHARS)}\nScore: 0",
+            "output": f"{NOT_GRADED}{visible(reason, TEST_FEEDBACK_CHARS)}\nScore: 0",
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": []}

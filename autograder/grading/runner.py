@@ -163,5 +163,5 @@ def _no_match(keyword, tasks, plugin):
     for task in tasks:
         names = ", ".join(dict.fromkeys(tests.get(task.id, [])))
         lines.append(f"  {task_keyword(task.id):<9} {task.title}: {names}")
-    lines.append("For example: -k task1_2, -k softmax, -k \"relu or gelu\".")
+    lines.append("For example: -k task1.2 (or task1_2), -k softmax, -k \"relu or gelu\".")
     return "\n".join(lines)

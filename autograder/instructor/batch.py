@@ -384,7 +384,7 @@ def _error_row(student, opts, exc):
         folder.mkdir(parents=True, exist_ok=True)
         write_json_atomically(failed_results(message), folder / "results.json")
         write_atomically(folder / "feedback.txt",
-                         f"Your submission could not be graded: {message}\n")
+                         failed_results(message)["output"] + "\n")
         (folder / ".meta.json").unlink(missing_ok=True)  # the next run tries this student again
     except OSError:
         pass

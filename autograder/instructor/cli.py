@@ -174,6 +174,13 @@ def cmd_grade(args):
 
 def cmd_gradescope(args):
     from .gradescope import GradescopeError, build_autograder_zip
+    if args.out.is_dir():
+        return _error(f"--out {args.out} is a folder; give the zip's file name "
+                      f"(e.g. {args.out / 'autograder.zip'})")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the zip is fine
+    except OSError as exc:
+        return _error(f"cannot create the folder for --out {args.out}: {exc.strerror or exc}")
     try:
         info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user,
                                     allow_weak_sandbox=args.allow_weak_sandbox,

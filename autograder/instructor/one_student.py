@@ -55,7 +55,8 @@ class Checks:
 
 
 def failed_results(message, seconds=0.0):
-    return error_results(f"Your submission could not be graded: {message}\nScore: 0", seconds)
+    """results.json of a student the batch could not grade: score 0 and ``message``, the reason."""
+    return error_results(message, seconds)
 
 
 def _task_scores(results, task_ids):
@@ -171,7 +172,7 @@ def grade_student(student, opts, prepared):
     if prepared.extracted is None:
         status, message = "invalid submission", prepared.problem
         results = failed_results(message)
-        feedback = header + f"Your submission could not be graded: {message}\nScore: 0\n"
+        feedback = header + results["output"] + "\n"
     else:
         notes = [one_line(n, 2000) for n in prepared.extracted.notes]
         json_path = prepared.work / "results.json"
