@@ -53,13 +53,14 @@ from .hidden import SecretError, read_secret
 from .one_student import (
     Checks,
     Interrupted,
+    base_row,
     cached_row,
     failed_results,
     grade_student,
     prepare,
     student_folder,
 )
-from .summary import INTERRUPTED, write_grades_csv
+from .summary import AMBIGUOUS, INTERRUPTED, write_grades_csv
 from .summary import num as _num
 
 OUT_MARKER = ".mytorch-grades"   # in every OUT a batch writes; see files.prepare_output_dir
@@ -261,6 +262,9 @@ def run_batch(args, stream=None):
     try:
         todo, unchanged = [], 0
         for student in students:  # copy and hash every submission first: cheap, and bounded
+            if student.ambiguous:  # which entry is this student's is the instructor's call
+                rows[student.id] = _error_row(student, opts, None)
+                continue
             try:
                 ready = prepare(student, opts.limits)
             except Exception as exc:  # one student's problem never aborts the batch
@@ -362,23 +366,21 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _base_row(student, opts, status, message, total):
-    return {"student": student.id, "name": student.name, "email": student.email,
-            "sid": student.sid, "total": total, "max_score": sum(t.points for t in opts.tasks),
-            **{t.id: total for t in opts.tasks}, "status": status, "message": message,
-            "submission": one_line(student.source, 1000)}
-
-
 def _interrupted_row(student, opts):
     """A student the interrupted batch did not reach: no score, and nothing written for them."""
-    return _base_row(student, opts, INTERRUPTED, "the batch was interrupted before this student "
+    return base_row(student, opts, INTERRUPTED, "the batch was interrupted before this student "
                      "was graded; run the same command again", None)
 
 
 def _error_row(student, opts, exc):
-    """Any unexpected failure on one student, as that student's row (written, never cached)."""
-    message = (f"the batch grader failed on this student "
-               f"({type(exc).__name__}: {one_line(exc, 500)})")
+    """Any unexpected failure on one student (``exc``), or an id several entries share (``exc``
+    None), as that student's row (written, never cached)."""
+    if exc is None:
+        status, message = AMBIGUOUS, student.clash()
+    else:
+        status = "grader failed"
+        message = (f"the batch grader failed on this student "
+                   f"({type(exc).__name__}: {one_line(exc, 500)})")
     folder = student_folder(opts, student)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -388,7 +390,7 @@ def _error_row(student, opts, exc):
         (folder / ".meta.json").unlink(missing_ok=True)  # the next run tries this student again
     except OSError:
         pass
-    return _base_row(student, opts, "grader failed", message, 0.0)
+    return base_row(student, opts, status, message, 0.0)
 
 
 def _grade_safely(student, opts, prepared):
