@@ -66,6 +66,7 @@ class Grade:
     # a module fails to import, the time budget ran out): told once, above the table
     problems: list = field(default_factory=list)
     unimportable: list = field(default_factory=list)  # files/modules that could not be imported
+    import_summary: list = field(default_factory=list)  # one line each, for the class's files
     assignment: str = ""  # the assignment's name
 
     @property
@@ -271,7 +272,9 @@ def results_json(grade):
             "tests": tests,
             # the notes as data, for the class report's grading conditions
             "extra_data": {"notes": [visible(note, TEST_FEEDBACK_CHARS) for note in grade.notes],
-                           "assignment": grade.assignment}}
+                           "assignment": grade.assignment,
+                           # the code that does not import, for the class's grades.csv
+                           "does_not_import": [one_line(s, 300) for s in grade.import_summary]}}
 
 
 class _Budget:
@@ -295,10 +298,15 @@ class _Budget:
         return feedback, output
 
 
+NOT_GRADED = "Your submission could not be graded: "
+
+
 def error_results(message, seconds=0.0):
-    """results.json for a submission that could not be graded at all: score 0 and why."""
+    """results.json for a submission that could not be graded at all: score 0 and why. The
+    sentence before the reason is added here, once (a ``message`` that starts with it already is
+    not given it twice)."""
+    reason = message[len(NOT_GRADED):] if message.startswith(NOT_GRADED) else message
     return {"score": 0.0, "execution_time": round(seconds, 3),
-            "output": "Your submission could not be graded: "
-                      f"{visible(message, TEST_FEEDBACK_CHARS)}\nScore: 0",
+            "output": f"{NOT_GRADED}{visible(reason, TEST_FEEDBACK_CHARS)}\nScore: 0",
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": []}

@@ -146,6 +146,12 @@ def _grade(submission, keyword, limits, assignment, rubric_path, hidden_cases, u
                                           limits.budget_seconds, plugin.state.budget_hit)
     result.unimportable = sorted({p.path for p in scan.syntax_errors}
                                  | set(plugin.state.import_failures))
+    # one line per file, from the source or the module's name alone: what the worker raised may
+    # quote a hidden case, and this summary is data in results.json
+    result.import_summary = [f"{p.path}, line {p.line}: {p.message}" for p in scan.syntax_errors]
+    if not scan.syntax_errors:  # (a file that does not parse stops the modules importing it)
+        roots = {f.via or f.module for f in plugin.state.import_failures.values()}
+        result.import_summary += [f"{m} failed when imported" for m in sorted(roots)]
     missing = plugin.state.worker_info.get("limits_missing")
     if missing:
         result.notes.append("limits not enforced on this platform: " + ", ".join(missing))
@@ -165,5 +171,5 @@ def _no_match(keyword, tasks, plugin):
     for task in tasks:
         names = ", ".join(dict.fromkeys(tests.get(task.id, [])))
         lines.append(f"  {task_keyword(task.id):<9} {task.title}: {names}")
-    lines.append("For example: -k task1_2, -k softmax, -k \"relu or gelu\".")
+    lines.append("For example: -k task1.2 (or task1_2), -k softmax, -k \"relu or gelu\".")
     return "\n".join(lines)
