@@ -299,12 +299,13 @@ class _Budget:
 
 def hidden_rows_line(grade):
     """The one line students read above rows that are partly graded after the deadline."""
-    later = round(grade.max_score - grade.visible_max_score, 2)
-    return (f"Graded now: {_fmt(grade.visible_score)} / {_fmt(grade.visible_max_score)} points "
-            f"(the rows with a score). The other {_fmt(later)} of {_fmt(grade.max_score)} points "
-            "are graded on hidden cases after the deadline and appear when grades are published. "
-            "Your local `python -m autograder` counts the public cases for all "
-            f"{_fmt(grade.max_score)} points; the rows without a score show how those went here.")
+    total, later = _fmt(grade.max_score), _fmt(round(grade.max_score - grade.visible_max_score, 2))
+    now = (f"Graded now: {_fmt(grade.visible_score)} / {_fmt(grade.visible_max_score)} points "
+           f"(the rows with a score). The other {later} of {total} points are"
+           if grade.visible_max_score else f"Nothing is graded now: all {total} points are")
+    return (f"{now} graded on hidden cases after the deadline and appear when grades are "
+            f"published. Your local `python -m autograder` counts the public cases for all {total} "
+            "points; the rows without a score show how those went here.")
 
 
 def error_results(message, seconds=0.0):

@@ -1,5 +1,5 @@
-"""``unshare -m --propagation private python gradescope_harness.py PLAN.json``: Gradescope's harness,
-as it really runs, in a private mount namespace (nothing of the real ``/`` changes).
+"""``unshare -m --propagation private python gradescope_harness.py PLAN.json``: Gradescope's
+harness, as it really runs, in a private mount namespace (nothing of the real ``/`` changes).
 
 Needs root. In the namespace it builds a new root on a tmpfs: the machine's system folders bound
 read-only, a writable copy of ``/etc`` (``setup.sh``'s ``useradd`` writes there), a fresh ``/tmp``
@@ -15,10 +15,10 @@ refuses user namespaces). Then, exactly as Gradescope's image build and harness 
    results.json and stdout (the autograder output the course staff see) are copied to the plan's
    ``out`` folder.
 
-PLAN.json: {"bundle", "out", "newroot", "launcher", "user", "submissions": {name: path},
-"runs": [{"name", "submission", "seccomp": "" | "docker" | "docker-no-landlock",
-"check_args"}]}. ``out/harness.json`` says what happened outside the runs (setup.sh, the uid of
-the unprivileged user, whether ``unshare -U`` fails under the filter).
+PLAN.json: {"bundle", "out", "newroot", "launcher", "user", "repo", "submissions": {name: path},
+"runs": [{"name", "submission", "seccomp": "" | "docker" | "docker-no-landlock", "check_args",
+"env"}]}. ``out/harness.json`` says what happened outside the runs (setup.sh, the uid of the
+unprivileged user, whether ``unshare -U`` fails under the filter).
 
 The machine's interpreter (``sys.executable``) plays the image's system-wide Python (Gradescope's
 ``setup.sh`` installs NumPy with it): when it lives under a private home folder (pyenv in
@@ -167,7 +167,8 @@ def main(plan_file):
             cmd = launcher + (["--no-landlock"] if run["seccomp"] == "docker-no-landlock"
                               else []) + cmd
         proc = subprocess.run(cmd, cwd="/autograder", capture_output=True, text=True,
-                              env=dict(env, GRADER_CHECK_ARGS=run.get("check_args", "")))
+                              env=dict(env, GRADER_CHECK_ARGS=run.get("check_args", ""),
+                                       **run.get("env", {})))
         (out / f"{run['name']}.stdout").write_text(
             f"exit status {proc.returncode}\n{proc.stdout}\n--- stderr\n{proc.stderr}")
         results = Path("/autograder/results/results.json")

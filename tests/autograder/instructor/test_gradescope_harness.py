@@ -93,6 +93,9 @@ def harness(tmp_path_factory):
                      "check_args": "-k test_forward"})
     runs.append({"name": "old-docker-probe", "submission": "probe",
                  "seccomp": "docker-no-landlock", "check_args": "-k test_forward"})
+    # a bundle built with --namespaces required (the value run_autograder bakes in)
+    runs.append({"name": "docker-required", "submission": "reference", "seccomp": "docker",
+                 "check_args": "-k test_forward", "env": {"GRADER_NAMESPACES": "required"}})
     out = tmp / "out"
     out.mkdir()
     plan = {"bundle": str(tmp / "autograder.zip"), "out": str(out), "newroot": str(tmp / "root"),
@@ -172,6 +175,13 @@ def test_where_namespaces_are_refused_the_other_layers_grade(harness):
     assert "allowed where namespaces are refused" in docker_log
     _, old_log = run_of(harness, "old-docker-probe")
     assert "landlock" in old_log.split("sandbox layers:")[1].split("; missing:")[1], old_log
+
+
+def test_where_namespaces_are_required_and_refused_no_score_is_given(harness):
+    results, log = run_of(harness, "docker-required")
+    assert "score" not in results and results["output"] == NOT_GRADED, results
+    assert "GRADER PROBLEM (no score was given)" in log and "user-ns is missing" in log, log
+    assert "user-ns" not in json.dumps(student_view(results, published=True))
 
 
 @pytest.mark.parametrize("name", ["plain-reference", "docker-starter", "docker-probe",
