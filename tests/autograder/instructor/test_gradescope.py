@@ -103,7 +103,7 @@ def test_reference_scores_full_marks_with_hidden_tests(tmp_path):
     (root / "results").mkdir()
     (root / "results" / "results.json").write_text('{"score": 1000}')  # forged: replaced
     results, proc = run_autograder(root)
-    max_score = sum(t["max_score"] for t in results["tests"])
+    max_score = sum(t.get("max_score", 0) for t in results["tests"])
     assert results["score"] == max_score == 100, results["output"]
     assert all(t["status"] == "passed" for t in results["tests"])
     assert any("hidden" in t["name"] for t in results["tests"])  # the secret enabled them
@@ -195,10 +195,10 @@ def test_a_weak_sandbox_is_a_machine_problem_unless_the_bundle_allows_it(tmp_pat
     copy_reference(root / "submission")
     results, proc = run_autograder(root, {"GRADER_PYTHON": str(python),
                                           "GRADER_CHECK_ARGS": "-k test_forward"})
-    assert "user-ns is missing" in proc.stdout, proc.stdout
     assert "user-ns" not in json.dumps(student_view(results))
     if allowed:
         assert results["score"] > 0 and "weak sandbox allowed" in proc.stdout
+        assert "user-ns is missing" in proc.stdout, proc.stdout
     else:
         assert "score" not in results and results["output"] == NOT_GRADED
         assert "would run as root" in proc.stdout, proc.stdout
