@@ -113,7 +113,8 @@ def harness(tmp_path_factory):
                for r in runs if (out / f"{r['name']}.json").exists()}
     logs = {r["name"]: (out / f"{r['name']}.stdout").read_text() for r in runs}
     yield facts, results, logs
-    shutil.rmtree(tmp / "submissions", ignore_errors=True)
+    for copies in ("submissions", "stage", "handout", "probe", "root"):
+        shutil.rmtree(tmp / copies, ignore_errors=True)
 
 
 def run_of(harness, name):
