@@ -56,7 +56,7 @@ class Limits:
 
 def describe_sandbox(report):
     """One line naming the layers a worker's greeting reports active, and those missing (why)."""
-    shown = ("user-ns", "landlock")  # the details worth a reader's time
+    shown = ("user-ns", "landlock", "unprivileged")  # the details worth a reader's time
     active = [f"{name} ({detail})" if detail and name in shown else name
               for name, detail in report.get("active", {}).items()]
     text = "sandbox layers: " + (", ".join(active) or "none")

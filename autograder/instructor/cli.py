@@ -43,10 +43,15 @@ def add_commands(sub):
     gradescope.add_argument("--user", default="student",
                             help="unprivileged user setup.sh creates for student code "
                                  "(default student)")
+    gradescope.add_argument("--namespaces", choices=("optional", "required"), default="optional",
+                            help="where the container refuses namespaces (Gradescope; Docker's "
+                                 "default seccomp profile): grade with the other layers, as the "
+                                 "unprivileged user (optional, the default), or give no score "
+                                 "(required)")
     gradescope.add_argument("--allow-weak-sandbox", action="store_true",
                             help="grade even where student code would run as root or without the "
-                                 "isolation the machine offers (otherwise such runs give an "
-                                 "error, not a score)")
+                                 "isolation the machine offers (otherwise such runs give no "
+                                 "score and a message for the course staff)")
     gradescope.set_defaults(func=cmd_gradescope)
     handout = sub.add_parser("handout", help="(instructors) build the student handout from the "
                                              "reference")
@@ -173,7 +178,7 @@ def cmd_grade(args):
 
 
 def cmd_gradescope(args):
-    from .gradescope import GradescopeError, build_autograder_zip
+    from .gradescope import GradescopeError, build_autograder_zip, describe_policy
     if args.out.is_dir():
         return _error(f"--out {args.out} is a folder; give the zip's file name "
                       f"(e.g. {args.out / 'autograder.zip'})")
@@ -184,9 +189,10 @@ def cmd_gradescope(args):
     try:
         info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user,
                                     allow_weak_sandbox=args.allow_weak_sandbox,
-                                    assignment=find(args.assignment))
+                                    assignment=find(args.assignment), namespaces=args.namespaces)
     except (GradescopeError, AssignmentError) as exc:
         return _error(exc)
+    print(describe_policy(args.user, args.namespaces, args.allow_weak_sandbox))
     print(f"wrote {args.out} ({info['files']} files{', with the secret' if info['secret'] else ''}"
           "); upload it as the autograder of a Gradescope programming assignment")
     return 0

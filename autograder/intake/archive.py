@@ -180,6 +180,7 @@ def extract_submission(source, dest, limits=None):
             inner = None if _mytorch_folders(dest, limits) else _graded_archive(dest, source)
             if inner is not None:
                 inner_dest = Path(tempfile.mkdtemp(prefix="_unpacked-", dir=dest))
+                os.chmod(inner_dest, 0o755)  # the worker's user reads it, as every folder
                 inner_writer = Writer(inner_dest, limits, source / inner.name)
                 _unpack_file(inner, inner_writer)
                 notes.append(f"graded from {show_name(inner.name)[1:-1]}, "

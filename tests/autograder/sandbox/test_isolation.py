@@ -208,7 +208,7 @@ def wait_until(predicate, seconds=10):
 def test_the_greeting_lists_every_layer(worker):
     report = worker().worker.info["sandbox"]
     layers = {"user-ns", "pid-ns", "net-ns", "ipc-ns", "own-proc", "rlimits", "landlock",
-              "caps-dropped", "no-new-privs", "seccomp"}
+              "caps-dropped", "no-new-privs", "seccomp", "unprivileged"}
     assert set(report["active"]) | set(report["missing"]) == layers
     assert not set(report["active"]) & set(report["missing"])
     assert all(isinstance(why, str) and why for why in report["missing"].values())
