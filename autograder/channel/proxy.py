@@ -109,6 +109,9 @@ class Submission:
         self._import_actions = {}  # "importing mytorch.nn" -> "mytorch.nn"
         self._imported, self._imported_by = set(), None  # asked of this worker already
         self._scan = None
+        # Set by the grader once hidden cases run: what the submission does from then on may
+        # quote them, so its import failures are not told at the top (``ImportFailed.at_top``).
+        self.hidden_phase = False
         # The time budget: wall time spent waiting on the submission's code, over all tests.
         self.spent = 0.0
         self.budget_hit = False
@@ -343,7 +346,8 @@ class Submission:
                 if prefix is not None and via is None:
                     cause, via = prefix.cause, prefix.via or prefix.module
                     break
-            self.import_failures[module] = ImportFailed(module, cause, via)
+            self.import_failures[module] = ImportFailed(module, cause, via,
+                                                        at_top=not self.hidden_phase)
         return self.import_failures[module]
 
     def _known_failure(self, module):

@@ -66,8 +66,14 @@ class GraderPlugin:
             return
         if self.submission.worker is not None and not self.hidden_phase:
             self.state.worker_info = dict(self.submission.worker.info or {})
-        self.state.import_failures = dict(getattr(self.submission, "import_failures", {}))
-        self.state.budget_hit = getattr(self.submission, "budget_hit", False)
+        # What is told above the table is visible at once: only what happened before hidden cases
+        # ran (an import failure of the hidden phase may quote them; it is told in its rows).
+        self.state.import_failures = {
+            module: failure for module, failure
+            in getattr(self.submission, "import_failures", {}).items()
+            if getattr(failure, "at_top", True)}
+        if not self.hidden_phase:
+            self.state.budget_hit = getattr(self.submission, "budget_hit", False)
         self.submission.close()
         self.submission = None
 
@@ -188,6 +194,9 @@ class GraderPlugin:
         self.hidden_phase = True
         self.errors_before_hidden = len(self.state.errors)
         if self.submission is not None:
+            self.state.budget_hit = getattr(self.submission, "budget_hit", False)
+            if hasattr(self.submission, "hidden_phase"):
+                self.submission.hidden_phase = True
             self.submission.close()
             if hasattr(self.submission, "start"):
                 self.submission.start()
