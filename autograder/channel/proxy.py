@@ -241,12 +241,12 @@ class Submission:
                     raise copy.copy(self.fatal) from None
             module = self._import_actions.get(exc.action)
             if module is not None:
-                self.fatal = self._import_failed(module, exc)
+                self.fatal = self._import_failed(module, copy.copy(exc))
                 raise copy.copy(self.fatal) from None
             if isinstance(exc, (NotImplementedYet, WorkerCrashed)):
-                self.fatal = exc
+                self.fatal = copy.copy(exc)  # kept without its traceback (and what it holds)
             if isinstance(exc, WorkerCrashed) and exc.timed_out:
-                self.hung[exc.action] = exc
+                self.hung[exc.action] = copy.copy(exc)
             raise
 
     def _decode_refs(self, value):
@@ -334,8 +334,8 @@ class Submission:
             self._imported.add(name)
 
     def _import_replied(self, module, ok, value):
-        if not ok:
-            self._import_failed(module, value)
+        if not ok:  # a copy: the failure itself is raised, and keeps a traceback
+            self._import_failed(module, copy.copy(value))
 
     def _import_failed(self, module, cause, via=None):
         """Record (once) that ``module`` cannot be imported; return its ``ImportFailed``."""

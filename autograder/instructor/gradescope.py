@@ -37,6 +37,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from ..channel.cleanup import remove_tree
 from ..grading.assignment import find
 from ..grading.report import error_results
 from ..intake.archive import SubmissionArchiveError, archive_kind, extract_submission
@@ -291,7 +292,7 @@ def run(root, source, user=None, python=None, time_limit=None):
                                         time.monotonic() - start), results)
         return 3
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)  # holds the submission the student's code wrote into
 
 
 def main(argv=None):
