@@ -108,7 +108,10 @@ class Submission:
         self.import_failures = {}  # module -> ImportFailed
         self._import_actions = {}  # "importing mytorch.nn" -> "mytorch.nn"
         self._imported, self._imported_by = set(), None  # asked of this worker already
-        self._scan = None
+        # What the submission's modules import, read from its source before any of it ran (the
+        # grader's own scan, or one made before the first worker starts): once student code has
+        # run, its folder may hold links (into /proc, say) and FIFOs, so it is never read again.
+        self.source_scan = None
         # Set by the grader once hidden cases run: what the submission does from then on may
         # quote them, so its import failures are not told at the top (``ImportFailed.at_top``).
         self.hidden_phase = False
@@ -119,6 +122,8 @@ class Submission:
 
     # -- worker lifecycle ---------------------------------------------------------------------
     def _worker(self):
+        if self.source_scan is None:
+            self.source_scan = imports.scan(self.path)
         if self.worker is None or not self.worker.alive():
             if self.worker is not None:
                 self.worker.kill()
@@ -358,9 +363,7 @@ class Submission:
         crashed = [f for f in self.import_failures.values() if f.crashed and f.via is None]
         if not crashed:
             return None
-        if self._scan is None:
-            self._scan = imports.scan(self.path)
-        needs = self._scan.closure(module)
+        needs = self.source_scan.closure(module) if self.source_scan is not None else {module}
         for failure in crashed:
             if failure.module in needs:
                 return self._import_failed(module, failure.cause, via=failure.module)

@@ -25,9 +25,10 @@ from .rubric import test_key
 class GraderPlugin:
     def __init__(self, submission, tasks, limits=None, hidden_cases=None, user=None,
                  submission_factory=Submission, allowed_imports=None, cases_dir=None,
-                 assignment=None):
+                 assignment=None, source_scan=None):
         self.submission_path, self.tasks, self.limits = submission, tasks, limits
         self.allowed_imports = allowed_imports  # what the worker lets the submission import
+        self.source_scan = source_scan  # imports.scan of the submission, made before it ran
         # benchmarks/proxy_overhead.py swaps in an in-process stand-in to time the proxy's cost
         self.submission_factory = submission_factory
         self.hidden_cases = hidden_cases  # component -> list of cases, or None
@@ -58,6 +59,8 @@ class GraderPlugin:
         self.submission = self.submission_factory(self.submission_path, self.limits, user=self.user)
         if hasattr(self.submission, "allowed_imports"):
             self.submission.allowed_imports = self.allowed_imports
+        if self.source_scan is not None and hasattr(self.submission, "source_scan"):
+            self.submission.source_scan = self.source_scan
         if hasattr(self.submission, "start"):
             self.submission.start()
 

@@ -107,7 +107,8 @@ def _grade(submission, keyword, limits, assignment, rubric_path, hidden_cases, u
     limits = limits or Limits()
     plugin = GraderPlugin(submission, tasks, limits, hidden_cases, user,
                           submission_factory, allowed_imports=allowed,
-                          cases_dir=assignment.cases_dir, assignment=assignment.name)
+                          cases_dir=assignment.cases_dir, assignment=assignment.name,
+                          source_scan=scan)
     suite = assignment.suite_dir
     args = [str(suite), "-c", str(suite / "grader.ini"), "--rootdir", str(suite),
             "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:unraisableexception",

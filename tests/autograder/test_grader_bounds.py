@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from autograder.channel.cleanup import remove_tree
-from autograder.channel.errors import WorkerCrashed
+from autograder.channel.errors import ImportFailed, WorkerCrashed
 from autograder.channel.proxy import Submission
 from autograder.channel.transport import Limits
 
@@ -206,3 +206,52 @@ def deep_chain(top, levels, link_to):
         os.symlink(link_to, "link", dir_fd=fd)
     finally:
         os.close(fd)
+
+
+PLANTS = '''
+import os
+
+
+def plant(target):
+    """Replace a module of the submission by a link (to /proc, say), and add one more."""
+    here = os.path.dirname(__file__)
+    os.symlink(target, os.path.join(here, "planted.py"))
+    return "planted"
+'''
+
+_OPENED = []  # (path) opened by this process while ``_watching`` holds True
+_watching = [False]
+
+
+def _audit(event, args):
+    if _watching[0] and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+def test_once_student_code_ran_the_grader_opens_nothing_in_its_folder(tmp_path):
+    outside = tmp_path / "outside.py"
+    outside.write_text("import mytorch.crash\n")
+    root = tmp_path / "submission"
+    (root / "mytorch").mkdir(parents=True)
+    (root / "mytorch" / "__init__.py").write_text("")
+    (root / "mytorch" / "plants.py").write_text(PLANTS)
+    (root / "mytorch" / "crash.py").write_text("import os\nos._exit(3)\n")
+    if not getattr(_audit, "added", False):
+        sys.addaudithook(_audit)  # (cannot be removed: inert unless watching)
+        _audit.added = True
+    sub = Submission(root, Limits(call_seconds=20))
+    try:
+        assert sub.function("mytorch.plants.plant")(str(outside)) == "planted"
+        _watching[0] = True
+        with pytest.raises(ImportFailed, match="exited with code 3"):
+            sub.function("mytorch.crash.anything")
+        sub.reset()
+        # a module that the crashed one might need: decided from the scan made before any
+        # student code ran (on main: the folder was read again, following the planted link)
+        with pytest.raises(ImportFailed):
+            sub.function("mytorch.planted.anything")
+    finally:
+        _watching[0] = False
+        sub.close()
+    inside = [p for p in _OPENED if p.startswith(str(root)) or p == str(outside)]
+    assert not inside, inside
