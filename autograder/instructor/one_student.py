@@ -22,23 +22,24 @@ from ..intake.files import (
     write_json_atomically,
 )
 from . import PROJECT_ROOT
+from .check_processes import start_check
 from .class_outputs import STUDENTS_DIR, read_results
 from .discovery import content_hash
 
 
 class Checks:
-    """The ``check`` subprocesses running now, and whether the batch is being stopped."""
+    """The checks running now (see check_processes), and whether the batch is being stopped."""
 
     def __init__(self):
         self.procs = {}  # pid -> Popen
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
-    def start(self, cmd, **kwargs):
-        with self.lock:  # no new subprocess once the batch is being stopped
+    def start(self, cmd, cwd, env, work):
+        with self.lock:  # no new check once the batch is being stopped
             if self.stopping.is_set():
                 raise Interrupted()
-            proc = subprocess.Popen(cmd, **kwargs)
+            proc = start_check(cmd, cwd, env, work)
             self.procs[proc.pid] = proc
         return proc
 
@@ -177,9 +178,7 @@ def grade_student(student, opts, prepared):
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                    MKL_NUM_THREADS="1", PYTHONIOENCODING="utf-8",
                    TMPDIR=str(prepared.work))  # what a killed check leaves behind goes with it
-        proc = opts.checks.start(cmd, cwd=str(PROJECT_ROOT), env=env,
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, start_new_session=True)
+        proc = opts.checks.start(cmd, PROJECT_ROOT, env, prepared.work)
         try:
             out, err = proc.communicate(timeout=opts.student_timeout)
             timed_out = False
