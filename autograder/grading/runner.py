@@ -5,7 +5,6 @@ import functools
 import importlib.util
 import io
 import os
-import shutil
 import tempfile
 import time
 import warnings
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ..channel.cleanup import remove_tree
 from ..channel.proxy import Submission
 from ..channel.transport import Limits, describe_sandbox
 from ..intake import imports
@@ -52,7 +52,7 @@ def _unpacked(archive):
     """The folder holding mytorch/ in a safe copy of ``archive`` (removed when the process ends)."""
     from ..intake.archive import SubmissionArchiveError, extract_submission
     work = tempfile.mkdtemp(prefix="mytorch-check-")
-    atexit.register(shutil.rmtree, work, True)
+    atexit.register(remove_tree, work)  # the student's code writes into its copy
     os.chmod(work, 0o755)  # the worker may run as an unprivileged user
     try:
         return extract_submission(archive, Path(work) / "submission").root
@@ -107,7 +107,8 @@ def _grade(submission, keyword, limits, assignment, rubric_path, hidden_cases, u
     limits = limits or Limits()
     plugin = GraderPlugin(submission, tasks, limits, hidden_cases, user,
                           submission_factory, allowed_imports=allowed,
-                          cases_dir=assignment.cases_dir, assignment=assignment.name)
+                          cases_dir=assignment.cases_dir, assignment=assignment.name,
+                          source_scan=scan)
     suite = assignment.suite_dir
     args = [str(suite), "-c", str(suite / "grader.ini"), "--rootdir", str(suite),
             "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:unraisableexception",

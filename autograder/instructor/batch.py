@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..channel.cleanup import remove_tree
 from ..channel.transport import describe_sandbox
 from ..grading.assignment import AssignmentError, find
 from ..grading.rubric import load_rubric
@@ -330,7 +331,7 @@ def run_batch(args, stream=None):
 
 def _discard(ready):
     if ready.work is not None:
-        shutil.rmtree(ready.work, ignore_errors=True)
+        remove_tree(ready.work)  # the student's code wrote there: bounded, never raises
         ready.work = None
 
 

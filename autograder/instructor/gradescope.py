@@ -37,6 +37,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from ..channel.cleanup import remove_tree
 from ..grading.assignment import find
 from ..grading.report import error_results
 from ..intake.archive import SubmissionArchiveError, archive_kind, extract_submission
@@ -301,7 +302,7 @@ def run(root, source, user=None, python=None, time_limit=None):
                                        time.monotonic() - start), results)
         return 3
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)  # holds the unpacked submission
 
 
 def _grade(submission, source, python, user, time_limit, start):
@@ -358,7 +359,7 @@ def _grade(submission, source, python, user, time_limit, start):
             raise MachineProblem("; ".join(str(p) for p in problems))
         return data
     finally:
-        shutil.rmtree(private, ignore_errors=True)
+        remove_tree(private)  # holds what the student's code wrote
 
 
 def describe_policy(user, namespaces="optional", allow_weak_sandbox=False):

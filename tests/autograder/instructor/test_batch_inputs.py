@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from autograder.channel.cleanup import remove_tree
 from autograder.grading.assignment import find
 from autograder.grading.rubric import load_rubric
 from autograder.instructor.discovery import discover
@@ -217,7 +218,7 @@ def test_fifo_deep_nesting_sparse_file_and_socket_cannot_stop_a_batch(tmp_path, 
             fd = new
     finally:
         os.close(fd)
-    request.addfinalizer(lambda: remove_deep(deep))
+    request.addfinalizer(lambda: remove_tree(deep))  # too deep for pytest's own clean-up
     sparse = copy_reference(export / "sparse")
     with open(sparse / "mytorch" / "weights.bin", "wb") as fh:
         fh.truncate(100 * 2**30)                 # 100 GB apparent, no disk used
@@ -248,18 +249,6 @@ def test_fifo_deep_nesting_sparse_file_and_socket_cannot_stop_a_batch(tmp_path, 
     assert "lonely.zip" in proc.stderr and "FIFO" in proc.stderr
     print(f"hostile filesystem batch (5 students, 1 graded): {seconds:.1f} s")
     assert seconds < 120
-
-
-def remove_deep(folder):
-    """Remove a chain of folders nested too deep for shutil.rmtree (and pytest's clean-up): one
-    level at a time, moving the rest up, so no path ever gets long."""
-    while (folder / "d").is_dir():
-        if (folder / "d" / "d").is_dir():
-            os.rename(folder / "d" / "d", folder / "up")
-            os.rmdir(folder / "d")
-            os.rename(folder / "up", folder / "d")
-        else:
-            os.rmdir(folder / "d")
 
 
 # -- interrupts and pipes ---------------------------------------------------------------------
