@@ -81,11 +81,11 @@ class Diagnosis:
 
 class Mismatch(AssertionError):
     """A graded value is wrong. ``str()`` is the feedback shown to the student; ``diagnosis`` is the
-    stable id of the verified mistake named in the hint (None without a hint)."""
+    catalogue id of the verified mistake its hint names (None: no id is made up from the text)."""
 
     def __init__(self, name, message, hint=None, diagnosis=None):
         self.name, self.hint = name, hint
-        self.diagnosis = diagnosis or (f"{_slug(name)}.{_slug(hint)}" if hint else None)
+        self.diagnosis = diagnosis
         text = f"{name}: {message}"
         if hint:
             text += f"\n  Hint: {hint}"
@@ -102,15 +102,15 @@ class Mismatch(AssertionError):
         return str(self)
 
 
+class NotGradable(Mismatch):  # another task's code is wrong: costs nothing (quantities.py)
+    pass
+
+
 SHAPE_SHARE = 0.25  # of a quantity's weight: what a right value in the wrong shape costs
 
 
 class ShapeMismatch(Mismatch):  # right values, wrong shape ((C,) for (1, C))
     share = SHAPE_SHARE
-
-
-def _slug(text, words=6):  # a short id from a free text: its first words, lowercase, '_'-joined
-    return "_".join(re.findall(r"[a-z0-9]+", str(text).lower())[:words]) or "unnamed"
 
 
 @dataclass(frozen=True)
@@ -189,14 +189,14 @@ def agree(a, b, rtol=RTOL, atol=ATOL):
 def _key(name):
     """A diagnosis-id prefix from a quantity's display name: 'self.dLdW' -> 'dLdW'."""
     head = re.split(r"[ =(]", name.replace("self.", ""), maxsplit=1)[0]
-    return head or _slug(name)
+    return head or "value"
 
 
 def _diagnoses(key, diagnoses, alternatives):
-    """The explicit diagnoses, then ``alternatives`` ({hint: value}, the older form) with ids."""
+    """``diagnoses``, then ``alternatives`` ({hint: value}; {(id, hint): value} gives an id)."""
     found = list(diagnoses or ())
     for hint, value in (alternatives or {}).items():
-        found.append(Diagnosis(f"{key}.{_slug(hint)}", hint, value=value))
+        found.append(Diagnosis(*(hint if isinstance(hint, tuple) else (None, hint)), value=value))
     return found
 
 

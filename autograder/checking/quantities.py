@@ -20,6 +20,12 @@ documented, and the values equal once reshaped) is one mistake: it costs ``SHAPE
 quantity's weight, with the hint, and the quantity still counts as right (``passed``) for the gates
 of the checks behind it (rubric.toml's ``self_consistency``), so nothing else is charged for it.
 
+A check that cannot be graded because another task's code is wrong (``checks.NotGradable``: the
+layers one by one give nothing a model's wiring could be told by, a forward that differs from the
+reference under a gradient check of backward) costs nothing: its weight goes to the quantities of
+the test that can be graded, and a test none of whose quantities can be graded gives its points to
+the tests of its task that can (``report.TaskGrade.score``).
+
 A hypothesis test brackets each example with ``new_example()`` and ``end_example()``: the latter
 raises ``ExampleFailed`` when a quantity failed, so that hypothesis shrinks to a small failing
 example, and the verdict is the quantities of the last example run (hypothesis replays the shrunk
@@ -29,7 +35,7 @@ import contextlib
 from dataclasses import dataclass
 
 from ..channel.errors import BudgetExhausted, ImportFailed, StudentError, WorkerCrashed
-from .checks import Mismatch, ShapeMismatch
+from .checks import Mismatch, NotGradable, ShapeMismatch
 
 
 class ExampleFailed(AssertionError):
@@ -43,11 +49,12 @@ class Outcome:
     passed: bool   # the values are right
     error: BaseException | None = None
     credit: float = 1.0  # share of the weight earned: 0 when failed, 1 - SHAPE_SHARE for a shape
+    gradable: bool = True  # False: another task's code is wrong (checks.NotGradable)
 
     @property
     def charged(self):
         """True when this quantity cost points (its feedback is shown)."""
-        return self.error is not None
+        return self.error is not None and self.gradable
 
 
 class Quantities:
@@ -62,6 +69,8 @@ class Quantities:
             raise ValueError(f"quantity {name}: weight must be positive, got {weight}")
         try:
             yield
+        except NotGradable as exc:
+            self.outcomes.append(Outcome(name, float(weight), False, exc, 0.0, gradable=False))
         except ShapeMismatch as exc:
             self.outcomes.append(Outcome(name, float(weight), True, exc, 1.0 - exc.share))
         except (Mismatch, StudentError, WorkerCrashed, ImportFailed, BudgetExhausted,
@@ -73,10 +82,15 @@ class Quantities:
     def failures(self):
         return [o for o in self.outcomes if o.charged]
 
+    def not_gradable(self):
+        return [o for o in self.outcomes if not o.gradable]
+
     def fraction(self):
-        """Share of this test's points its quantities earned (0 when it checked none)."""
-        total = sum(o.weight for o in self.outcomes)
-        return sum(o.weight * o.credit for o in self.outcomes) / total if total else 0.0
+        """Share of this test's points its quantities earned (0 when it checked none): a quantity
+        that cannot be graded (another task's code is wrong) gives its weight to the others."""
+        graded = [o for o in self.outcomes if o.gradable]
+        total = sum(o.weight for o in graded)
+        return sum(o.weight * o.credit for o in graded) / total if total else 0.0
 
     def new_example(self):
         """Forget the previous hypothesis example's outcomes."""

@@ -9,6 +9,7 @@
   (``Settlement.settle``). In instructor mode its points move to the task's hidden row, gated by the
   gates' hidden cases, so a visible row never depends on a hidden outcome.
 """
+from .outcomes import NOT_GRADED
 from .results import PASSING, TestResult, case_id, relative_id
 from .rubric import test_key
 
@@ -40,10 +41,24 @@ class Settlement:
         whys = []
         for quantity, gates in gates_by_quantity.items():
             ok, why = self._gates_pass(gates, hidden=hidden)
-            if not ok:
+            if not ok and self._gates_not_graded(gates, hidden):
+                _not_graded(result, why, quantity)
+            elif not ok:
                 _withhold(result, why, quantity)
                 whys.append(why)
         return whys
+
+    def _gates_not_graded(self, gates, hidden):
+        """True when every failing gate could not be graded (another task's code is wrong): then
+        the check behind them is not graded either, and costs nothing."""
+        failing = []
+        for gate, quantity in gates:
+            for r in self.state.results.values():
+                if r.hidden == hidden and test_key(relative_id(r.nodeid)) == gate \
+                        and not self._gate_item_passed(r, quantity):
+                    failing.append(r.not_graded or any(
+                        q.get("not_graded") for q in r.quantities if q["name"] == quantity))
+        return bool(failing) and all(failing)
 
     def _seal_hidden_errors(self, late):
         """Grader problems recorded once hidden items had run may quote them (a traceback, the
@@ -101,6 +116,59 @@ class Settlement:
         return names.get(quantity, False)
 
 
+def _earned(quantities):
+    """The share of a test's points its quantity records earn (those not graded left out)."""
+    graded = [q for q in quantities if not q.get("not_graded")]
+    total = sum(q["weight"] for q in graded)
+    return sum(q["weight"] * q.get("credit", 1.0) for q in graded if q["passed"]) / total \
+        if total else 0.0
+
+
+def _not_graded(result, why, quantity=""):
+    """A self-consistency result (or one quantity of it) whose gates could not be graded: it costs
+    nothing, its weight going to what can be graded (``report.TaskGrade.score``)."""
+    if result.status not in PASSING:
+        return
+    text = f"not graded: the checks this one depends on could not be graded ({why})"
+    if not quantity:
+        result.status, result.earned, result.not_graded = NOT_GRADED, 0.0, True
+    else:
+        record = next((q for q in result.quantities if q["name"] == quantity), None)
+        if record is None or not record["passed"]:
+            return
+        record["passed"], record["not_graded"] = False, True
+        result.earned = _earned(result.quantities)
+        if all(q.get("not_graded") for q in result.quantities):
+            result.status, result.not_graded = NOT_GRADED, True
+        elif result.earned < 1:
+            result.status = "partial" if result.earned > 0 else "failed"
+    _restate_right(result)
+    result.feedback = text + (f"\n{result.feedback}" if result.feedback else "")
+
+
+def _what_it_compares(nodeid):
+    """Why a self-consistency test can pass without computing anything, in its own terms."""
+    if "gradient_check" in nodeid:
+        return ("this check compares your backward with central differences of your own forward "
+                "(zeros agree with zeros)")
+    if "random_inputs" in nodeid:
+        return ("this check compares your model with your own layers called one by one (layers "
+                "giving zeros agree with any wiring)")
+    return "code that computes nothing can pass this check (zeros have the right dtype and shape)"
+
+
+def _restate_right(result):
+    """The feedback's "right: ..." line, redone from the records once a gate took some away (a
+    quantity is never both withheld, or not graded, and listed as right)."""
+    lines = [line for line in result.feedback.splitlines() if not line.startswith("right: ")]
+    if len(lines) == len(result.feedback.splitlines()):
+        return
+    right = [q["name"] for q in result.quantities if q["passed"]]
+    if right:
+        lines.append(f"right: {', '.join(right)} ({result.earned:.0%} of this test's points)")
+    result.feedback = "\n".join(lines)
+
+
 def _withhold(result, why, quantity=""):
     """No points for a self-consistency result (or one quantity of it) whose gates failed,
     and why."""
@@ -111,19 +179,18 @@ def _withhold(result, why, quantity=""):
         for record in result.quantities:  # the data agrees with the score: none of them counts
             if record["passed"]:
                 record["passed"], record["withheld"] = False, True
-        text = ("withheld: this check compares your code with itself (your backward with your own "
-                "forward, or your model with your own layers: zeros pass too), so it counts only "
-                f"when your code matches the reference on the tests it depends on, and {why}")
+        text = (f"withheld: {_what_it_compares(result.nodeid)}, so it counts only when your "
+                f"code matches the reference on the tests it depends on, and {why}")
     else:
         record = next((q for q in result.quantities if q["name"] == quantity), None)
         if record is None or not record["passed"]:
             return
         record["passed"], record["withheld"] = False, True
-        total = sum(q["weight"] for q in result.quantities)
-        result.earned = sum(q["weight"] for q in result.quantities if q["passed"]) / total
+        result.earned = _earned(result.quantities)
         judged_wrong = any(not q["passed"] and not q.get("withheld") for q in result.quantities)
         result.status = ("partial" if result.earned > 0 else "failed" if judged_wrong
                          else "withheld")
         text = (f"withheld: {quantity} is right even for code that does nothing, so it counts only "
                 f"when the rest matches the reference, and {why}")
+        _restate_right(result)
     result.feedback = text + (f"\n{result.feedback}" if result.feedback else "")

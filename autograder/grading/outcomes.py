@@ -18,7 +18,7 @@ from ..channel.errors import (
     StudentError,
     WorkerCrashed,
 )
-from ..checking.checks import Mismatch, failing_example
+from ..checking.checks import Mismatch, NotGradable, failing_example
 from ..checking.quantities import ExampleFailed
 
 STUDENT_FAILURES = (ImportFailed, BudgetExhausted, NotImplementedYet, StudentError, WorkerCrashed,
@@ -56,6 +56,14 @@ def describe_failure(exc, test=None):
             text += (f"\n    (the graded suite's {module} builds the test's arrays from these "
                      f"arguments)\n  Run it again: {reproduce_command(module, function)}")
     return status, text
+
+
+NOT_GRADED = "not graded"  # a TestResult status: another task's code is wrong (NotGradable)
+
+
+def not_gradable(exc):
+    """True when ``exc`` (or the student failure it wraps) says the check cannot be graded."""
+    return isinstance(_student_failure(exc) or exc, NotGradable)
 
 
 def reproduce_command(module, function):

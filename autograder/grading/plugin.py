@@ -17,7 +17,15 @@ import pytest
 from ..channel.proxy import Submission
 from . import case_store, fixtures
 from .integrity import Settlement
-from .outcomes import describe_exception, describe_failure, diagnoses_of, grader_warning, root_cause
+from .outcomes import (
+    NOT_GRADED,
+    describe_exception,
+    describe_failure,
+    diagnoses_of,
+    grader_warning,
+    not_gradable,
+    root_cause,
+)
 from .results import HIDDEN_ID_PREFIX, GradeState, TestResult, relative_id
 from .rubric import test_key
 
@@ -260,6 +268,8 @@ class GraderPlugin:
         elif report.failed and result.status in ("not run", "passed"):
             result.status, result.feedback = describe_failure(call.excinfo.value, _relative(item))
             result.diagnoses = diagnoses_of([call.excinfo.value])
+            if not_gradable(call.excinfo.value):
+                result.status, result.not_graded, result.diagnoses = NOT_GRADED, True, []
         if result.status == "error":
             self.state.errors.append(f"{_relative(item)} ({call.when}): {result.feedback}")
 
@@ -267,11 +277,26 @@ class GraderPlugin:
     def _grade_quantities(result, report, quantities, call, test):
         """Score a test by its quantities; a failing one fails the test (for pytest too)."""
         result.quantities = [{"name": o.name, "weight": o.weight, "passed": o.passed,
-                              **({"credit": o.credit} if o.credit < 1 else {})}
+                              **({"credit": o.credit} if o.credit < 1 else {}),
+                              **({"not_graded": True} if not o.gradable else {})}
                              for o in quantities.outcomes]  # credit < 1 with passed: a shape
         failures = quantities.failures()
-        if report.passed and not failures:
-            result.status = "passed"
+        ungraded = quantities.not_gradable()
+        stopped = None if report.passed else call.excinfo.value
+        if not failures and (stopped is None or not_gradable(stopped)):
+            if len(ungraded) == len(quantities.outcomes) or stopped is not None:
+                result.status, result.not_graded = NOT_GRADED, True
+            else:
+                result.status = "passed"
+            result.feedback = "\n".join(dict.fromkeys(
+                str(o.error) for o in ungraded if o.error is not None))
+            if stopped is not None:
+                result.feedback = "\n".join(filter(None, [result.feedback, str(stopped)]))
+            if result.status == "passed" and ungraded:
+                result.feedback += ("\n(these checks cost nothing: the test's other checks "
+                                    "carry its points)")
+            report.outcome, report.longrepr = ("passed", None) if result.status == "passed" \
+                else ("failed", result.feedback)
             return
         result.earned = quantities.fraction()
         result.diagnoses = diagnoses_of([o.error for o in failures])

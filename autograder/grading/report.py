@@ -22,7 +22,13 @@ class TaskGrade:
 
     @property
     def score(self):
-        return round(sum(t.score for t in self.tests), 4)
+        """The tests' scores; a test that could not be graded (another task's code is wrong) gives
+        its points to the tests that could, so the task's maximum stays reachable (none: 0)."""
+        graded = [t for t in self.tests if not t.not_graded]
+        graded_max = sum(t.max_score for t in graded)
+        if not graded_max:
+            return 0.0
+        return round(sum(t.score for t in graded) * self.max_score / graded_max, 4)
 
     @property
     def max_score(self):
@@ -30,7 +36,8 @@ class TaskGrade:
 
     @property
     def status(self):
-        states = {t.status for t in self.tests}
+        states = {t.status for t in self.tests if not t.not_graded} \
+            or {t.status for t in self.tests}
         if not self.tests or states <= {"skipped"}:
             return "not run"
         if states <= {"passed", "skipped"}:
@@ -39,6 +46,8 @@ class TaskGrade:
             return "not implemented"
         if states & {"passed", "partial"}:
             return "partial"
+        if states == {"not graded"}:
+            return "not graded"
         return "crashed" if "crashed" in states else "failed"
 
     def failures(self):

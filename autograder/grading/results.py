@@ -13,6 +13,7 @@ class TestResult:
     hidden: bool = False
     status: str = "not run"  # passed partial failed "not implemented" crashed error skipped
     #                          withheld (a self-consistency test whose gates failed)
+    #                          "not graded" (another task's code is wrong: see not_graded)
     feedback: str = ""
     output: str = ""
     seconds: float = 0.0
@@ -23,6 +24,8 @@ class TestResult:
     deferred: float = 0.0    # instructor mode: the points of a self-consistency test, given in the
     #                          hidden row when the gates' hidden cases pass
     gate_only: bool = False  # run only as the gate of a selected test (-k): not reported
+    not_graded: bool = False  # another task's code is wrong (checks.NotGradable): its points go
+    #                           to the tests of its task that can be graded
 
     @property
     def score(self):

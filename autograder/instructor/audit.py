@@ -28,7 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..grading.assignment import AssignmentError, find
@@ -67,6 +67,7 @@ class Verdict:
     hints: list                       # the hints the own task's feedback gave
     seconds: float
     error: str = ""
+    diagnoses: list = field(default_factory=list)  # catalogue ids its own task's hints named
 
 
 def _grade_mutant(args):
@@ -90,7 +91,7 @@ def _grade_mutant(args):
         except Exception as exc:  # a grader problem is reported, not hidden
             return Verdict(mutant, False, 0.0, {}, {}, [], time.monotonic() - start,
                            f"{type(exc).__name__}: {exc}")
-    own_lost, charged, not_graded, hints = 0.0, {}, {}, []
+    own_lost, charged, not_graded, hints, ids = 0.0, {}, {}, [], []
     owners = code_owners(find(assignment))
     for task in result.tasks:
         lost = round(task.max_score - task.score, 4)
@@ -101,6 +102,7 @@ def _grade_mutant(args):
             own_lost += lost
             hints += sorted({line.strip()[len("Hint: "):] for line in feedback.splitlines()
                              if line.strip().startswith("Hint: ")})
+            ids += [i for t in task.tests for i in t.diagnoses if i not in ids]
         elif NOT_GRADED in feedback and f"Task {mutant.task}" in feedback:
             not_graded[task.id] = not_graded.get(task.id, 0) + lost
         else:
@@ -108,7 +110,7 @@ def _grade_mutant(args):
     killed = result.score < result.max_score
     error = "; ".join(result.errors)
     return Verdict(mutant, killed, own_lost, charged, not_graded, hints,
-                   time.monotonic() - start, error)
+                   time.monotonic() - start, error, ids)
 
 
 def run_audit(mutants, root=PROJECT_ROOT, jobs=None, hidden_secret=None, progress=None,

@@ -55,6 +55,12 @@ def summary(verdicts):
         "points_charged_elsewhere": round(sum(sum(v.charged.values()) for v in verdicts), 2),
         "not_graded_elsewhere": sum(bool(v.not_graded) for v in verdicts),
         "errors": sum(bool(v.error) for v in verdicts),
+        # named mutants (the assignment's mutants.py): the hint names the expected catalogue id
+        "named": sum(bool(v.mutant.expects) for v in verdicts),
+        "right_hint": sum(bool(v.mutant.expects) and v.killed and v.mutant.expects in v.diagnoses
+                          for v in verdicts),
+        # one bug named as several mistakes in its own task (several catalogue ids)
+        "multiple_charges": sum(v.killed and len(set(v.diagnoses)) > 1 for v in verdicts),
     }
 
 
@@ -64,6 +70,9 @@ def render(verdicts, show_hints=False):
              f"({s['score']:.1%}; {s['equivalent']} surviving mutants are equivalent and not "
              f"counted); "
              f"{s['hinted']} of the killed got a hint in their own task",
+             f"named mutants with the right hint (the catalogue id expected): "
+             f"{s['right_hint']}/{s['named']}; named as several mistakes in their own task: "
+             f"{s['multiple_charges']} mutants",
              f"charged outside their own task: {s['charged_elsewhere']} mutants, "
              f"{s['points_charged_elsewhere']:g} points; withheld elsewhere as 'not graded' "
              f"(naming the mutant's task): {s['not_graded_elsewhere']} mutants", ""]
@@ -109,5 +118,8 @@ def render(verdicts, show_hints=False):
             if v.killed:
                 m = v.mutant
                 lines.append(f"#{m.id} {m.region}:{m.line} {m.description}: "
-                             + (" | ".join(v.hints) if v.hints else "(no hint)"))
+                             + (" | ".join(v.hints) if v.hints else "(no hint)")
+                             + (f" [ids {', '.join(v.diagnoses) or 'none'}]" if v.diagnoses
+                                or m.expects else "")
+                             + (f" [expected {m.expects}]" if m.expects else ""))
     return "\n".join(lines)

@@ -6,6 +6,7 @@ the square root, a branch always or never taken, the layers in the other order, 
 import ast
 import copy
 import difflib
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +185,7 @@ class Mutant:
     diff: str
     source: str = field(repr=False, default="")
     path: str = ""
+    expects: str = ""  # a named mutant's catalogue id, which its task's hint must name
 
 
 def _cached_attributes(tree, regions):
@@ -245,7 +247,39 @@ def generate_mutants(root=PROJECT_ROOT, assignment=None):
                     original.splitlines(True), source.splitlines(True), path, path, n=1))
                 mutants.append(Mutant(len(mutants), f"{path}:{region.qualname}", region.task,
                                       operator, description, line, diff, source, path))
-    return mutants
+    return mutants + named_mutants(root, assignment, regions, start=len(mutants))
+
+
+class NamedMutantError(ValueError):
+    """An entry of an assignment's ``mutants.py`` that no longer fits the reference."""
+
+
+def named_mutants(root=PROJECT_ROOT, assignment=None, regions=None, start=0):
+    """The assignment's named mutants (``mutants.py`` ``NAMED``: real students' mistakes no
+    rewrite makes, each with the catalogue id its hint must name), numbered from ``start``."""
+    assignment = assignment or find()
+    try:
+        named = importlib.import_module(f"{assignment.package}.mutants").NAMED
+    except ModuleNotFoundError:
+        return []
+    regions = regions if regions is not None else find_regions(root, assignment)
+    out = []
+    for path, old, new, description, expects in named:
+        text = Path(root, path).read_text(encoding="utf-8")
+        if text.count(old) != 1:
+            raise NamedMutantError(f"named mutant {description!r}: its text occurs "
+                                   f"{text.count(old)} times in {path}, not once")
+        line = text[:text.index(old)].count("\n") + 1
+        region = next((r for r in regions if r.path == path and r.first <= line <= r.last), None)
+        if region is None:
+            raise NamedMutantError(f"named mutant {description!r}: line {line} of {path} is in "
+                                   "no solution region")
+        source = text.replace(old, new)
+        diff = "".join(difflib.unified_diff(text.splitlines(True), source.splitlines(True),
+                                            path, path, n=1))
+        out.append(Mutant(start + len(out), f"{path}:{region.qualname}", region.task, "named",
+                          description, line, diff, source, path, expects))
+    return out
 
 
 def _replaced(tree, parent, name, index, replacement):

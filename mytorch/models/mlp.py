@@ -1,6 +1,7 @@
 """Task 6: multilayer perceptrons built from the layers of ``mytorch.nn``.
 
-Each model keeps its layers in order in ``self.layers``; ``forward(A0)`` runs them first to last and
+Each model keeps its layers in order in ``self.layers`` (Tasks 6.1-6.3: declare them in
+``__init__``, each Linear given ``rng``); ``forward(A0)`` runs them first to last and
 ``backward(dLdA)`` runs their backwards last to first, returning the gradient for the input.
 ``model.eval()`` / ``model.train()`` switch every layer's mode at once (see ``Module``).
 """
@@ -33,27 +34,33 @@ class MLP0(Sequential):
     """Linear(2, 3) -> ReLU."""
 
     def __init__(self, rng=None):
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(rng)  # hand it to each Linear (its rng argument)
+        # BEGIN SOLUTION
         self.layers = [Linear(2, 3, rng=rng), ReLU()]
+        # END SOLUTION
 
 
 class MLP1(Sequential):
     """Linear(2, 3) -> ReLU -> Linear(3, 2) -> ReLU."""
 
     def __init__(self, rng=None):
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(rng)  # hand it to each Linear (its rng argument)
+        # BEGIN SOLUTION
         self.layers = [Linear(2, 3, rng=rng), ReLU(), Linear(3, 2, rng=rng), ReLU()]
+        # END SOLUTION
 
 
 class MLP4(Sequential):
     """2 -> 4 -> 8 -> 8 -> 4 -> 2, each Linear followed by ReLU."""
 
     def __init__(self, rng=None):
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(rng)  # hand it to each Linear (its rng argument)
+        # BEGIN SOLUTION
         dims = [2, 4, 8, 8, 4, 2]
         self.layers = []
         for c_in, c_out in zip(dims[:-1], dims[1:]):
             self.layers += [Linear(c_in, c_out, rng=rng), ReLU()]
+        # END SOLUTION
 
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "identity": Identity}

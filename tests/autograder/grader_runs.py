@@ -112,7 +112,7 @@ def item_results(results):
 def failing_items(results):
     """{task id: {item: status}} of the items that did not pass, from a results.json."""
     return {task: {name: test["status"] for name, test in tests.items()
-                   if test["status"] not in ("passed", "skipped")}
+                   if test["status"] not in ("passed", "skipped", "not graded")}
             for task, tests in item_results(results).items()}
 
 
@@ -123,7 +123,7 @@ def failed_quantities(record):
     """The names of the quantities an item's record says failed (empty for a test without any);
     one whose values are right but shape is not is named ``name + SHAPE``."""
     return {q["name"] + (SHAPE if q["passed"] else "") for q in record.get("quantities", [])
-            if not q["passed"] or q.get("credit", 1.0) < 1}
+            if (not q["passed"] or q.get("credit", 1.0) < 1) and not q.get("not_graded")}
 
 
 def expand(fails, shares):
@@ -152,7 +152,7 @@ def lost_share(record, quantities):
     """The share of an item's points lost when ``quantities`` fail (None: all of the item)."""
     if quantities is None or not record.get("quantities"):
         return 1.0
-    total = sum(q["weight"] for q in record["quantities"])
+    total = sum(q["weight"] for q in record["quantities"] if not q.get("not_graded"))
     return sum(q["weight"] * (1 - q.get("credit", 0.0 if not q["passed"] else 1.0))
                for q in record["quantities"]
                if q["name"] in quantities or q["name"] + SHAPE in quantities) / total
@@ -182,6 +182,15 @@ def check_scores(variant, run, item_shares):
 
     expected = expand(variant.fails, item_shares)
     got = {task: set(items) for task, items in failing_items(results).items() if items}
+    # checks another task's bug made impossible to grade: they cost nothing, and the task's other
+    # items carry their points
+    not_graded = expand(getattr(variant, "not_graded", {}), item_shares)
+    got_not_graded = {task: {name for name, test in tests.items()
+                             if test["status"] == "not graded"}
+                      for task, tests in item_results(results).items()}
+    for task in graded_tasks:
+        assert got_not_graded.get(task, set()) == set(not_graded.get(task, {})), \
+            (variant.name, task, got_not_graded.get(task))
     assert set(expected) <= set(graded_tasks)
     assert got == {task: set(items) for task, items in expected.items()}, \
         f"{variant.name}: {variant.description}\n\n{run.describe()}"
@@ -199,6 +208,8 @@ def check_scores(variant, run, item_shares):
             elif record.get("quantities"):
                 assert all(not q["passed"] for q in record["quantities"]), (variant.name, record)
             lost += item_shares[item][1] * lost_share(record, quantities)
+        out = sum(item_shares[item][1] for item in not_graded.get(task, {}))
+        lost *= points[task] / (points[task] - out) if out < points[task] else 0.0
         total_lost += lost
         assert entry["max_score"] == pytest.approx(points[task])
         assert entry["score"] == pytest.approx(points[task] - lost, abs=1e-3), (task, entry)

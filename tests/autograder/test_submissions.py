@@ -23,10 +23,11 @@ from tests.autograder.grader_runs import (
 )
 from tests.submissions.buggy import BUGS, CORRECT, FAULTS, apply_variant
 from tests.submissions.real import REAL
+from tests.submissions.verdicts import VERDICT_CASES
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
 
-VARIANTS = BUGS + CORRECT + FAULTS + REAL
+VARIANTS = BUGS + CORRECT + FAULTS + REAL + VERDICT_CASES
 BY_NAME = {v.name: v for v in VARIANTS}
 assert len(BY_NAME) == len(VARIANTS), "variant names must be unique"
 PARALLEL = max(1, min(2, os.cpu_count() or 1))

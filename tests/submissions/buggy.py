@@ -13,6 +13,8 @@ For every variant the expected outcome is stated:
   Every
   other task must get full marks; the expected score of each task follows from the rubric's weights.
 * ``hints``: task id -> a piece of text that must appear in that task's feedback.
+* ``not_graded``: task id -> the items (as ``fails``) that another task's bug makes impossible to
+  grade: status "not graded", no cost, their points carried by the task's other items.
 * ``diagnoses``: task id -> the set of diagnosis ids (``checks.Diagnosis``) that every failing item
   of the task must record in results.json's data: one bug gets one hint in every test.
 
@@ -49,6 +51,9 @@ class Variant:
     hints: dict = field(default_factory=dict)   # task -> text that must be in the feedback
     diagnoses: dict = field(default_factory=dict)  # task -> the diagnosis ids every failing item
     #                                                of the task records (one bug, one id)
+    not_graded: dict = field(default_factory=dict)  # task -> items another task's bug makes
+    #                                                 ungradable: they cost nothing, the task's
+    #                                                 other items carry their points
     args: tuple = ()                            # extra grader arguments (e.g. --timeout 1)
     tasks: tuple = ()  # grade only these tasks (-k), the ones whose code the edit can reach;
     #                    () = every task, for faults: those must leave the full table intact
@@ -99,7 +104,7 @@ BUGS = [
                        ("test_linear.py::test_backward_without_bias", "self.dLdW"),
                        ("test_linear.py::test_gradient_check", "self.dLdW"),
                        ("test_linear.py::test_backward_overwrites_gradients", "self.dLdW"))},
-        # (the MLP tasks compare the model with these same layers: nothing is charged there)
+        # (Task 6.1 compares the loops with these same layers: nothing is charged there)
         hints={"1.2": "dLdW is transposed"},
         diagnoses={"1.2": {"linear.dLdW.transposed"}}, tasks=LINEAR_TASKS),
     Variant(
@@ -114,11 +119,8 @@ BUGS = [
         (edit(LINEAR, "            Z += self.b.T  #", "            pass  #"),),
         # (its backward equals the reference, so the gradient check passes: principle 3; the
         # float64 check, which zeros pass too, is withheld while test_forward fails)
-        fails={"1.1": ("test_linear.py::test_forward", "test_linear.py::test_works_in_float64"),
-               # without the bias, MLP1's last ReLU clips nothing on case 0: skipping it would
-               # give the same output, so that check is withheld (no points), naming the layers
-               "6.2": (("test_mlp.py::test_mlp1[case0]", "forward: output"),)},
-        hints={"1.1": "the bias b is missing", "6.2": "fix the layers first (Task 1.1, Task 2.3)"},
+        fails={"1.1": ("test_linear.py::test_forward", "test_linear.py::test_works_in_float64")},
+        hints={"1.1": "the bias b is missing"},
         diagnoses={"1.1": {"linear.Z.bias_missing"}},
         tasks=LINEAR_TASKS),
     Variant(
@@ -178,9 +180,9 @@ BUGS = [
               "            self.running_V = a * self.running_V + (1 - a) * V * "
               "(self.N / (self.N - 1))\n"),),
         # backward is graded on the right forward state: only its gradient check, which needs a
-        # right forward, is withheld (naming Task 5.1)
-        fails={"5.1": ("test_batchnorm.py::test_forward_train",),
-               "5.2": ("test_batchnorm.py::test_gradient_check",)},
+        # right forward, is not graded (naming Task 5.1): Task 5.2 keeps its full marks
+        fails={"5.1": ("test_batchnorm.py::test_forward_train",)},
+        not_graded={"5.2": ("test_batchnorm.py::test_gradient_check",)},
         hints={"5.1": "used the running statistics while training", "5.2": "Fix Task 5.1 first"},
         tasks=BN_TASKS),
     Variant(
@@ -196,14 +198,13 @@ BUGS = [
     Variant(
         "mlp_backward_forward_order", "Sequential.backward visits the layers first to last",
         (edit(MLP, "for layer in reversed(self.layers):", "for layer in self.layers:"),),
-        fails={"6.1": (("test_mlp.py::test_mlp0", "backward: gradient of the input A0",
-                        "backward: every Linear's dLdW and dLdb"),),
-               "6.2": (("test_mlp.py::test_mlp1", "backward: gradient of the input A0",
-                        "backward: every Linear's dLdW and dLdb"),),
-               "6.3": (("test_mlp.py::test_mlp4", "backward: gradient of the input A0",
-                        "backward: every Linear's dLdW and dLdb"),
-                       "test_mlp.py::test_mlp4_random_inputs")},
-        hints={"6.1": "wrong order", "6.3": "wrong order"}, tasks=("4.1", "6.1", "6.2", "6.3")),
+        # Task 6.1's own code, graded once, in 6.1: MLP1's and MLP4's layer lists are right
+        fails={"6.1": tuple(("test_mlp.py::" + test, "backward: gradient of the input A0",
+                             "backward: every Linear's dLdW and dLdb")
+                            for test in ("test_loops_one_linear", "test_loops_two_linear",
+                                         "test_loops_five_linear"))
+               + ("test_mlp.py::test_loops_random_inputs",)},
+        hints={"6.1": "wrong order"}, tasks=("4.1", "6.1", "6.2", "6.3")),
     Variant(
         "relu_backward_unmasked", "ReLU.backward passes dLdA through without the mask: costs "
         "Task 2.3 only, the MLP tasks compare the model with these same layers",
@@ -318,8 +319,9 @@ def _fill_data_dependent_outcomes():
     by_name["batchnorm_eps_1e5"].fails.update({
         "5.1": ((forward, "BZ", "self.NZ"), ("test_batchnorm.py::test_forward_eval", "BZ",
                                              "self.NZ", "self.running_M", "self.running_V")),
-        "5.2": ((backward, "dLdZ"), ("test_batchnorm.py::test_backward_eval", "dLdZ"),
-                gradient_check)})
+        "5.2": ((backward, "dLdZ"), ("test_batchnorm.py::test_backward_eval", "dLdZ"))})
+    # (its forward differs from the reference: the gradient check is not graded, costs nothing)
+    by_name["batchnorm_eps_1e5"].not_graded.update({"5.2": (gradient_check,)})
     for variant in by_name.values():  # a bug the public cases cannot see would test nothing
         if not any(variant.fails.values()):
             raise CorpusError(f"variant {variant.name!r}: no public case shows the bug")

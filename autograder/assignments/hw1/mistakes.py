@@ -134,6 +134,9 @@ def gelu(Z, dLdA):
                        "Z·φ(Z)", value=dLdA * (cdf + pdf)),
                      D("gelu.dLdZ.pdf_unnormalised", "φ(Z) = exp(-Z²/2)/√(2π): the factor "
                        "1/√(2π) is missing", value=dLdA * (cdf + Z * pdf * np.sqrt(2.0 * np.pi))),
+                     *[D("gelu.dLdZ.pdf_exponent", "φ(Z) = exp(-Z²/2)/√(2π): the exponent is "
+                         "-Z²/2", value=dLdA * (cdf + Z * np.exp(exponent) / np.sqrt(2.0 * np.pi)))
+                       for exponent in (-Z ** 2, -Z / 2.0, Z ** 2 / 2.0, -Z ** 2 * 2.0)],
                      D("gelu.tanh_approximation", "this is the derivative of the tanh "
                        "approximation of GELU; the task asks for the exact form, dA/dZ = Φ(Z) + "
                        "Z·φ(Z)", value=dLdA * tanh_slope)]}
@@ -153,7 +156,13 @@ def softmax(Z, dLdA):
         unshifted_grad = unshifted * (dLdA - (dLdA * unshifted).sum(axis=1, keepdims=True))
     no_shift = ("exp overflows for large inputs: subtract each row's max first, softmax(Z) = "
                 "softmax(Z - Z.max(axis=1, keepdims=True)), which changes nothing else")
+    with np.errstate(over="ignore", invalid="ignore"):
+        E_cols = np.exp(Z - Z.max(axis=0, keepdims=True))
+        cols = E_cols / E_cols.sum(axis=1, keepdims=True)
     return {"A": [D("softmax.no_max_shift", no_shift, value=unshifted),
+                  D("softmax.A.max_wrong_axis", "subtract each ROW's max (axis=1, keepdims=True): "
+                    "a column's max shifts the entries of one row by different amounts, which "
+                    "changes the result", value=cols),
                   D("softmax.A.wrong_axis", "normalised over the wrong axis: each ROW must sum to "
                     "1 (sum over axis=1)", value=E / E.sum(axis=0, keepdims=True)),
                   D("softmax.A.whole_array", "normalised over the whole array: each row must sum "
@@ -212,8 +221,12 @@ def cross_entropy(A, Y):
     p = np.exp(log_softmax)
     L = float(-np.sum(Y * log_softmax)) / N
     g = (p - Y) / N
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         binary = float(-np.sum(Y * log_softmax + (1 - Y) * np.log1p(-p))) / N
+        unshifted_log = A - np.log(np.exp(A).sum(axis=1, keepdims=True))
+        unshifted = (np.exp(unshifted_log) - Y) / N
+    logsumexp = ("exp overflows for large logits: take the log-sum-exp of A minus each row's "
+                 "max, and add the max back (it changes nothing else)")
     return {"L": [D("ce.not_averaged", f"not divided by N = {N}: the loss is the mean over the "
                     "batch", value=L * N),
                   D("ce.averaged_over_classes", "divided by N·C: average over the batch only "
@@ -235,6 +248,7 @@ def cross_entropy(A, Y):
                        "/ N", value=p / N),
                      D("ce.dLdA.used_logits", "the gradient is for the logits A, so it is "
                        "(softmax(A) - Y) / N, not (A - Y) / N", value=(A - Y) / N),
+                     D("ce.not_log_sum_exp", logsumexp, value=unshifted),
                      D("ce.averaged_over_classes", f"divided by N·C = {N * C}: dLdA = "
                        "(softmax(A) - Y) / N", value=g / C)]}
 
@@ -292,10 +306,13 @@ def batchnorm(Z, BW, Bb, dLdBZ, running_M=None, running_V=None, eval=False):
             out[q].append(D("bn.std_used_for_var", std_hint, value=std_as_var[q]))
         dLdNZ, S = dLdBZ * BW, np.sqrt(V + BN_EPS)
         NZ = right["NZ"]
-        out["dLdZ"].append(D("bn.dLdZ.sums_not_means", "the two correction terms are column "
-                             "means, not sums: dLdZ = s·(dLdNZ - mean(dLdNZ) - NZ·mean(dLdNZ·NZ))",
-                             value=(dLdNZ - dLdNZ.sum(axis=0, keepdims=True)
-                                    - NZ * (dLdNZ * NZ).sum(axis=0, keepdims=True)) / S))
+        sums = ("the two correction terms are column means, not sums: dLdZ = "
+                "s·(dLdNZ - mean(dLdNZ) - NZ·mean(dLdNZ·NZ))")
+        first, second = dLdNZ.mean(axis=0, keepdims=True), (dLdNZ * NZ).mean(axis=0, keepdims=True)
+        N = Z.shape[0]
+        out["dLdZ"] += [D("bn.dLdZ.sums_not_means", sums, value=(dLdNZ - a * first - NZ * b
+                                                                  * second) / S)
+                        for a, b in ((N, N), (N, 1), (1, N))]
     out["dLdBW"] += [D("bn.dLdBW_dLdBb_swapped", "dLdBW and dLdBb are swapped: dLdBW = "
                        "sum(dLdBZ * NZ), dLdBb = sum(dLdBZ), over the batch axis",
                        value=right["dLdBb"]),

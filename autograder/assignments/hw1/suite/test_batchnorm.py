@@ -7,6 +7,7 @@ from autograder.checking import strategies as st
 from autograder.checking.checks import (
     Diagnosis,
     Mismatch,
+    NotGradable,
     close,
     expect_close,
     expect_gradient,
@@ -107,10 +108,13 @@ def test_forward_train(sub, case, quantities):
     bn = make_bn(sub, case)
     BZ = bn.forward(Z)
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
+    std_for_var = [d for d in mistakes.batchnorm(Z, BW, Bb, np.zeros_like(Z))["BZ"]
+                   if d.id == "bn.std_used_for_var"]
     with quantities.check("BZ"):
         expect_finite(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)", Z)
         expect_close(BZ, case["BZ"], "BZ = BatchNorm1d.forward(Z) (training mode)",
-                     diagnoses=eps_diagnoses(lambda std: normalise(Z, M, V, BW, Bb, std=std)),
+                     diagnoses=eps_diagnoses(lambda std: normalise(Z, M, V, BW, Bb, std=std))
+                     + std_for_var,
                      alternatives={
                          "used the running statistics while training: eval=False normalises with "
                          "the batch mean and variance of Z":
@@ -160,7 +164,10 @@ def test_running_statistics(sub, case, quantities):
                                    "alpha and 1 - alpha are swapped: running_V = alpha·running_V + "
                                    "(1 - alpha)·V·N/(N-1)": (1 - a) * V_old + a * V * N / (N - 1),
                                    "alpha and 1 - alpha are swapped, and V is the biased variance "
-                                   "(use V·N/(N-1))": (1 - a) * V_old + a * V})
+                                   "(use V·N/(N-1))": (1 - a) * V_old + a * V,
+                                   ("bn.std_used_for_var", "V is the variance, not the standard "
+                                    "deviation: V = mean((Z - M)²) (np.var)"):
+                                   a * V_old + (1 - a) * np.sqrt(V) * N / (N - 1)})
 
 
 @pytest.mark.parametrize("way", EVAL_WAYS)
@@ -176,18 +183,29 @@ def test_forward_eval(sub, case, quantities, way):
     with quantities.check("BZ"):
         expect_close(BZ, case["BZ_eval"], f"BZ = BatchNorm1d.forward(Z) in eval mode ({way})",
                      diagnoses=eps_diagnoses(lambda std: normalise(Z, rM, rV, BW, Bb, std=std)),
-                     alternatives={"used the batch statistics in eval mode: eval=True normalises "
-                                   "with running_M and running_V": normalise(Z, M, V, BW, Bb),
+                     alternatives={("bn.eval.batch_statistics",
+                                    "used the batch statistics in eval mode: eval=True normalises "
+                                   "with running_M and running_V"): normalise(Z, M, V, BW, Bb),
                                    "used the running variance as a standard deviation: divide by "
                                    "sqrt(running_V + eps)":
                                    normalise(Z, rM, rV, BW, Bb, sqrt=False),
                                    "BW and Bb are not applied in eval mode":
                                    normalise(Z, rM, rV, 1.0, 0.0)})
     with quantities.check("self.NZ"):  # backward reads it: stored in both modes
-        expect_close(bn.NZ, case["NZ_eval"], f"self.NZ after an eval-mode forward ({way})",
-                     alternatives={"self.NZ is not the eval forward's: store NZ (and Z, M, V) "
+        try:
+            NZ = bn.NZ
+        except StudentError as exc:
+            if exc.type != "AttributeError":
+                raise
+            raise Mismatch(f"self.NZ after an eval-mode forward ({way})", exc.feedback(),
+                           "forward stores NZ in evaluation mode too (normalised with the "
+                           "running statistics): backward reads it", "bn.eval.NZ_not_stored") \
+                from None
+        expect_close(NZ, case["NZ_eval"], f"self.NZ after an eval-mode forward ({way})",
+                     alternatives={("bn.eval.NZ_not_stored",
+                                    "self.NZ is not the eval forward's: store NZ (and Z, M, V) "
                                    "in evaluation mode too, normalised with the running "
-                                   "statistics": (Z - M) / np.sqrt(V + EPS)})
+                                   "statistics"): (Z - M) / np.sqrt(V + EPS)})
     a, N = float(case["alpha"]), Z.shape[0]
     hint = "eval=True must not update the running statistics (only training forwards do)"
     with quantities.check("self.running_M"):
@@ -233,6 +251,33 @@ def isolate_backward(bn, forward, case, eval):
     return suffix
 
 
+def forward_raised(exc):
+    """A gradient check of backward whose forward raised: Task 5.1's, not graded here."""
+    return NotGradable("BatchNorm1d backward: not graded", "your forward raised an error, so "
+                       "backward cannot be checked against it. Fix Task 5.1 first; the other "
+                       "checks of this task carry these points meanwhile.\n" + exc.feedback())
+
+
+def backward_twice(bn, dLdBZ, set_by_grader):
+    """``bn.backward(dLdBZ)``, twice (the gradients are assigned, not accumulated with +=). An error
+    on the state the grader set after a wrong forward says so: the shapes it read are the
+    documented ones the grader set, not ones the student's own forward made."""
+    try:
+        bn.backward.submit(dLdBZ)
+        return bn.backward(dLdBZ)
+    except StudentError as exc:
+        if not set_by_grader or isinstance(exc, NotImplementedYet):
+            raise
+        raise Mismatch("BatchNorm1d.backward(dLdBZ)", "raised an error on the state the grader "
+                       "set. Your forward was wrong on this case (Task 5.1 reports it), so the "
+                       "grader ran it on another input and then set what forward stores as the "
+                       "docstring documents (Z, N, M and V of shape (1, C), NZ, BZ): the error "
+                       "below comes from backward reading those arrays, not from a shape your "
+                       "own forward made.\n" + exc.feedback(),
+                       "backward must work on the documented state: M and V of shape (1, C), "
+                       "NZ and BZ of shape (N, C)", "bn.backward.documented_state") from None
+
+
 @pytest.mark.cases("batchnorm")
 def test_backward(sub, case, quantities):
     """backward(dLdBZ) after a training forward: dLdZ (through the batch statistics), dLdBW and
@@ -242,8 +287,7 @@ def test_backward(sub, case, quantities):
     if not forward_for_backward(bn, bn.forward, case["Z"], case["BZ"], case["NZ"]):
         suffix = isolate_backward(bn, bn.forward, case, eval=False)
     Z, BW, dLdBZ, NZ = case["Z" + suffix], case["BW"], case["dLdBZ"], case["NZ" + suffix]
-    bn.backward.submit(dLdBZ)  # twice: the gradients are assigned, not accumulated (+=)
-    dLdZ = bn.backward(dLdBZ)
+    dLdZ = backward_twice(bn, dLdBZ, set_by_grader=suffix == "_iso")
     N = Z.shape[0]
     V = Z.var(axis=0, keepdims=True)
     found = mistakes.batchnorm(Z, BW, case["Bb"], dLdBZ)
@@ -290,8 +334,7 @@ def test_backward_eval(sub, case, quantities, way):
     Z = case["Z_iso"] if suffix == "_iso_eval" else case["Z_eval"]
     BW, dLdBZ = case["BW"], case["dLdBZ"]
     rM, rV = case["running_M_eval"], case["running_V_eval"]
-    bn.backward.submit(dLdBZ)  # twice: the gradients are assigned, not accumulated (+=)
-    dLdZ = bn.backward(dLdBZ)
+    dLdZ = backward_twice(bn, dLdBZ, set_by_grader=suffix == "_iso_eval")
     NZ_eval = case["NZ" + suffix]
     M, V = Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True)
     NZ_batch = (Z - M) / np.sqrt(V + EPS)
@@ -301,16 +344,19 @@ def test_backward_eval(sub, case, quantities, way):
                      f"dLdZ = BatchNorm1d.backward(dLdBZ) after an eval-mode forward ({way})",
                      diagnoses=eps_diagnoses(lambda std: dLdBZ * BW / std(rV))
                      + found["dLdZ"],
-                     alternatives={"used the training-mode formula in eval mode: with the running "
+                     alternatives={("bn.eval.dLdZ_training_formula",
+                                    "used the training-mode formula in eval mode: with the running "
                                    "statistics the normalisation is affine, dLdZ = dLdBZ · BW / "
-                                   "sqrt(running_V + eps)": train_backward(dLdBZ, NZ_eval, rV, BW),
-                                   "used the batch variance in eval mode: divide by "
-                                   "sqrt(running_V + eps)": dLdBZ * BW / np.sqrt(V + EPS)})
+                                   "sqrt(running_V + eps)"): train_backward(dLdBZ, NZ_eval, rV, BW),
+                                   ("bn.eval.batch_statistics",
+                                    "used the batch variance in eval mode: divide by "
+                                   "sqrt(running_V + eps)"): dLdBZ * BW / np.sqrt(V + EPS)})
     with quantities.check("self.dLdBW"):
         expect_close(bn.dLdBW, case["dLdBW" + suffix], "self.dLdBW after an eval-mode forward",
                      diagnoses=found["dLdBW"],
-                     alternatives={"dLdBW must use the NZ of the eval forward (normalised with the "
-                                   "running statistics)":
+                     alternatives={("bn.eval.NZ_not_stored",
+                                    "dLdBW must use the NZ of the eval forward (normalised "
+                                   "with the running statistics)"):
                                    (dLdBZ * NZ_batch).sum(axis=0, keepdims=True)})
     with quantities.check("self.dLdBb"):
         expect_close(bn.dLdBb, case["dLdBb" + suffix], "self.dLdBb after an eval-mode forward",
@@ -347,22 +393,22 @@ def test_gradient_check(sub, quantities, shape, seed):
     stacked = np.concatenate([Z, BW, Bb])
     xs = perturbations(stacked)
     try:  # a forward that raises or differs from the reference is Task 5.1's: not graded here
+        BZ = forward.result()  # (its reply comes before backward's: an error here is forward's)
+    except StudentError as exc:  # Task 5.1's stub too
+        raise forward_raised(exc) from None
+    analytic = dict(zip(("dLdZ", "self.dLdBW", "self.dLdBb"),
+                        (backward.result(), *stored.result())))  # backward's own errors: charged
+    try:
         outputs = sub.call_many(bn, "forward", [(x[:N],) for x in xs],
                                 [{"BW": x[N:N + 1], "Bb": x[N + 1:]} for x in xs])  # 1 round trip
-        BZ = forward.result()
-    except NotImplementedYet:
-        raise
     except StudentError as exc:
-        raise Mismatch("BatchNorm1d backward: not graded", "your forward raised an error, so "
-                       "backward cannot be checked against it. Fix Task 5.1 first.\n"
-                       + exc.feedback()) from None
+        raise forward_raised(exc) from None
     right = normalise(Z, Z.mean(axis=0, keepdims=True), Z.var(axis=0, keepdims=True), BW, Bb)
     if not (isinstance(BZ, np.ndarray) and BZ.shape == shape and close(BZ, right)):
-        raise Mismatch("BatchNorm1d backward: not graded", "your forward differs from the "
-                       "reference on this input, so a gradient check of backward against it "
-                       "would grade the forward again. Fix Task 5.1 first.")
-    analytic = dict(zip(("dLdZ", "self.dLdBW", "self.dLdBb"),
-                        (backward.result(), *stored.result())))
+        raise NotGradable("BatchNorm1d backward: not graded", "your forward differs from the "
+                          "reference on this input, so a gradient check of backward against it "
+                          "would grade the forward again. Fix Task 5.1 first; the other checks "
+                          "of this task carry these points meanwhile.")
     grad = vjp_from(outputs, stacked, dLdBZ)
     numeric = {"dLdZ": grad[:N], "self.dLdBW": grad[N:N + 1], "self.dLdBb": grad[N + 1:]}
     V = Z.var(axis=0, keepdims=True)
