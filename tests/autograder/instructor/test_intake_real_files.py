@@ -58,7 +58,7 @@ def test_limits_hold_on_what_is_graded_and_are_set_on_the_command_line(tmp_path)
     with pytest.raises(SubmissionArchiveError, match="more than 5 files and folders to grade"):
         extract_submission(archive, tmp_path / "out", limits)
     # the listing cap bounds the pass over skipped folders
-    with pytest.raises(SubmissionArchiveError, match="declares 316 entries, more than .* 100"):
+    with pytest.raises(SubmissionArchiveError, match=r"declares \d+ entries, more than .* 100"):
         extract_submission(archive, tmp_path / "out2", ArchiveLimits(max_listed_entries=100))
     tgz = tar_folder(project, tmp_path / "ivan.tgz", prefix="hw1")
     with pytest.raises(SubmissionArchiveError, match="lists more than 100 entries"):
