@@ -29,7 +29,7 @@ def add_check_arguments(parser):
                              "current folder)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="only run tests matching EXPR, as in pytest (e.g. -k linear, "
-                             "-k task1_2)")
+                             "-k task1.2)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show every failure in full, with what your code printed")
     parser.add_argument("--json", metavar="PATH",
@@ -158,7 +158,8 @@ def build_parser():
         prog="python -m autograder",
         description="The mytorch autograder. With no command it grades the mytorch/ in the "
                     "current folder; the options below are those of `check`.",
-        epilog="python -m autograder --list-assignments prints the course's assignments.")
+        epilog="python -m autograder --list-assignments prints the course's assignments; "
+               "--version prints the kit's version.")
     add_check_arguments(parser)  # shown here; parsed by `check` (see main)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     check = sub.add_parser("check", help="grade a submission (the default command)",
@@ -183,6 +184,10 @@ def build_parser():
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        from . import __version__
+        print(f"mytorch kit autograder {__version__} (Python {sys.version.split()[0]})")
+        return 0
     if argv[:1] == ["--list-assignments"]:
         try:
             print(listing())

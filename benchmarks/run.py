@@ -8,6 +8,8 @@ Sections (``--only``, comma-separated):
   linear   Linear forward+backward: mytorch / its 3-matmul floor / torch.nn.Linear, float64+float32
   mlp      one MLP training epoch (784-128-64-10) at batch 16, 64, 256: mytorch / torch / floor,
            float64 (the two must agree exactly) and float32 (within 0.5 accuracy points)
+  conv     Conv2d forward, and forward+backward, at batch 64, 28x28, 3x3, 1->8 and 8->16 channels:
+           mytorch / its GEMM floor / torch.nn.functional.conv2d, float64
   threads  BLAS threading: Linear with 1 and with 2 threads, each framework in its own process
   grade    full local grade of the reference, cold start included (``python -m autograder``)
   proxy    the graded suite through the worker against the same suite in-process
@@ -33,12 +35,13 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
 import batch_throughput  # noqa: E402 - sys.path set above
+import conv  # noqa: E402 - sys.path set above
 import grade_time  # noqa: E402 - sys.path set above
 import linear  # noqa: E402 - sys.path set above
 import mlp_epoch  # noqa: E402 - sys.path set above
 import proxy_overhead  # noqa: E402 - sys.path set above
 
-SECTIONS = ("linear", "mlp", "threads", "grade", "proxy", "batch")
+SECTIONS = ("linear", "mlp", "conv", "threads", "grade", "proxy", "batch")
 
 
 def fmt(value, spec):
@@ -91,6 +94,15 @@ def show_mlp(rows, samples, dtype, mnist):
             fmt(r["floor_s"], ".3f"), fmt(r["vs_torch"], ".2f"), fmt(r["vs_floor"], ".2f"),
             fmt(r["mytorch_acc"], ".4f"), fmt(r["torch_acc"], ".4f"),
             fmt(r.get("weights_rel_diff"), ".1e")] for r in rows])
+
+
+def show_conv(rows):
+    columns = ("_ms", "_floor_ms", "_torch_ms", "_vs_floor", "_vs_torch")
+    table("Conv2d (batch 64, 28x28, 3x3, float64), median ms: forward, then forward+backward",
+          ["layer"] + ["mytorch", "floor", "torch", "/floor", "/torch"] * 2,
+          [[f"{r['c_in']}->{r['c_out']}"] + [fmt(r[what + col], ".2f")
+                                              for what in ("forward", "step") for col in columns]
+           for r in rows])
 
 
 def linear_with_threads(threads, framework, quick):
@@ -162,6 +174,14 @@ def main(argv=None):
             results["mlp_epoch"] += rows
             show_mlp(rows, samples, np.dtype(dtype).name, args.mnist)
             save()
+    if "conv" in only:
+        if conv.torch is None:
+            print("\nconv: PyTorch is not installed, so the comparison with "
+                  "torch.nn.functional.conv2d is skipped; mytorch and its floor only")
+        results["conv"] = conv.run(rounds=3 if quick else 7)
+        results["measured"] = {**results.get("measured", {}), "conv": stamp}
+        show_conv(results["conv"])
+        save()
     if "threads" in only:
         runs = {(t, f): linear_with_threads(t, f, quick=True) for t in (1, 2)
                 for f in ("mytorch", "torch")}

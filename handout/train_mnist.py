@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train a multilayer perceptron on MNIST with your own mytorch.
+"""Train a multilayer perceptron (or, with ``--model cnn``, a CNN) on MNIST with your own mytorch.
 
 Uses the ``mytorch`` folder next to this one (the handout's, not an installed copy), so once your
 Linear, ReLU, CrossEntropyLoss, SGD and MLP pass the autograder you can watch them learn real
@@ -10,6 +10,12 @@ about 2 seconds per epoch on a laptop CPU.
     python handout/train_mnist.py                       # downloads MNIST once (about 11 MB)
     python handout/train_mnist.py --epochs 2 --limit 5000     # a quick try
     python handout/train_mnist.py --data-dir ~/mnist --no-download
+    python handout/train_mnist.py --model cnn          # HW2: mytorch.models.CNN on 28×28 images
+
+``--model cnn`` trains ``mytorch.models.CNN`` (Conv2d(1, 8, 3) -> ReLU -> MaxPool2d(2) ->
+Conv2d(8, 16, 3) -> ReLU -> MaxPool2d(2) -> Flatten -> Linear(400, 10)) with the same loss,
+optimiser and batches; an epoch takes longer than the MLP's, and the script reports the time of
+every epoch and of the whole run.
 
 Writes ``metrics.json`` and ``metrics.csv`` (one row per epoch) into ``--out``, and
 ``learning_curve.png`` too when matplotlib is installed. The training loss and accuracy of an
@@ -140,8 +146,8 @@ def momentum_value(text):
 def build_parser():
     p = argparse.ArgumentParser(
         prog=PROG,
-        description="Train an MLP on MNIST with the mytorch beside this script and record its "
-                    "learning curve.",
+        description="Train an MLP (or a CNN) on MNIST with the mytorch beside this script and "
+                    "record its learning curve.",
         epilog=f"Data: the four official MNIST IDX files (raw or .gz) in --data-dir (default "
                f"${DATA_ENV}/mnist, else ~/.cache/mytorch/mnist); missing ones are downloaded "
                f"and checked against their SHA-256 unless --no-download (mirror: "
@@ -161,11 +167,14 @@ def build_parser():
                    help="SGD learning rate [default: %(default)s]")
     p.add_argument("--momentum", type=momentum_value, default=0.9,
                    help="SGD momentum, in [0, 1) [default: %(default)s]")
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                   help="mlp: the MLP of --hidden and --activation; cnn: mytorch.models.CNN "
+                        "(HW2) [default: %(default)s]")
     p.add_argument("--hidden", type=parse_hidden, default=[128, 64], metavar="SIZES",
-                   help="hidden layer sizes, comma-separated ('none' for no hidden layer) "
+                   help="MLP hidden layer sizes, comma-separated ('none' for no hidden layer) "
                         "[default: 128,64]")
     p.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu",
-                   help="hidden-layer activation [default: %(default)s]")
+                   help="MLP hidden-layer activation [default: %(default)s]")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the weight initialisation and of the shuffling "
                         "[default: %(default)s]")
@@ -179,6 +188,27 @@ def build_parser():
                    help="folder for metrics.json, metrics.csv and learning_curve.png "
                         "[default: %(default)s]")
     return p
+
+
+def build_model(args, rng):
+    """(model, a one-line description, what the record's config says about it)."""
+    if args.model == "cnn":
+        from mytorch.models import CNN  # HW2's model: imported only when asked for
+
+        model = CNN(rng=rng)
+        shown = {"Conv2d": ("in_channels", "out_channels", "kernel_size"),
+                 "MaxPool2d": ("kernel_size",), "Linear": ("in_features", "out_features")}
+        names = []
+        for layer in model.layers:  # Conv2d(1,8,3)-ReLU-MaxPool2d(2)-...
+            sizes = [str(getattr(layer, a)) for a in shown.get(type(layer).__name__, ())]
+            names.append(type(layer).__name__ + (f"({','.join(sizes)})" if sizes else ""))
+        description = "CNN " + "-".join(names)
+        return model, description, {"model": "cnn", "description": description}
+    dims = [28 * 28, *args.hidden, 10]
+    description = f"MLP {'-'.join(map(str, dims))} ({args.activation})"
+    model = MLP(dims, activation=args.activation, rng=rng)
+    return model, description, {"model": "mlp", "description": description, "dims": dims,
+                                "activation": args.activation}
 
 
 def evaluate(model, criterion, X, y, chunk=10000):
@@ -231,7 +261,7 @@ def plot_curves(out, record):
             ax.grid(alpha=0.3)
             ax.legend()
         c = record["config"]
-        fig.suptitle(f"mytorch MLP {'-'.join(map(str, c['dims']))} on MNIST "
+        fig.suptitle(f"mytorch {c['description']} on MNIST\n"
                      f"(lr {c['lr']}, momentum {c['momentum']}, batch {c['batch_size']})")
         fig.tight_layout()
         path = out / "learning_curve.png"
@@ -260,14 +290,20 @@ def train(args):
 
     seeds = np.random.SeedSequence(args.seed).spawn(2)
     init_rng, shuffle_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
-    dims = [X_train.shape[1], *args.hidden, 10]
+    model, description, model_config = build_model(args, init_rng)
     # the first layer skips the gradient of the images, which nobody needs: a faster epoch
-    model = skip_input_gradient(MLP(dims, activation=args.activation, rng=init_rng))
+    skip_input_gradient(model)
+    # the CNN takes images, (N, 1, 28, 28), and its im2col columns are about 70 times the size of
+    # a batch of images: evaluate 1000 at a time
+    chunk = 10000
+    if args.model == "cnn":
+        X_train, X_test = X_train.reshape(-1, 1, 28, 28), X_test.reshape(-1, 1, 28, 28)
+        chunk = 1000
     criterion = CrossEntropyLoss()
     optimizer = SGD(model, lr=args.lr, momentum=args.momentum)
 
     record = {
-        "config": {"dims": dims, "activation": args.activation, "epochs": args.epochs,
+        "config": {**model_config, "epochs": args.epochs,
                    "batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum,
                    "seed": args.seed, "limit": args.limit, "data_dir": str(data_dir)},
         "data": {"train_examples": len(X_train), "test_examples": len(X_test)},
@@ -277,7 +313,7 @@ def train(args):
         "epochs": [],
     }
     print(f"MNIST: {len(X_train)} training / {len(X_test)} test images from {data_dir}")
-    print(f"model: MLP {'-'.join(map(str, dims))} ({args.activation}), cross-entropy, "
+    print(f"model: {description}, cross-entropy, "
           f"SGD lr={args.lr} momentum={args.momentum}, batch {args.batch_size}, seed {args.seed}")
     if BLAS_THREADS is not None:
         print(f"BLAS threads: {BLAS_THREADS} ({BLAS_WHY}; --threads N to choose)")
@@ -297,7 +333,7 @@ def train(args):
         if not math.isfinite(train_loss):
             raise UsageError(f"the training loss became {train_loss} in epoch {epoch}: "
                              f"try a smaller --lr (now {args.lr})")
-        test_loss, test_acc = evaluate(model, criterion, X_test, y_test)
+        test_loss, test_acc = evaluate(model, criterion, X_test, y_test, chunk)
         seconds = time.perf_counter() - t0
         record["epochs"].append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                                  "test_loss": test_loss, "test_acc": test_acc,

@@ -66,12 +66,15 @@ class ImportFailed(Exception):
     the top; each failing test says ``feedback()``, one line pointing there.
     """
 
-    def __init__(self, module, cause, via=None):
+    def __init__(self, module, cause, via=None, at_top=True):
         self.module, self.cause, self.via = module, cause, via  # via: the module that failed
+        # False for a failure found while hidden cases ran: it may quote them (the student's
+        # message, frame names), so it is told in the failing hidden rows only, never at the top
+        self.at_top = at_top
         super().__init__(self.summary())
 
     def __reduce__(self):
-        return type(self), (self.module, self.cause, self.via)
+        return type(self), (self.module, self.cause, self.via, self.at_top)
 
     @property
     def crashed(self):
@@ -88,6 +91,8 @@ class ImportFailed(Exception):
         return what
 
     def feedback(self):
+        if not self.at_top:
+            return "importing your code failed:\n" + self.details()
         return f"see the import error at the top: {self.summary()}"
 
     def details(self):

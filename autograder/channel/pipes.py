@@ -12,6 +12,11 @@ import time
 
 from .sandbox import wire
 
+# Replies the grader holds unread at most: two frames of the largest size. The replies owed while
+# it sends (at most ``Worker.MAX_PENDING``, to requests such as setting an attribute) are far
+# smaller; more is a flood.
+MAX_UNREAD = 2 * wire.MAX_FRAME_BYTES
+
 
 class BoundedOutput:
     """Keeps the first ``limit`` bytes the student printed (per test) and counts the rest."""
@@ -93,7 +98,11 @@ class Pipes:
         return [self.fd] + ([self.err_fd] if self.err_fd is not None else [])
 
     def _read_available(self):
-        """Move whatever replies and output are waiting into their buffers, without blocking."""
+        """Move whatever replies and output are waiting into their buffers, without blocking.
+
+        Replies read while the grader sends are bounded (``MAX_UNREAD``): a worker that stops
+        reading requests and floods its replies is a broken protocol (``WireError``), not a buffer
+        growing with the flood."""
         ready = select.select(self._watched(), [], [], 0)[0]
         if self.err_fd in ready:
             self._read_output()
@@ -101,6 +110,14 @@ class Pipes:
             data = os.read(self.fd, 1 << 20)
             if data:  # at EOF the next read, in ``next``, says so
                 self.buffer += data
+                wire.frame_size(self.buffer)  # a bad marker or an oversized frame: at once
+                if len(self.buffer) > MAX_UNREAD:
+                    raise wire.WireError(f"sent more than {MAX_UNREAD // 2**20} MB of replies "
+                                         "while the grader was still sending its requests")
+
+    def release(self):
+        """Drop what is buffered (the worker is gone): nothing that outlives it keeps it alive."""
+        self.buffer, self.outgoing = bytearray(), bytearray()
 
     def next(self, seconds, ended=None):
         """``("frame", (header, payload))``, ``("eof", None)``, ``("bad", why)``; None on timeout.

@@ -108,7 +108,13 @@ class Submission:
         self.import_failures = {}  # module -> ImportFailed
         self._import_actions = {}  # "importing mytorch.nn" -> "mytorch.nn"
         self._imported, self._imported_by = set(), None  # asked of this worker already
-        self._scan = None
+        # What the submission's modules import, read from its source before any of it ran (the
+        # grader's own scan, or one made before the first worker starts): once student code has
+        # run, its folder may hold links (into /proc, say) and FIFOs, so it is never read again.
+        self.source_scan = None
+        # Set by the grader once hidden cases run: what the submission does from then on may
+        # quote them, so its import failures are not told at the top (``ImportFailed.at_top``).
+        self.hidden_phase = False
         # The time budget: wall time spent waiting on the submission's code, over all tests.
         self.spent = 0.0
         self.budget_hit = False
@@ -116,6 +122,8 @@ class Submission:
 
     # -- worker lifecycle ---------------------------------------------------------------------
     def _worker(self):
+        if self.source_scan is None:
+            self.source_scan = imports.scan(self.path)
         if self.worker is None or not self.worker.alive():
             if self.worker is not None:
                 self.worker.kill()
@@ -238,12 +246,12 @@ class Submission:
                     raise copy.copy(self.fatal) from None
             module = self._import_actions.get(exc.action)
             if module is not None:
-                self.fatal = self._import_failed(module, exc)
+                self.fatal = self._import_failed(module, copy.copy(exc))
                 raise copy.copy(self.fatal) from None
             if isinstance(exc, (NotImplementedYet, WorkerCrashed)):
-                self.fatal = exc
+                self.fatal = copy.copy(exc)  # kept without its traceback (and what it holds)
             if isinstance(exc, WorkerCrashed) and exc.timed_out:
-                self.hung[exc.action] = exc
+                self.hung[exc.action] = copy.copy(exc)
             raise
 
     def _decode_refs(self, value):
@@ -331,8 +339,8 @@ class Submission:
             self._imported.add(name)
 
     def _import_replied(self, module, ok, value):
-        if not ok:
-            self._import_failed(module, value)
+        if not ok:  # a copy: the failure itself is raised, and keeps a traceback
+            self._import_failed(module, copy.copy(value))
 
     def _import_failed(self, module, cause, via=None):
         """Record (once) that ``module`` cannot be imported; return its ``ImportFailed``."""
@@ -343,7 +351,8 @@ class Submission:
                 if prefix is not None and via is None:
                     cause, via = prefix.cause, prefix.via or prefix.module
                     break
-            self.import_failures[module] = ImportFailed(module, cause, via)
+            self.import_failures[module] = ImportFailed(module, cause, via,
+                                                        at_top=not self.hidden_phase)
         return self.import_failures[module]
 
     def _known_failure(self, module):
@@ -354,9 +363,7 @@ class Submission:
         crashed = [f for f in self.import_failures.values() if f.crashed and f.via is None]
         if not crashed:
             return None
-        if self._scan is None:
-            self._scan = imports.scan(self.path)
-        needs = self._scan.closure(module)
+        needs = self.source_scan.closure(module) if self.source_scan is not None else {module}
         for failure in crashed:
             if failure.module in needs:
                 return self._import_failed(module, failure.cause, via=failure.module)

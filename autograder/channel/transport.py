@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cleanup import remove_tree
 from .errors import NotImplementedYet, StudentError, WorkerCrashed
 from .pipes import BoundedOutput, Pipes
 from .sandbox import protocol, wire
@@ -56,7 +57,7 @@ class Limits:
 
 def describe_sandbox(report):
     """One line naming the layers a worker's greeting reports active, and those missing (why)."""
-    shown = ("user-ns", "landlock")  # the details worth a reader's time
+    shown = ("user-ns", "landlock", "unprivileged")  # the details worth a reader's time
     active = [f"{name} ({detail})" if detail and name in shown else name
               for name, detail in report.get("active", {}).items()]
     text = "sandbox layers: " + (", ".join(active) or "none")
@@ -114,7 +115,7 @@ class Worker:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 cwd=str(submission), env=env, **extra)
         except BaseException:  # no worker, so nobody else would remove its folder
-            shutil.rmtree(self.dir, ignore_errors=True)
+            remove_tree(self.dir)
             raise
         self.pipes = Pipes(self.proc.stdin, self.proc.stdout, self.proc.stderr, self.output)
         self.pipes.outgoing += wire.encode(config)
@@ -197,6 +198,9 @@ class Worker:
             done = self.pipes.write(self.limits.call_seconds)
         except OSError:
             raise self._crash("stopped reading requests", action) from None
+        except wire.WireError as exc:
+            self.kill()
+            raise WorkerCrashed(f"broke the grader's protocol ({exc})", action) from None
         if not done:
             raise self._timed_out(self.limits.call_seconds, action)
 
@@ -277,6 +281,7 @@ class Worker:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.pipes.release()
+        remove_tree(self.dir)
 
     close = kill

@@ -38,7 +38,7 @@ def register_profiles():
     # reported as found (derandomized, so the same one every run). The grader reports the
     # example itself (checking/checks.py: property_check), one per test: no blob to paste, and
     # the first failure only, not a group of them.
-    settings.register_profile(GRADER_PROFILE, max_examples=15, **{
+    settings.register_profile(GRADER_PROFILE, max_examples=5, **{
         **_COMMON, "suppress_health_check": [HealthCheck.too_slow,
                                              HealthCheck.function_scoped_fixture],
         "phases": [Phase.explicit, Phase.reuse, Phase.generate],

@@ -33,9 +33,10 @@ from .rubric import test_key
 class GraderPlugin:
     def __init__(self, submission, tasks, limits=None, hidden_cases=None, user=None,
                  submission_factory=Submission, allowed_imports=None, cases_dir=None,
-                 assignment=None):
+                 assignment=None, source_scan=None):
         self.submission_path, self.tasks, self.limits = submission, tasks, limits
         self.allowed_imports = allowed_imports  # what the worker lets the submission import
+        self.source_scan = source_scan  # imports.scan of the submission, made before it ran
         # benchmarks/proxy_overhead.py swaps in an in-process stand-in to time the proxy's cost
         self.submission_factory = submission_factory
         self.hidden_cases = hidden_cases  # component -> list of cases, or None
@@ -66,6 +67,8 @@ class GraderPlugin:
         self.submission = self.submission_factory(self.submission_path, self.limits, user=self.user)
         if hasattr(self.submission, "allowed_imports"):
             self.submission.allowed_imports = self.allowed_imports
+        if self.source_scan is not None and hasattr(self.submission, "source_scan"):
+            self.submission.source_scan = self.source_scan
         if hasattr(self.submission, "start"):
             self.submission.start()
 
@@ -74,8 +77,14 @@ class GraderPlugin:
             return
         if self.submission.worker is not None and not self.hidden_phase:
             self.state.worker_info = dict(self.submission.worker.info or {})
-        self.state.import_failures = dict(getattr(self.submission, "import_failures", {}))
-        self.state.budget_hit = getattr(self.submission, "budget_hit", False)
+        # What is told above the table is visible at once: only what happened before hidden cases
+        # ran (an import failure of the hidden phase may quote them; it is told in its rows).
+        self.state.import_failures = {
+            module: failure for module, failure
+            in getattr(self.submission, "import_failures", {}).items()
+            if getattr(failure, "at_top", True)}
+        if not self.hidden_phase:
+            self.state.budget_hit = getattr(self.submission, "budget_hit", False)
         self.submission.close()
         self.submission = None
 
@@ -134,6 +143,7 @@ class GraderPlugin:
             hidden = [item for item in group if _is_hidden_case(item)]
             for item in group:
                 item.extra_keyword_matches.add(task_keyword(task.id))
+                item.extra_keyword_matches.add(f"task{task.id}")  # as the table shows it
                 if self.assignment:
                     item.extra_keyword_matches.add(self.assignment)
                 result = TestResult(item.nodeid, task.id, 0.0,
@@ -196,6 +206,9 @@ class GraderPlugin:
         self.hidden_phase = True
         self.errors_before_hidden = len(self.state.errors)
         if self.submission is not None:
+            self.state.budget_hit = getattr(self.submission, "budget_hit", False)
+            if hasattr(self.submission, "hidden_phase"):
+                self.submission.hidden_phase = True
             self.submission.close()
             if hasattr(self.submission, "start"):
                 self.submission.start()
@@ -316,7 +329,8 @@ def _is_hidden_case(item):
 
 
 def task_keyword(task_id):
-    """The -k keyword that selects a task's tests: "1.2" -> "task1_2"."""
+    """The -k keyword that selects a task's tests: "1.2" -> "task1_2" (``task1.2``, the number
+    the table shows, selects them too)."""
     return "task" + task_id.replace(".", "_")
 
 

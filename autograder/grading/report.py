@@ -75,6 +75,7 @@ class Grade:
     # a module fails to import, the time budget ran out): told once, above the table
     problems: list = field(default_factory=list)
     unimportable: list = field(default_factory=list)  # files/modules that could not be imported
+    import_summary: list = field(default_factory=list)  # one line each, for the class's files
     assignment: str = ""  # the assignment's name
 
     @property
@@ -184,21 +185,24 @@ def render_table(grade, verbose=False, width=100):
         return "\n".join(lines)
     for problem in grade.problems:
         lines += [visible(problem, TEST_FEEDBACK_CHARS), ""]
-    header = f"{'Task':<5} {'Title':<38} {'Score':>11}  Status"
+    title_width = max([38] + [len(t.title) for t in grade.tasks])  # a label is never cut
+    header = f"{'Task':<5} {'Title':<{title_width}} {'Score':>11}  Status"
     lines += [header, "-" * len(header)]
     for t in grade.tasks:
         score = f"{_fmt(t.score)} / {_fmt(t.max_score)}"
-        lines.append(f"{t.id:<5} {t.title[:38]:<38} {score:>11}  {t.status}")
+        lines.append(f"{t.id:<5} {t.title:<{title_width}} {score:>11}  {t.status}")
         if t.status != "passed" and not verbose:
             detail = t.first_line()
             if detail:
                 lines.append("      > " + textwrap.shorten(detail, width=width - 8,
                                                            placeholder=" ..."))
     lines.append("-" * len(header))
-    lines.append(f"{'Total':<44} {_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
+    label_width = title_width + 6
+    lines.append(f"{'Total':<{label_width}} "
+                 f"{_fmt(grade.score) + ' / ' + _fmt(grade.max_score):>11}")
     if grade.has_hidden:
         shown = f"{_fmt(grade.visible_score)} / {_fmt(grade.visible_max_score)}"
-        lines.append(f"{'  of which visible rows':<44} {shown:>11}")
+        lines.append(f"{'  of which visible rows':<{label_width}} {shown:>11}")
     if verbose:
         budget = _Budget()
         for t in grade.tasks:
@@ -247,7 +251,7 @@ def results_json(grade):
             parts.append(f"{name} [{r.status}]\n{feedback}")
             if output:
                 parts.append("Your code printed:\n" + output)
-        tests.append({
+        row = {
             "name": f"{t.id} {t.title}", "number": t.id, "score": t.score,
             "max_score": t.max_score, "status": "passed" if t.status == "passed" else "failed",
             "output": "\n\n".join(parts) if parts else "All checks passed.",
@@ -258,7 +262,11 @@ def results_json(grade):
                                       "quantities": r.quantities,
                                       "diagnoses": r.diagnoses}
                                      for r in t.tests]},
-        })
+        }
+        if grade.has_hidden and row["visibility"] == "visible" and not t.max_score:
+            # public cases whose points the hidden row carries: feedback, not a "0 / 0" score
+            del row["score"], row["max_score"]
+        tests.append(row)
     if grade.hidden_errors:  # shown with the hidden rows, never in the top-level text
         tests.append({"name": "Grader problems (hidden cases)", "score": 0.0, "max_score": 0.0,
                       "status": "failed", "output": "\n".join(grade.hidden_errors),
@@ -266,21 +274,18 @@ def results_json(grade):
     output = "".join(visible(problem, TEST_FEEDBACK_CHARS) + "\n\n" for problem in grade.problems)
     # The top-level text is visible at once: with hidden rows it gives the visible rows' sum only
     # (Gradescope shows the total when grades are published).
-    if grade.has_hidden:
-        output += (f"Visible tests: {_fmt(grade.visible_score)} / "
-                   f"{_fmt(grade.visible_max_score)}\nThe hidden tests and your total score "
-                   "appear when grades are published.")
-    else:
-        output += f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
-    if grade.notes:  # e.g. a limit or the sandbox not available on this platform
-        output += "\n" + "\n".join(f"note: {visible(note, TEST_FEEDBACK_CHARS)}"
-                                    for note in grade.notes)
+    output += hidden_rows_line(grade) if grade.has_hidden else \
+        f"Score {_fmt(grade.score)} / {_fmt(grade.max_score)}"
+    # The notes (sandbox layers, limits, which user ran the code) describe the grading machine:
+    # they stay in extra_data for the instructor's tools, out of the text students see.
     return {"score": grade.score, "execution_time": round(grade.seconds, 3), "output": output,
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": tests,
             # the notes as data, for the class report's grading conditions
             "extra_data": {"notes": [visible(note, TEST_FEEDBACK_CHARS) for note in grade.notes],
-                           "assignment": grade.assignment}}
+                           "assignment": grade.assignment,
+                           # the code that does not import, for the class's grades.csv
+                           "does_not_import": [one_line(s, 300) for s in grade.import_summary]}}
 
 
 class _Budget:
@@ -304,10 +309,26 @@ class _Budget:
         return feedback, output
 
 
+NOT_GRADED = "Your submission could not be graded: "
+
+
+def hidden_rows_line(grade):
+    """The one line students read above rows that are partly graded after the deadline."""
+    total, later = _fmt(grade.max_score), _fmt(round(grade.max_score - grade.visible_max_score, 2))
+    now = (f"Graded now: {_fmt(grade.visible_score)} / {_fmt(grade.visible_max_score)} points "
+           f"(the rows with a score). The other {later} of {total} points are"
+           if grade.visible_max_score else f"Nothing is graded now: all {total} points are")
+    return (f"{now} graded on hidden cases after the deadline and appear when grades are "
+            f"published. Your local `python -m autograder` counts the public cases for all {total} "
+            "points; the rows without a score show how those went here.")
+
+
 def error_results(message, seconds=0.0):
-    """results.json for a submission that could not be graded at all: score 0 and why."""
+    """results.json for a submission that could not be graded at all: score 0 and why. The
+    sentence before the reason is added here, once (a ``message`` that starts with it already is
+    not given it twice)."""
+    reason = message[len(NOT_GRADED):] if message.startswith(NOT_GRADED) else message
     return {"score": 0.0, "execution_time": round(seconds, 3),
-            "output": "Your submission could not be graded: "
-                      f"{visible(message, TEST_FEEDBACK_CHARS)}\nScore: 0",
+            "output": f"{NOT_GRADED}{visible(reason, TEST_FEEDBACK_CHARS)}\nScore: 0",
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "tests": []}

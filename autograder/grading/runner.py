@@ -5,7 +5,6 @@ import functools
 import importlib.util
 import io
 import os
-import shutil
 import tempfile
 import time
 import warnings
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ..channel.cleanup import remove_tree
 from ..channel.proxy import Submission
 from ..channel.transport import Limits, describe_sandbox
 from ..intake import imports
@@ -52,7 +52,7 @@ def _unpacked(archive):
     """The folder holding mytorch/ in a safe copy of ``archive`` (removed when the process ends)."""
     from ..intake.archive import SubmissionArchiveError, extract_submission
     work = tempfile.mkdtemp(prefix="mytorch-check-")
-    atexit.register(shutil.rmtree, work, True)
+    atexit.register(remove_tree, work)  # the student's code writes into its copy
     os.chmod(work, 0o755)  # the worker may run as an unprivileged user
     try:
         return extract_submission(archive, Path(work) / "submission").root
@@ -107,7 +107,8 @@ def _grade(submission, keyword, limits, assignment, rubric_path, hidden_cases, u
     limits = limits or Limits()
     plugin = GraderPlugin(submission, tasks, limits, hidden_cases, user,
                           submission_factory, allowed_imports=allowed,
-                          cases_dir=assignment.cases_dir, assignment=assignment.name)
+                          cases_dir=assignment.cases_dir, assignment=assignment.name,
+                          source_scan=scan)
     suite = assignment.suite_dir
     args = [str(suite), "-c", str(suite / "grader.ini"), "--rootdir", str(suite),
             "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:unraisableexception",
@@ -146,6 +147,12 @@ def _grade(submission, keyword, limits, assignment, rubric_path, hidden_cases, u
                                           limits.budget_seconds, plugin.state.budget_hit)
     result.unimportable = sorted({p.path for p in scan.syntax_errors}
                                  | set(plugin.state.import_failures))
+    # one line per file, from the source or the module's name alone: what the worker raised may
+    # quote a hidden case, and this summary is data in results.json
+    result.import_summary = [f"{p.path}, line {p.line}: {p.message}" for p in scan.syntax_errors]
+    if not scan.syntax_errors:  # (a file that does not parse stops the modules importing it)
+        roots = {f.via or f.module for f in plugin.state.import_failures.values()}
+        result.import_summary += [f"{m} failed when imported" for m in sorted(roots)]
     missing = plugin.state.worker_info.get("limits_missing")
     if missing:
         result.notes.append("limits not enforced on this platform: " + ", ".join(missing))
@@ -165,5 +172,5 @@ def _no_match(keyword, tasks, plugin):
     for task in tasks:
         names = ", ".join(dict.fromkeys(tests.get(task.id, [])))
         lines.append(f"  {task_keyword(task.id):<9} {task.title}: {names}")
-    lines.append("For example: -k task1_2, -k softmax, -k \"relu or gelu\".")
+    lines.append("For example: -k task1.2 (or task1_2), -k softmax, -k \"relu or gelu\".")
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""Student-derived text made safe to show:
-on a terminal, in feedback.txt, summary.txt, results.json.
+"""Student-derived text made safe to show: on a terminal, in feedback.txt, summary.txt,
+results.json, every CSV (``csv_text``) and every HTML page (``html_text``) the kit writes. This
+module is the one sanitiser: nothing a student controls is written another way.
 
 A submission controls its output, its exception messages, the names in its tracebacks and the names
 of its files. Written raw, an escape sequence (ESC, or the one-byte CSI/OSC of C1) repaints the
@@ -9,6 +10,9 @@ printable text (``\\x1b``, ``\\r``, ``\\u202e``), so what was sent is still read
 acts. It accepts any value (bytes, lone surrogates, objects whose ``str`` fails) and bounds the
 length of every line and of the whole text.
 """
+import csv
+import html
+import io
 import unicodedata
 
 LINE_CHARS = 1000  # longest line kept; the rest of a line is cut with a count
@@ -76,3 +80,50 @@ def visible(text, max_len=None, keep_newlines=True, line_chars=LINE_CHARS):
 def one_line(text, max_len=200):
     """``visible`` on one line: for names, ids and messages that sit inside a line of a report."""
     return visible(text, max_len, keep_newlines=False, line_chars=None)
+
+
+# -- CSV and HTML ------------------------------------------------------------------------------
+CELL_CHARS = 1000
+# What a spreadsheet runs as a formula when a cell starts with it (also after spaces).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def num(x):
+    """A score as people write it: 15, 7.50."""
+    return f"{x:g}" if float(x).is_integer() else f"{x:.2f}"
+
+
+def spreadsheet_cell(value):
+    """A CSV cell that no spreadsheet reads as a formula (``=HYPERLINK(...)``, ``+cmd|...``,
+    ``@SUM``): text starting like one (also after spaces) gets a leading ``'``, as spreadsheets
+    themselves write text that only looks like a formula; then made visible on one line. Numbers
+    stay numbers (a negative one is not a formula)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        return num(value)
+    if isinstance(value, int):
+        return str(value)
+    text = _as_text(value)
+    if text.lstrip(" ").startswith(FORMULA_STARTS) or text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    return one_line(text, CELL_CHARS)
+
+
+def csv_text(header, rows):
+    """A whole CSV file (``\\n`` line ends): ``header`` and every row, each cell through
+    ``spreadsheet_cell``."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([spreadsheet_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([spreadsheet_cell(v) for v in row])
+    return buf.getvalue()
+
+
+def html_text(value, max_len=None):
+    """``value`` for an HTML page: made visible (escape sequences, bidirectional overrides and
+    other controls shown as escapes), then HTML-escaped, quotes included (safe in attributes)."""
+    return html.escape(visible(value, max_len, line_chars=None), quote=True)

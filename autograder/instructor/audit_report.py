@@ -1,34 +1,31 @@
 """What ``python -m autograder audit`` reports: the mutation score (leaving out the surviving
 mutants known to be equivalent), a table per operator and per task, the survivors with their diffs,
 and the points charged outside a mutant's own task."""
+from ..grading.assignment import course
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 
-# Mutants that change nothing a student could be graded on, found by reading the survivors: each
-# entry is (region, operator description, text of a line the mutant removes, text of a line it adds,
-# why it is harmless), lines as ``ast.unparse`` prints them. A killed mutant is never equivalent.
-EQUIVALENT = [
-    ("mytorch/nn/activation.py:Sigmoid.forward", "< for <= (or the reverse)", "Z >= 0", "Z > 0",
-     "both branches give 1/2 at Z = 0"),
-    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "kept self.Z in a local only", "self.Z = Z",
-     "Z = Z", "nothing reads self.Z (backward uses NZ and V)"),
-    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "dropped keepdims",
-     "self.M = Z.mean(axis=0, keepdims=True)", "self.M = Z.mean(axis=0)",
-     "a (C,) mean broadcasts exactly as a (1, C) one, and running_M stays (1, C)"),
-    ("mytorch/nn/batchnorm.py:BatchNorm1d.forward", "dropped keepdims",
-     "self.V = Z.var(axis=0, keepdims=True)", "self.V = Z.var(axis=0)",
-     "a (C,) variance broadcasts exactly as a (1, C) one, and running_V stays (1, C)"),
-    ("mytorch/nn/batchnorm.py:BatchNorm1d.backward", "dropped keepdims", "mean(axis=0, keepdims",
-     "mean(axis=0)", "a column mean of shape (C,) broadcasts over the rows as (1, C) does"),
-    ("mytorch/nn/linear.py:Linear.backward", "a branch always taken", "if self.b is not None:",
-     "self.dLdb = ", "a layer without a bias also storing a dLdb: parameters() does not list "
-     "it and nothing reads it"),
-    ("mytorch/nn/linear.py:Linear.backward", "the condition's value always",
-     "if self.input_grad else None", "dLdA = dLdZ @ self.W",
-     "input_grad=False is an optional, ungraded feature"),
-    ("mytorch/nn/loss.py:CrossEntropyLoss.forward", "modified the input A in place",
-     "shifted = A - A.max(axis=1, keepdims=True)", "A -= A.max(axis=1, keepdims=True)",
-     "the loss's input is the last Linear's output, which no layer caches"),
-]
+# Mutants that change nothing a student could be graded on: each assignment lists its own, as data,
+# in ``equivalent_mutants.toml`` beside its rubric (region, operator description, a text of a line
+# the mutant removes, of a line it adds, and why it is harmless). A killed mutant is never
+# equivalent.
+EQUIVALENT_FILE = "equivalent_mutants.toml"
+
+
+def equivalent_entries(assignments=None):
+    """[(region, description, removed, added, why)] of every assignment of the course."""
+    entries = []
+    for assignment in assignments if assignments is not None else course():
+        path = assignment.root / EQUIVALENT_FILE
+        if path.is_file():
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            entries += [(e["region"], e["description"], e["removed"], e["added"], e["why"])
+                        for e in data.get("equivalent", [])]
+    return entries
 
 
 def equivalence(mutant):
@@ -36,7 +33,7 @@ def equivalence(mutant):
     lines = mutant.diff.splitlines()[2:]
     removed = [line[1:].strip() for line in lines if line.startswith("-")]
     added = [line[1:].strip() for line in lines if line.startswith("+")]
-    for region, description, old, new, reason in EQUIVALENT:
+    for region, description, old, new, reason in equivalent_entries():
         if region == mutant.region and description == mutant.description \
                 and any(old in line for line in removed) and any(new in line for line in added):
             return reason

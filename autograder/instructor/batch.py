@@ -34,10 +34,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..channel.cleanup import remove_tree
 from ..channel.transport import describe_sandbox
 from ..grading.assignment import AssignmentError, find
 from ..grading.rubric import load_rubric
 from ..grading.text import one_line
+from ..intake.archive import ArchiveLimits
 from ..intake.files import (
     OutputDirError,
     prepare_output_dir,
@@ -52,13 +54,14 @@ from .hidden import SecretError, read_secret
 from .one_student import (
     Checks,
     Interrupted,
+    base_row,
     cached_row,
     failed_results,
     grade_student,
     prepare,
     student_folder,
 )
-from .summary import INTERRUPTED, write_grades_csv
+from .summary import AMBIGUOUS, INTERRUPTED, write_grades_csv
 from .summary import num as _num
 
 OUT_MARKER = ".mytorch-grades"   # in every OUT a batch writes; see files.prepare_output_dir
@@ -88,6 +91,7 @@ class Options:
     shard: tuple | None = None   # (K, N): grade only shard K of N (see shards.py)
     anonymize: bool = False      # also write report-anonymized.html
     assignment: str | None = None  # its name (None: the course's default)
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)  # on what is graded
 
 
 
@@ -153,9 +157,29 @@ def options_from_args(args):
                    keyword=args.keyword, force=args.force, tasks=tasks,
                    assignment=assignment.name,
                    allow_weak_sandbox=getattr(args, "allow_weak_sandbox", False))
+    opts.limits = limits_from_args(args)
     opts.version = grader_version(_config(opts))
     _shard_options(opts, args)
     return opts
+
+
+LIMIT_OPTIONS = (  # (option, ArchiveLimits field, unit in bytes)
+    ("max_files", "max_files", 1), ("max_total_mb", "max_total_bytes", 2**20),
+    ("max_file_mb", "max_file_bytes", 2**20), ("max_archive_mb", "max_archive_bytes", 2**20),
+    ("max_listed_entries", "max_listed_entries", 1))
+
+
+def limits_from_args(args):
+    """The ``ArchiveLimits`` of ``--max-files``, ``--max-total-mb``, ... (defaults for the rest)."""
+    limits = ArchiveLimits()
+    for option, name, unit in LIMIT_OPTIONS:
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if value <= 0:
+            raise BatchError(f"--{option.replace('_', '-')} must be positive")
+        setattr(limits, name, int(value * unit))
+    return limits
 
 
 def _shard_options(opts, args):
@@ -239,8 +263,11 @@ def run_batch(args, stream=None):
     try:
         todo, unchanged = [], 0
         for student in students:  # copy and hash every submission first: cheap, and bounded
+            if student.ambiguous:  # which entry is this student's is the instructor's call
+                rows[student.id] = _error_row(student, opts, None)
+                continue
             try:
-                ready = prepare(student)
+                ready = prepare(student, opts.limits)
             except Exception as exc:  # one student's problem never aborts the batch
                 rows[student.id] = _error_row(student, opts, exc)
                 continue
@@ -304,7 +331,7 @@ def run_batch(args, stream=None):
 
 def _discard(ready):
     if ready.work is not None:
-        shutil.rmtree(ready.work, ignore_errors=True)
+        remove_tree(ready.work)  # the student's code wrote there: bounded, never raises
         ready.work = None
 
 
@@ -340,33 +367,31 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _base_row(student, opts, status, message, total):
-    return {"student": student.id, "name": student.name, "email": student.email,
-            "sid": student.sid, "total": total, "max_score": sum(t.points for t in opts.tasks),
-            **{t.id: total for t in opts.tasks}, "status": status, "message": message,
-            "submission": one_line(student.source, 1000)}
-
-
 def _interrupted_row(student, opts):
     """A student the interrupted batch did not reach: no score, and nothing written for them."""
-    return _base_row(student, opts, INTERRUPTED, "the batch was interrupted before this student "
+    return base_row(student, opts, INTERRUPTED, "the batch was interrupted before this student "
                      "was graded; run the same command again", None)
 
 
 def _error_row(student, opts, exc):
-    """Any unexpected failure on one student, as that student's row (written, never cached)."""
-    message = (f"the batch grader failed on this student "
-               f"({type(exc).__name__}: {one_line(exc, 500)})")
+    """Any unexpected failure on one student (``exc``), or an id several entries share (``exc``
+    None), as that student's row (written, never cached)."""
+    if exc is None:
+        status, message = AMBIGUOUS, student.clash()
+    else:
+        status = "grader failed"
+        message = (f"the batch grader failed on this student "
+                   f"({type(exc).__name__}: {one_line(exc, 500)})")
     folder = student_folder(opts, student)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_json_atomically(failed_results(message), folder / "results.json")
         write_atomically(folder / "feedback.txt",
-                         f"Your submission could not be graded: {message}\n")
+                         failed_results(message)["output"] + "\n")
         (folder / ".meta.json").unlink(missing_ok=True)  # the next run tries this student again
     except OSError:
         pass
-    return _base_row(student, opts, "grader failed", message, 0.0)
+    return base_row(student, opts, status, message, 0.0)
 
 
 def _grade_safely(student, opts, prepared):

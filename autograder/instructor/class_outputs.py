@@ -2,7 +2,8 @@
 
 ``batch.json`` holds that record: the grader version, the options that change a grade, the tasks,
 which shard of which class was graded, the conditions of the machine and every student's row.
-``write_class_outputs`` turns a record (and the students' results.json files) into ``grades.csv``,
+``write_class_outputs`` turns a record (and the students' results.json files) into ``grades.csv``
+(and the LMS's import files beside it, ``lms_export.py``),
 ``summary.txt`` (+ ``summary.png``), ``report.html`` and, when asked, ``report-anonymized.html``.
 A whole run and ``merge`` of its shards go through this one function with the same data, so their
 files are byte-identical: none of them holds a timing or a date (those stay in each student's
@@ -22,6 +23,7 @@ from ..grading.text import one_line
 from ..intake.files import write_atomically, write_json_atomically
 from .class_report import write_class_report
 from .common_mistakes import common_mistakes
+from .lms_export import write_lms_exports
 from .summary import INTERRUPTED, summarize, write_grades_csv
 
 RECORD_NAME = "batch.json"
@@ -164,6 +166,7 @@ def write_class_outputs(out, record, anonymize=False):
     out = Path(out)
     rows, tasks = record["rows"], tasks_of(record)
     write_grades_csv(rows, tasks, out / "grades.csv")
+    write_lms_exports(out, rows, tasks)
     results = class_results(out / STUDENTS_DIR, rows)
     mistakes = common_mistakes(results)
     summary = summarize(list(rows), tasks, out / STUDENTS_DIR, out, mistakes=mistakes)

@@ -9,9 +9,8 @@ every statistic (as in summary.txt).
 """
 import hashlib
 import hmac
-import html
 
-from ..grading.text import one_line
+from ..grading.text import html_text, one_line
 from ..intake.files import write_atomically
 from .summary import INTERRUPTED
 
@@ -26,7 +25,8 @@ table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-botto
 text-align:left}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 th.sortable{cursor:pointer;user-select:none;background:#f4f4f4}th.sortable:hover{background:#e8e8e8}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-tr.bad td{background:#fff3f0}.bar{fill:#4477aa}.bar2{fill:#66aa55}svg text{font-size:11px;fill:#333}
+tr.bad td{background:#fff3f0}tr.warn td{background:#fffbe6}td .why{color:#666;font-size:12px}
+.bar{fill:#4477aa}.bar2{fill:#66aa55}svg text{font-size:11px;fill:#333}
 #errors{color:#b00}#conditions td{white-space:pre-wrap}
 """
 
@@ -68,8 +68,7 @@ SCRIPT = """
 """
 
 
-def _e(text):
-    return html.escape(str(text), quote=True)
+_e = html_text  # every piece of text on the page goes through the one sanitiser
 
 
 def _num(x):
@@ -211,13 +210,17 @@ def render(rows, tasks, mistakes=(), conditions=None, feedback_href=None, anonym
         href = None if anonymize or feedback_href is None else feedback_href(r["student"])
         cell = f'<a href="{_e(href)}">{label}</a>' if href else label
         status = one_line(r.get("status", ""))
-        cls = "" if status.startswith("graded") else ' class="bad"'
+        cls = "" if status == "graded" else \
+            ' class="warn"' if status.startswith("graded") else ' class="bad"'
+        # the reason names the student's file: never in an anonymized page
+        why = "" if anonymize else one_line(r.get("message") or "", 300)
         out.append(f'<tr{cls}><td data-v="{_e(sid)}">{cell}</td>'
                    f'<td class="num" data-v="{_value(r, "total")}">'
                    f'{_num(_value(r, "total"))}</td>')
         out += [f'<td class="num" data-v="{_value(r, t.id)}">{_num(_value(r, t.id))}</td>'
                 for t in tasks]
-        out.append(f'<td data-v="{_e(status)}">{_e(status)}</td></tr>')
+        out.append(f'<td data-v="{_e(status)}">{_e(status)}'
+                   + (f'<br><span class="why">{_e(why)}</span>' if why else "") + "</td></tr>")
     out.append("</tbody></table>")
     if waiting:
         out.append("<h2>Not graded yet (interrupted)</h2><ul id=\"waiting\">")

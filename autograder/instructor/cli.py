@@ -43,10 +43,15 @@ def add_commands(sub):
     gradescope.add_argument("--user", default="student",
                             help="unprivileged user setup.sh creates for student code "
                                  "(default student)")
+    gradescope.add_argument("--namespaces", choices=("optional", "required"), default="optional",
+                            help="where the container refuses namespaces (Gradescope; Docker's "
+                                 "default seccomp profile): grade with the other layers, as the "
+                                 "unprivileged user (optional, the default), or give no score "
+                                 "(required)")
     gradescope.add_argument("--allow-weak-sandbox", action="store_true",
                             help="grade even where student code would run as root or without the "
-                                 "isolation the machine offers (otherwise such runs give an "
-                                 "error, not a score)")
+                                 "isolation the machine offers (otherwise such runs give no "
+                                 "score and a message for the course staff)")
     gradescope.set_defaults(func=cmd_gradescope)
     handout = sub.add_parser("handout", help="(instructors) build the student handout from the "
                                              "reference")
@@ -124,6 +129,7 @@ def add_grade_arguments(parser):
                              "unchanged since the last run")
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="only run tests matching EXPR (as in pytest)")
+    add_limit_arguments(parser)
     parser.add_argument("--similarity", action="store_true",
                         help="also compare the submissions' code: OUT/similarity/ (see the "
                              "similarity command)")
@@ -131,6 +137,25 @@ def add_grade_arguments(parser):
                         help="grade only shard K of N (0 to N-1; a student's shard depends on "
                              "their id alone), for `merge` to combine")
     add_anonymize_argument(parser)
+
+
+def add_limit_arguments(parser):
+    from ..intake.archive import ArchiveLimits
+    d = ArchiveLimits()
+    group = parser.add_argument_group(
+        "limits on one submission", "on what is graded: .venv/, __pycache__/, .git/ and the like "
+        "are skipped before anything is counted (see docs/instructors.md)")
+    group.add_argument("--max-files", type=int, metavar="N",
+                       help=f"files and folders graded (default {d.max_files})")
+    group.add_argument("--max-total-mb", type=float, metavar="MB",
+                       help=f"bytes of all graded files (default {d.max_total_bytes >> 20})")
+    group.add_argument("--max-file-mb", type=float, metavar="MB",
+                       help=f"bytes of one graded file (default {d.max_file_bytes >> 20})")
+    group.add_argument("--max-archive-mb", type=float, metavar="MB",
+                       help=f"size of an archive itself (default {d.max_archive_bytes >> 20})")
+    group.add_argument("--max-listed-entries", type=int, metavar="N",
+                       help="entries an archive or folder may list, skipped ones included "
+                            f"(default {d.max_listed_entries})")
 
 
 def add_anonymize_argument(parser):
@@ -153,13 +178,21 @@ def cmd_grade(args):
 
 
 def cmd_gradescope(args):
-    from .gradescope import GradescopeError, build_autograder_zip
+    from .gradescope import GradescopeError, build_autograder_zip, describe_policy
+    if args.out.is_dir():
+        return _error(f"--out {args.out} is a folder; give the zip's file name "
+                      f"(e.g. {args.out / 'autograder.zip'})")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the zip is fine
+    except OSError as exc:
+        return _error(f"cannot create the folder for --out {args.out}: {exc.strerror or exc}")
     try:
         info = build_autograder_zip(args.out, secret_file=args.secret_file, user=args.user,
                                     allow_weak_sandbox=args.allow_weak_sandbox,
-                                    assignment=find(args.assignment))
+                                    assignment=find(args.assignment), namespaces=args.namespaces)
     except (GradescopeError, AssignmentError) as exc:
         return _error(exc)
+    print(describe_policy(args.user, args.namespaces, args.allow_weak_sandbox))
     print(f"wrote {args.out} ({info['files']} files{', with the secret' if info['secret'] else ''}"
           "); upload it as the autograder of a Gradescope programming assignment")
     return 0

@@ -3,10 +3,11 @@
 Each SUBMISSION argument is one student's folder or archive, or a folder of many (a Canvas or
 Gradescope export: one entry per student, with Gradescope's ``submission_metadata.yml`` giving names
 and emails). ``discover`` returns one ``Student`` per entry. A student's id comes from the name of
-their entry alone (never from what else is in the batch), so two entries that would share an id are
-an error naming both, before anything is graded. Entries are looked at without following links or
-opening anything but regular files; what is in them is read only through the bounded copy
-(``autograder/intake/archive.py``), which ``content_hash`` fingerprints.
+their entry alone (never from what else is in the batch), so two entries that would share an id
+(one misnamed file) are one ``Student`` that lists them all in ``ambiguous``: the batch grades the
+rest of the class and reports that id as a row that needs the instructor. Entries are looked at
+without following links or opening anything but regular files; what is in them is read only
+through the bounded copy (``autograder/intake/archive.py``), which ``content_hash`` fingerprints.
 """
 import hashlib
 import os
@@ -22,7 +23,8 @@ from ..intake.walker import file_kind, is_skipped_name
 
 METADATA_NAME = "submission_metadata.yml"
 IGNORED_SUFFIXES = (".yml", ".yaml", ".csv", ".txt", ".md", ".json", ".html", ".pdf")
-CANVAS_NAME = re.compile(r"^(.+?)_(?:late_)?\d+_\d+(?:_|$)", re.IGNORECASE)
+# Canvas's download: <lastfirst>_[LATE_]<Canvas user id>_<submission id>_<file name>
+CANVAS_NAME = re.compile(r"^(.+?)_(?:late_)?(\d+)_\d+(?:_|$)", re.IGNORECASE)
 # What cannot be part of a folder name on Linux, macOS or Windows, or reads badly in a CSV cell.
 PATH_UNSAFE = re.compile(r'[/\\:*?"<>|]')
 WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
@@ -40,6 +42,17 @@ class Student:
     name: str = ""
     email: str = ""
     sid: str = ""
+    lms_id: str = ""     # the LMS's own id of the student (Canvas's user id), when the name has it
+    ambiguous: tuple = ()  # every entry that would be graded as this id, when there are several
+
+    def clash(self):
+        """Why this id cannot be graded as it is (None when it can): the entries sharing it."""
+        if not self.ambiguous:
+            return None
+        shown = " and ".join(one_line(p, 300) for p in self.ambiguous)
+        return (f"{len(self.ambiguous)} submissions would all be graded as student "
+                f"{one_line(self.id)!r}: {shown}. Student ids come from file and folder names "
+                "alone: rename or remove all but one, then run the same command again")
 
 
 def student_id_from_name(name):
@@ -68,6 +81,13 @@ def student_id_from_name(name):
     if WINDOWS_RESERVED.match(safe):
         safe += "_"
     return safe or "student"
+
+
+def lms_id_from_name(name):
+    """The LMS's user id an export's entry name carries (Canvas: ``ivan_123456_7891011_handin.zip``
+    -> ``"123456"``), or ""."""
+    match = CANVAS_NAME.match(os.fsdecode(name) if isinstance(name, bytes) else name)
+    return match.group(2) if match and match.group(1) else ""
 
 
 def read_gradescope_metadata(path):
@@ -178,9 +198,9 @@ def _export_entries(path, out_dir, warnings):
 def discover(paths, out_dir):
     """([Student], warnings) for the SUBMISSION arguments.
 
-    Raises ``DiscoveryError`` for an argument that does not exist and for two entries that would
-    get the same student id (compared without case: they would share a folder on macOS and
-    Windows), naming both.
+    Raises ``DiscoveryError`` for an argument that does not exist. Entries that would get the same
+    student id (compared without case: they would share a folder on macOS and Windows) become one
+    ``Student`` whose ``ambiguous`` names them all, and a warning.
     """
     out_dir = Path(out_dir)
     found, warnings, seen_sources = [], [], set()
@@ -201,9 +221,11 @@ def discover(paths, out_dir):
                                 "folders or archives)")
             for child in entries:
                 info = meta.get(child.name, {})
-                found.append(Student(student_id_from_name(child.name), child, **info))
+                found.append(Student(student_id_from_name(child.name), child,
+                                     lms_id=lms_id_from_name(child.name), **info))
         else:
-            found.append(Student(student_id_from_name(path.name), path))
+            found.append(Student(student_id_from_name(path.name), path,
+                                 lms_id=lms_id_from_name(path.name)))
     unique, by_id = [], {}
     for student in found:
         source = os.path.realpath(student.source)
@@ -213,11 +235,12 @@ def discover(paths, out_dir):
         seen_sources.add(source)
         other = by_id.setdefault(student.id.casefold(), student)
         if other is not student:
-            raise DiscoveryError(
-                f"two submissions would both be graded as student {one_line(student.id)!r}: "
-                f"{one_line(other.source, 300)} and {one_line(student.source, 300)}. Student ids "
-                "come from file and folder names alone, so rename or remove one of them")
+            other.ambiguous = (other.ambiguous or (other.source,)) + (student.source,)
+            continue
         unique.append(student)
+    for student in unique:
+        if student.ambiguous:
+            warnings.append(f"not graded: {student.clash()}")
     return unique, warnings
 
 

@@ -37,6 +37,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from ..channel.cleanup import remove_tree
 from ..grading.assignment import find
 from ..grading.report import error_results
 from ..intake.archive import SubmissionArchiveError, archive_kind, extract_submission
@@ -68,13 +69,16 @@ python3 -c "import numpy, pytest, hypothesis; print('grader dependencies OK')"
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
-# Gradescope runs this as root for every submission. It always leaves a valid results.json.
+# Gradescope copies this file to /autograder/run_autograder and runs that copy as root, in
+# /autograder, for every submission: the grader is found in $ROOT/source, never beside this file.
+# It always leaves a results.json: a grade, or (a problem of the grading machine) no score.
 set -u
 ROOT="${GRADESCOPE_ROOT:-/autograder}"
-SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SOURCE="$ROOT/source"
 PYTHON="${GRADER_PYTHON:-python3}"
 export GRADER_USER="${GRADER_USER:-__USER__}"
 export GRADER_ALLOW_WEAK_SANDBOX="${GRADER_ALLOW_WEAK_SANDBOX:-__ALLOW_WEAK__}"
+export GRADER_NAMESPACES="${GRADER_NAMESPACES:-__NAMESPACES__}"
 export GRADER_ASSIGNMENT="${GRADER_ASSIGNMENT:-__ASSIGNMENT__}"
 RESULTS="$ROOT/results/results.json"
 mkdir -p "$ROOT/results"
@@ -85,14 +89,22 @@ chmod 0700 "$SOURCE"
 cd "$SOURCE"
 "$PYTHON" -m autograder.instructor.gradescope run --root "$ROOT" --source "$SOURCE"
 status=$?
-if ! "$PYTHON" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert isinstance(d["score"], (int, float))' "$RESULTS" >/dev/null 2>&1; then
+if ! "$PYTHON" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert isinstance(d.get("score"), (int, float)) or d["extra_data"]["grader_problem"]' "$RESULTS" >/dev/null 2>&1; then
+    echo "GRADER PROBLEM (no score was given): the grader did not start or wrote no results (exit status $status; python: $PYTHON, source: $SOURCE)"
     cat > "$RESULTS.tmp" <<EOF
-{"score": 0, "output": "The autograder failed before it could grade this submission (exit status $status). Please tell the course staff.", "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
+{"output": "__NOT_GRADED__", "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden", "extra_data": {"grader_problem": "run_autograder: exit status $status"}}
 EOF
     mv -f "$RESULTS.tmp" "$RESULTS"
 fi
 exit 0
 """  # noqa: E501 - a shell script kept verbatim: the fallback results.json is one JSON line
+
+# What students read when the grading machine (not their code) failed: no score, and no detail
+# of the machine (the course staff read that in the autograder's output, stdout).
+NOT_GRADED = ("The autograder could not grade this submission because of a problem on the "
+              "grading machine, not in your code, so no score was given. The course staff can "
+              "see the reason in the autograder's output; please tell them.")
+NAMESPACE_POLICIES = ("optional", "required")
 
 
 class GradescopeError(RuntimeError):
@@ -121,16 +133,21 @@ def _add(zf, name, data, mode):
 
 
 def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROOT,
-                         allow_weak_sandbox=False, assignment=None):
+                         allow_weak_sandbox=False, assignment=None, namespaces="optional"):
     """Write Gradescope's autograder zip to ``out``; return {"files": n, "secret": bool}.
 
-    ``allow_weak_sandbox``: grade even where the sandbox is weaker than the machine allows (see
-    ``privilege.check_sandbox``); otherwise such a run gives every student an error, not a score.
+    ``namespaces``: where the container refuses namespaces (Docker's default seccomp profile),
+    grade with the other layers (``optional``) or give no score (``required``); see
+    ``describe_policy``. ``allow_weak_sandbox``: grade even where any layer the machine offers is
+    missing (see ``privilege.check_sandbox``); otherwise such a run gives no score.
     """
     import re
 
     if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user or ""):
         raise GradescopeError(f"--user {user!r} is not a valid Unix user name")
+    if namespaces not in NAMESPACE_POLICIES:
+        raise GradescopeError(f"--namespaces must be one of {', '.join(NAMESPACE_POLICIES)}, "
+                              f"got {namespaces!r}")
     secret = None
     if secret_file is not None:
         from .hidden import SecretError, read_secret
@@ -145,6 +162,7 @@ def build_autograder_zip(out, secret_file=None, user="student", root=PROJECT_ROO
         _add(zf, "setup.sh", SETUP_SH.replace("__USER__", user), 0o755)
         _add(zf, "run_autograder", RUN_AUTOGRADER.replace("__USER__", user)
              .replace("__ALLOW_WEAK__", "1" if allow_weak_sandbox else "0")
+             .replace("__NAMESPACES__", namespaces).replace("__NOT_GRADED__", NOT_GRADED)
              .replace("__ASSIGNMENT__", assignment.name), 0o755)
         _add(zf, "requirements.txt", requirements_txt(root, assignment), 0o644)
         for path, name in files:
@@ -197,16 +215,64 @@ def _extract(submission, dest):
         return extract_submission(archives[0], dest)
 
 
+class MachineProblem(Exception):
+    """The grading machine, not the submission, stopped this grading: no score is given."""
+
+
+def machine_problem(reason, seconds):
+    """results.json without a score (Gradescope then records none, never a zero): students read
+    ``NOT_GRADED``; the reason goes to the autograder's output, which only the course staff see."""
+    print(f"GRADER PROBLEM (no score was given): {reason}")
+    return {"execution_time": round(seconds, 3), "output": NOT_GRADED, "output_format": "text",
+            "visibility": "visible", "stdout_visibility": "hidden",
+            "extra_data": {"grader_problem": reason}}
+
+
+def _student_user(user, python, submission):
+    """The user student code runs as (None when the grader is not root); raises MachineProblem
+    unless that user can run ``python`` and read this very ``submission``."""
+    from ..channel.privilege import USER_ENV, UserError, probe, resolve_user, running_as_root
+
+    if not running_as_root():
+        return None
+    if (user or "").lower() in ("", "none", "root", "0"):
+        os.environ[USER_ENV] = "none"  # check and the sandbox probe keep root too
+        print("note: GRADER_USER=none: student code runs as root (inside its namespaces only)")
+        return None
+    try:
+        account = resolve_user(user)
+    except UserError as exc:
+        raise MachineProblem(f"{exc}; setup.sh creates it: did it run?") from None
+    why = probe(account, python, os.path.abspath(submission))
+    if why is not None:
+        raise MachineProblem(f"student code would run as root: {why}")
+    return account.name
+
+
+def _scrub(data, paths):
+    """Replace the grader's own paths in every text students read (names of temporary folders
+    tell them nothing and show the machine)."""
+    names = {}
+    for path, shown in paths:
+        for variant in {str(path), os.path.realpath(path)}:
+            names[variant] = shown
+    ordered = sorted(names, key=len, reverse=True)
+
+    def clean(text):
+        for path in ordered:
+            text = text.replace(path + os.sep, names[path] + "/").replace(path, names[path])
+        return text
+
+    data["output"] = clean(data.get("output", ""))
+    for test in data.get("tests", []):
+        for key in ("name", "output"):
+            if isinstance(test.get(key), str):
+                test[key] = clean(test[key])
+    return data
+
+
 def run(root, source, user=None, python=None, time_limit=None):
     """Grade ``root/submission`` into ``root/results/results.json``; returns an exit status."""
-    from ..channel.privilege import (
-        UserError,
-        WeakSandbox,
-        check_sandbox,
-        resolve_user,
-        running_as_root,
-    )
-
     start = time.monotonic()
     root, source = Path(root), Path(source)
     results = root / "results" / "results.json"
@@ -219,14 +285,45 @@ def run(root, source, user=None, python=None, time_limit=None):
             extracted = _extract(root / "submission", work / "submission")
         except SubmissionArchiveError as exc:
             _write_results(error_results(
-                f"Your submission could not be graded: {exc.problem}\n\nUpload your handin.zip "
-                "(made by `python -m autograder submit`), or the folder that holds mytorch/.",
-                time.monotonic() - start), results)
+                f"{exc.problem}\n\nUpload your handin.zip (made by `python -m autograder "
+                "submit`), or the folder that holds mytorch/.", time.monotonic() - start), results)
             return 0
-        private = work / "private"
-        private.mkdir(mode=0o700)
+        try:
+            data = _grade(extracted.root, source, python, user, time_limit, start)
+        except MachineProblem as exc:
+            data = machine_problem(str(exc), time.monotonic() - start)
+        if "score" in data and extracted.notes:  # about the upload itself: for the student
+            data["output"] += "\n" + "\n".join(f"note: {n}" for n in extracted.notes)
+        _write_results(_scrub(data, [(extracted.root, "your submission"),
+                                     (work, "the grader's folder")]), results)
+        return 0
+    except Exception as exc:  # whatever happens, Gradescope gets a results.json
+        _write_results(machine_problem(f"the autograder failed ({type(exc).__name__}: {exc})",
+                                       time.monotonic() - start), results)
+        return 3
+    finally:
+        remove_tree(work)  # holds the unpacked submission
+
+
+def _grade(submission, source, python, user, time_limit, start):
+    """results.json of ``check`` on ``submission``; raises MachineProblem when the machine (the
+    sandbox, the user, the grader itself) rather than the submission stopped it."""
+    from ..channel.privilege import NAMESPACE_LAYERS, WeakSandbox, check_sandbox
+    from ..channel.transport import SANDBOX_FAILED
+
+    drop_to = _student_user(user, python, submission)  # probed on this very submission
+    optional = NAMESPACE_LAYERS if os.environ.get("GRADER_NAMESPACES") != "required" else ()
+    try:  # one submission per run: the probe is this run's "once at the start"
+        report, notes = check_sandbox(drop_to, python,
+                                      os.environ.get("GRADER_ALLOW_WEAK_SANDBOX") == "1", optional)
+    except WeakSandbox as exc:
+        raise MachineProblem(f"cannot isolate student code on this machine: {exc}") from None
+    for note in notes:  # the machine, for the instructor's log only
+        print(f"note: {note}")
+    private = Path(tempfile.mkdtemp(prefix="mytorch-gradescope-results-"))  # mode 0700
+    try:
         json_path = private / "results.json"
-        cmd = [python, "-m", "autograder", "check", "--submission", str(extracted.root),
+        cmd = [python, "-m", "autograder", "check", "--submission", str(submission),
                "--json", str(json_path)]
         if os.environ.get("GRADER_ASSIGNMENT"):
             cmd += ["--assignment", os.environ["GRADER_ASSIGNMENT"]]
@@ -234,64 +331,65 @@ def run(root, source, user=None, python=None, time_limit=None):
         if secret.is_file():
             cmd += ["--hidden", "--secret-file", str(secret)]
         cmd += shlex.split(os.environ.get("GRADER_CHECK_ARGS", ""))  # e.g. "--timeout 20"
-        notes = list(extracted.notes)
-        drop_to = None
-        if user and running_as_root():
-            try:
-                resolve_user(user)
-                cmd += ["--user", user]
-                drop_to = user
-            except UserError as exc:
-                notes.append(f"privilege drop unavailable: {exc} (did setup.sh run?)")
-        try:  # one submission per run: the probe is this run's "once at the start"
-            report, weak_notes = check_sandbox(drop_to, python,
-                                               os.environ.get("GRADER_ALLOW_WEAK_SANDBOX") == "1")
-        except WeakSandbox as exc:
-            _write_results(error_results(
-                f"The autograder cannot isolate student code on this machine, so it did not run "
-                f"yours ({exc}). Please tell the course staff.", time.monotonic() - start), results)
-            return 0
+        if drop_to:
+            cmd += ["--user", drop_to]
+        # every layer the probe had, "unprivileged" included: a worker without one runs nothing
         cmd += ["--require-sandbox", ",".join(report.get("active", {}))]
-        notes += weak_notes
         try:
             proc = subprocess.run(cmd, cwd=str(source), stdin=subprocess.DEVNULL,
                                   capture_output=True, timeout=time_limit)
         except subprocess.TimeoutExpired as exc:
-            _write_results(error_results(
-                f"Grading took longer than {time_limit:g} s and was stopped (an infinite loop in "
-                "code that runs outside the tests?).", time.monotonic() - start), results)
             sys.stdout.write((exc.stdout or b"").decode("utf-8", "replace"))
-            return 0
-        out = proc.stdout.decode("utf-8", "replace")
+            return error_results(f"Grading took longer than {time_limit:g} s and was stopped (an "
+                                 "infinite loop in code that runs outside the tests?).",
+                                 time.monotonic() - start)
         err = proc.stderr.decode("utf-8", "replace")
-        sys.stdout.write(out)  # the autograder's stdout (hidden from students by stdout_visibility)
+        sys.stdout.write(proc.stdout.decode("utf-8", "replace"))  # the instructor's log
         sys.stderr.write(err)
+        last = err.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        if proc.returncode == 2:  # the submission cannot be graded (check's own words)
+            return error_results(last[0].removeprefix("error: "), time.monotonic() - start)
         try:
             data = json.loads(json_path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not isinstance(data.get("score"), (int, float)):
-                raise ValueError("results.json has no numeric score")
         except (OSError, ValueError) as exc:
-            last = err.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-            if proc.returncode == 2:
-                message = f"Your submission could not be graded: {last[0]}"
-            elif secret.is_file():  # its stderr may quote a hidden case: the log only
-                message = (f"The autograder failed (exit status {proc.returncode}; the reason is "
-                           "in the autograder's log). Please tell the course staff.")
-            else:
-                message = (f"The autograder failed (exit status {proc.returncode}: {last[0]}; "
-                           f"{exc}). Please tell the course staff.")
-            data = error_results(message, time.monotonic() - start)
-        if notes:
-            data["output"] = data.get("output", "") + "\n" + "\n".join(f"note: {n}" for n in notes)
-        _write_results(data, results)
-        return 0
-    except Exception as exc:  # whatever happens, Gradescope gets a results.json
-        _write_results(error_results(f"The autograder failed ({type(exc).__name__}: {exc}). "
-                                        "Please tell the course staff.",
-                                        time.monotonic() - start), results)
-        return 3
+            raise MachineProblem(f"check exited with status {proc.returncode} and wrote no "
+                                 f"results ({exc}): {last[0]}") from None
+        if proc.returncode == SANDBOX_FAILED or not isinstance(data.get("score"), (int, float)):
+            problems = data.get("grader_problems") or [last[0]]
+            raise MachineProblem("; ".join(str(p) for p in problems))
+        return data
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(private)  # holds what the student's code wrote
+
+
+def describe_policy(user, namespaces="optional", allow_weak_sandbox=False):
+    """What the bundle does on the machines it may meet: printed when it is built."""
+    if allow_weak_sandbox:
+        where_refused = ("grades with whatever layers remain (--allow-weak-sandbox), student "
+                         f"code as user {user}; the autograder's output names what was missing")
+    elif namespaces == "optional":
+        where_refused = (f"grades with the layers that remain: student code runs as user {user} "
+                         "(never root), under Landlock where the kernel has it, a seccomp filter, "
+                         "resource limits and no capabilities. The per-submission container is "
+                         "the outer wall; the grader's source, the reference and the secret are "
+                         "root-only files the student user cannot read. (--namespaces required "
+                         "refuses to grade there instead)")
+    else:
+        where_refused = ("gives NO score to any submission (--namespaces required): every "
+                         "student sees that the grading machine had a problem, and the "
+                         "autograder's output says which layer was missing")
+    import textwrap
+
+    bar = "=" * 78
+    cases = [
+        "* Where namespaces work (a plain server, a laptop): student code runs in its own user, "
+        f"PID, network and IPC namespaces, as user {user}, with every other layer.",
+        "* Where the container refuses namespaces (Gradescope, and Docker's default seccomp "
+        f"profile): the bundle {where_refused}.",
+        f"* Where user {user} cannot run Python or read the submission, or another required layer "
+        "is missing: no score (never a zero) and the reason in the autograder's output."]
+    return "\n".join([bar, "SANDBOX POLICY of this bundle"]
+                     + [textwrap.fill(c, 78, subsequent_indent="  ") for c in cases] + [bar])
 
 
 def main(argv=None):

@@ -193,15 +193,16 @@ def build_tree(out_dir, assignment=None, root=PROJECT_ROOT, force=False, earlier
 
 def _not_shipped(rel, own):
     """Parts of ``autograder/assignments/`` a handout leaves out: other assignments, the course
-    list (rewritten), the case generators and the audit's named mutants (instructor-only), the
-    writeup (shipped at the top)."""
+    list (rewritten), the case generators and the audit's named and equivalent mutants
+    (instructor-only), the writeup (shipped at the top)."""
     assignments = own.parent
     if not rel.is_relative_to(assignments):
         return False
     if not rel.is_relative_to(own):
         return rel.name != "__init__.py" or rel.parent != assignments
     inner = rel.relative_to(own).parts
-    return inner[0] in WRITEUP_PARTS or inner[0] in ("generators.py", "mutants.py")
+    return inner[0] in WRITEUP_PARTS or inner[0] in (
+        "generators.py", "mutants.py", "equivalent_mutants.toml")
 
 
 def visible_rubric(text):

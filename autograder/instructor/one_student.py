@@ -56,7 +56,8 @@ class Checks:
 
 
 def failed_results(message, seconds=0.0):
-    return error_results(f"Your submission could not be graded: {message}\nScore: 0", seconds)
+    """results.json of a student the batch could not grade: score 0 and ``message``, the reason."""
+    return error_results(message, seconds)
 
 
 def _task_scores(results, task_ids):
@@ -140,12 +141,13 @@ class Prepared:
     digest: str = ""
 
 
-def prepare(student):
-    """Copy or unpack ``student.source`` through the bounded walker and hash the copy."""
+def prepare(student, limits=None):
+    """Copy or unpack ``student.source`` through the bounded walker (under ``limits``, an
+    ``ArchiveLimits``) and hash what will be graded."""
     work = Path(tempfile.mkdtemp(prefix="mytorch-batch-"))
     try:
         os.chmod(work, 0o755)  # the worker may run as an unprivileged user
-        extracted = extract_submission(student.source, work / "submission")
+        extracted = extract_submission(student.source, work / "submission", limits)
     except SubmissionArchiveError as exc:
         shutil.rmtree(work, ignore_errors=True)
         problem = one_line(exc, 2000)
@@ -154,7 +156,8 @@ def prepare(student):
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return Prepared(work, extracted, "", content_hash(work / "submission"))
+    # the folder graded, by relative paths: never the random name of a temporary unpack folder
+    return Prepared(work, extracted, "", content_hash(extracted.root))
 
 
 def student_folder(opts, student):
@@ -170,7 +173,7 @@ def grade_student(student, opts, prepared):
     if prepared.extracted is None:
         status, message = "invalid submission", prepared.problem
         results = failed_results(message)
-        feedback = header + f"Your submission could not be graded: {message}\nScore: 0\n"
+        feedback = header + results["output"] + "\n"
     else:
         notes = [one_line(n, 2000) for n in prepared.extracted.notes]
         json_path = prepared.work / "results.json"
@@ -219,12 +222,11 @@ def grade_student(student, opts, prepared):
             message = (f"the grading process exited with code {proc.returncode}"
                        + (f": {last_err}" if last_err else ""))
             results = failed_results(message, time.monotonic() - start)
-    task_ids = [t.id for t in opts.tasks]
-    row = {"student": student.id, "name": student.name, "email": student.email,
-           "sid": student.sid, "total": _score(results.get("score")),
-           "max_score": sum(t.points for t in opts.tasks),
-           **_task_scores(results, task_ids), "status": status, "message": message,
-           "submission": one_line(student.source, 1000)}
+    if status == "graded" and _does_not_import(results):
+        status = DOES_NOT_IMPORT
+        message = "; ".join(_does_not_import(results))
+    row = base_row(student, opts, status, message, _score(results.get("score")))
+    row.update(_task_scores(results, [t.id for t in opts.tasks]))
     folder = student_folder(opts, student)
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomically(results, folder / "results.json")
@@ -238,6 +240,27 @@ def grade_student(student, opts, prepared):
         "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.monotonic() - start, 3), "row": row}, folder / ".meta.json")
     return row
+
+
+DOES_NOT_IMPORT = "graded: does not import"  # graded (a score), but the code does not import
+
+
+def _does_not_import(results):
+    """The lines a grade records about code that does not import (a syntax error, an exception
+    at import), as data in its results.json; [] when it all imports."""
+    extra = results.get("extra_data") if isinstance(results, dict) else None
+    lines = extra.get("does_not_import") if isinstance(extra, dict) else None
+    return [one_line(x, 300) for x in lines if isinstance(x, str)][:5] \
+        if isinstance(lines, list) else []
+
+
+def base_row(student, opts, status, message, total):
+    """A student's row of grades.csv (``summary.GRADES_COLUMNS``), every task at ``total``."""
+    return {"student": student.id, "name": student.name, "email": student.email,
+            "sid": student.sid, "lms_id": student.lms_id, "assignment": opts.assignment or "",
+            "total": total, "max_score": sum(t.points for t in opts.tasks),
+            **{t.id: total for t in opts.tasks}, "status": status, "message": message,
+            "submission": one_line(student.source, 1000)}
 
 
 def _score(value):
@@ -267,5 +290,7 @@ def cached_row(student, opts, digest):
     row.update(name=student.name or row.get("name", ""),
                email=student.email or row.get("email", ""),
                sid=student.sid or row.get("sid", ""),
+               lms_id=student.lms_id or row.get("lms_id", ""),
+               assignment=opts.assignment or row.get("assignment", ""),
                submission=one_line(student.source, 1000))
     return row

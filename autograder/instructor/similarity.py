@@ -320,6 +320,9 @@ def read_class(students, regions, starters):
     with tempfile.TemporaryDirectory(prefix="mytorch-similarity-") as work:
         for n, student in enumerate(students):
             dest = Path(work) / f"s{n}"
+            if student.ambiguous:
+                skipped.append((student, student.clash()))
+                continue
             try:
                 extracted = extract_submission(student.source, dest)
             except SubmissionArchiveError as exc:

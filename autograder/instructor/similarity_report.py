@@ -5,13 +5,12 @@ student-derived text (ids, names, code, notes) escaped.
 The output folder is claimed with a marker file listing what this command wrote; a folder that is
 not empty and has no marker is refused, and a re-run removes only files its own marker lists.
 """
-import csv
-import html
-import io
 import json
 import os
 from pathlib import Path
 from urllib.parse import quote
+
+from ..grading.text import csv_text, html_text
 
 VERDICT = ("This report is evidence for a person to review, not a verdict. Similar code can have "
            "innocent causes (the same textbook formula, a shared hint, a short task with one "
@@ -142,31 +141,24 @@ def _f(x):
 
 
 def _pairs_csv(c, paged):
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["rank", "student_a", "name_a", "student_b", "name_b", "score", "flagged",
-                "via_reference", "shared_fingerprints"] + [r.key for r in c.regions] + ["page"])
-    for rank, m in enumerate(c.pairs, 1):
-        w.writerow([rank, m.a.id, m.a.name, m.b.id, m.b.name, _f(m.score), int(m.flagged),
-                    _f(m.via_reference), m.shared]
-                   + [_f(m.regions[r.key]) if r.key in m.regions else "" for r in c.regions]
-                   + [pair_page(m) if id(m) in paged else ""])
-    return buf.getvalue()
+    header = ["rank", "student_a", "name_a", "student_b", "name_b", "score", "flagged",
+              "via_reference", "shared_fingerprints"] + [r.key for r in c.regions] + ["page"]
+    return csv_text(header, (
+        [rank, m.a.id, m.a.name, m.b.id, m.b.name, _f(m.score), int(m.flagged),
+         _f(m.via_reference), m.shared]
+        + [_f(m.regions[r.key]) if r.key in m.regions else "" for r in c.regions]
+        + [pair_page(m) if id(m) in paged else ""] for rank, m in enumerate(c.pairs, 1)))
 
 
 def _reference_csv(c, paged):
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student", "name", "score", "flagged"] + [r.key for r in c.regions] + ["page"])
-    for m in c.reference_matches:
-        w.writerow([m.a.id, m.a.name, _f(m.score), int(m.flagged)]
-                   + [_f(m.regions[r.key]) if r.key in m.regions else "" for r in c.regions]
-                   + [reference_page(m) if id(m) in paged else ""])
-    return buf.getvalue()
+    header = ["student", "name", "score", "flagged"] + [r.key for r in c.regions] + ["page"]
+    return csv_text(header, (
+        [m.a.id, m.a.name, _f(m.score), int(m.flagged)]
+        + [_f(m.regions[r.key]) if r.key in m.regions else "" for r in c.regions]
+        + [reference_page(m) if id(m) in paged else ""] for m in c.reference_matches))
 
 
-def _e(text):
-    return html.escape(str(text), quote=True)
+_e = html_text  # every piece of text on these pages goes through the one sanitiser
 
 
 def _who(author):

@@ -1,52 +1,37 @@
 """What a batch writes for the whole class: ``grades.csv`` and ``summary.txt`` (+ ``summary.png``).
 
 Names, messages and paths in them come from students (file names, metadata, error messages): every
-cell and line is made visible on one line (``autograder/grading/text.py``), and a CSV cell a
-spreadsheet
-would run as a formula gets a leading ``'``.
+cell and line goes through the one sanitiser (``autograder/grading/text.py``: made visible on one
+line, and a CSV cell a spreadsheet would run as a formula gets a leading ``'``).
 """
-import csv
-import io
 import json
 import statistics
 
-from ..grading.text import one_line
+from ..grading.text import csv_text, num, one_line
 from ..intake.files import atomic_path, write_atomically
 
 INTERRUPTED = "not graded (interrupted)"
-CELL_CHARS = 1000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+AMBIGUOUS = "needs the instructor"  # several entries would be graded as one student id
+# statuses without a grade: nothing the student did (a 0 would be a wrong grade to import)
+NO_GRADE = (INTERRUPTED, AMBIGUOUS, "grader failed", "grader problem", "sandbox failed")
 
 
-def spreadsheet_cell(value):
-    """A CSV cell that no spreadsheet reads as a formula (``=HYPERLINK(...)``, ``+cmd|...``,
-    ``@SUM``): text starting like one (also after spaces) gets a leading ``'``, as spreadsheets
-    themselves write text that only looks like a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return num(value)
-    if isinstance(value, int):
-        return str(value)
-    text = str(value)
-    if text.lstrip(" ").startswith(FORMULA_STARTS) or text.startswith(FORMULA_STARTS):
-        text = "'" + text
-    return one_line(text, CELL_CHARS)
+def is_a_grade(row):
+    return row.get("status") not in NO_GRADE
+# the columns of grades.csv around one column per task (docs/instructors.md lists them)
+GRADES_COLUMNS = (["student", "name", "email", "sid", "lms_id", "assignment", "total",
+                   "max_score"], ["status", "message", "submission"])
+
+
+def grades_columns(tasks):
+    before, after = GRADES_COLUMNS
+    return before + [t.id for t in tasks] + after
 
 
 def write_grades_csv(rows, tasks, path):
-    columns = ["student", "name", "email", "sid", "total", "max_score"] + [t.id for t in tasks] + \
-        ["status", "message", "submission"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in sorted(rows, key=lambda r: r["student"]):
-        writer.writerow({k: spreadsheet_cell(v) for k, v in row.items()})
-    write_atomically(path, buf.getvalue())
-
-
-def num(x):
-    return f"{x:g}" if float(x).is_integer() else f"{x:.2f}"
+    columns = grades_columns(tasks)
+    ordered = sorted(rows, key=lambda r: r["student"])
+    write_atomically(path, csv_text(columns, ([r.get(k) for k in columns] for r in ordered)))
 
 
 def failed_tests(results):

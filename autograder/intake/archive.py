@@ -6,12 +6,16 @@ links never followed, every open non-blocking (a FIFO never blocks), with caps o
 bytes read and apparent size; the batch then hashes and grades that bounded copy.
 In archives and folders:
 
-* no absolute paths, no ``..``, no links (symbolic or hard), devices, FIFOs or other special files —
-  every one of those is rejected, never "fixed";
+* no absolute paths, no ``..``, no symbolic links, devices, FIFOs or other special files — every one
+  of those is rejected, never "fixed"; a folder's regular files are copied by content, so a hard
+  link is judged only in the submission that holds it (``walker.shareable_link``);
 * limits on the archive's own size, the number of entries, the size of one file and the total
-  uncompressed size. Sizes declared in headers are checked first, but the limits hold on the bytes
-  actually decompressed: every file is streamed through a byte budget, and a tar archive is read
-  through a reader that stops after the budget (a zip bomb or a tar bomb stops at the limit);
+  uncompressed size, all on what is graded: what tools leave beside the code (below) is skipped
+  before anything is counted, and only passing over it is bounded (``max_listed_entries``,
+  ``max_skipped_bytes``). A zip's declared entry count (zip64's included) is checked before its
+  central directory is read. Sizes declared in headers are checked first, but the limits hold on
+  the bytes actually decompressed: every file is streamed through a byte budget, and a tar archive
+  is read through a reader that stops after the budget (a zip bomb or a tar bomb stops there);
 * names that are not valid UTF-8 (or hold control characters) are cleaned into readable ones, never
   a crash; what tools leave beside the code (``.venv/``, ``venv/``, ``__pycache__/``,
   ``.hypothesis/``, ``.git/``, macOS' ``__MACOSX``/``._*``, editor backups) is skipped with a note;
@@ -176,6 +180,7 @@ def extract_submission(source, dest, limits=None):
             inner = None if _mytorch_folders(dest, limits) else _graded_archive(dest, source)
             if inner is not None:
                 inner_dest = Path(tempfile.mkdtemp(prefix="_unpacked-", dir=dest))
+                os.chmod(inner_dest, 0o755)  # the worker's user reads it, as every folder
                 inner_writer = Writer(inner_dest, limits, source / inner.name)
                 _unpack_file(inner, inner_writer)
                 notes.append(f"graded from {show_name(inner.name)[1:-1]}, "

@@ -25,10 +25,14 @@ CHUNK = 1 << 16
 class ArchiveLimits:
     """Limits on one submission. The defaults are generous for a homework of a few .py files."""
 
-    max_total_bytes: int = 50 * 2**20    # uncompressed bytes of all files together
+    max_total_bytes: int = 50 * 2**20    # uncompressed bytes of all graded files together
     max_file_bytes: int = 20 * 2**20     # uncompressed bytes of one file
-    max_files: int = 2000                # entries (files and folders) in the archive or folder
+    max_files: int = 2000                # graded entries (files and folders)
     max_archive_bytes: int = 100 * 2**20 # size of the archive file itself
+    # What tools leave beside the code (.venv/, .git/, ...) is skipped, not graded, so it does not
+    # count above; only these generous caps bound the work of passing over it.
+    max_listed_entries: int = 100_000    # entries an archive or folder lists, skipped ones too
+    max_skipped_bytes: int = 1 << 30     # bytes of skipped tar members read past (zips seek)
     max_depth: int = 32                  # folders in one path
     max_skipped_shown: int = 8           # skipped names listed in the note
     search_depth: int = 2                # extra folders allowed above mytorch/
@@ -49,6 +53,8 @@ class Writer:
     def __init__(self, dest, limits, source):
         self.dest, self.limits, self.source = Path(dest), limits, source
         self.entries = 0
+        self.listed = 0
+        self.skipped_bytes = 0
         self.files = 0
         self.total = 0
         self.seen = {}   # relative path -> "file" | "dir"
@@ -83,9 +89,25 @@ class Writer:
         self.renamed = True
 
     def count_entry(self):
+        """Count one graded entry (a skipped one is counted by ``count_listed`` only)."""
         self.entries += 1
         if self.entries > self.limits.max_files:
-            self.error(f"holds more than {self.limits.max_files} files and folders (the limit)")
+            self.error(f"holds more than {self.limits.max_files} files and folders to grade "
+                       "(the limit; skipped folders such as .venv/ do not count)")
+
+    def count_listed(self):
+        """Count one entry as listed, skipped or not: a listing of millions stops early."""
+        self.listed += 1
+        if self.listed > self.limits.max_listed_entries:
+            self.error(f"lists more than {self.limits.max_listed_entries} entries, skipped "
+                       "folders such as .venv/ included (the limit)")
+
+    def skip_bytes(self, size):
+        """Allow ``size`` bytes of a skipped member to be read past (never written)."""
+        self.skipped_bytes += max(size, 0)
+        if self.skipped_bytes > self.limits.max_skipped_bytes:
+            self.error(f"holds more than {megabytes(self.limits.max_skipped_bytes)} in skipped "
+                       "folders such as .venv/ (the limit)")
 
     def _path(self, parts, kind, original):
         if len(parts) > self.limits.max_depth:
@@ -182,23 +204,29 @@ class _BudgetReader:
 # -- the three kinds of source ----------------------------------------------------------------
 def extract_zip(fh, writer):
     lim = writer.limits
-    entries = _zip_declared_entries(fh)
-    if entries is not None and entries > lim.max_files:
-        writer.error(f"holds {entries} entries, more than the limit of {lim.max_files}")
+    entries = zip_declared_entries(fh)
+    if entries is not None and entries > lim.max_listed_entries:
+        writer.error(f"declares {entries} entries, more than the limit of "
+                     f"{lim.max_listed_entries} (refused before its list of entries was read)")
     with zipfile.ZipFile(fh) as zf:
         infos = zf.infolist()
-        if len(infos) > lim.max_files:
-            writer.error(f"holds {len(infos)} entries, more than the limit of {lim.max_files}")
-        declared = sum(max(i.file_size, 0) for i in infos)
-        if declared > lim.max_total_bytes:
-            writer.error(f"declares {megabytes(declared)} of uncompressed contents, more than the "
-                         f"{megabytes(lim.max_total_bytes)} limit (a zip bomb?)")
-        for info in infos:
-            writer.count_entry()
+        if len(infos) > lim.max_listed_entries:
+            writer.error(f"holds {len(infos)} entries, more than the limit of "
+                         f"{lim.max_listed_entries}")
+        graded = []
+        for info in infos:  # what is skipped is never read, so it counts towards no limit
+            writer.count_listed()
             parts = writer.parts(info.filename)
             if skipped_path(parts):
                 writer.skip(parts)
-                continue
+            else:
+                graded.append((info, parts))
+        declared = sum(max(i.file_size, 0) for i, _ in graded)
+        if declared > lim.max_total_bytes:
+            writer.error(f"declares {megabytes(declared)} of uncompressed contents, more than the "
+                         f"{megabytes(lim.max_total_bytes)} limit (a zip bomb?)")
+        for info, parts in graded:
+            writer.count_entry()
             mode = (info.external_attr >> 16) & 0o177777
             kind = stat.S_IFMT(mode)
             if kind == stat.S_IFLNK:
@@ -216,21 +244,45 @@ def extract_zip(fh, writer):
                 writer.write(parts, stream, info.file_size, info.filename)
 
 
-def _zip_declared_entries(fh):
-    """Entry count from the end-of-central-directory record, read before zipfile loads the whole
-    central directory (None when it cannot be read here, e.g. zip64)."""
+_EOCD = struct.Struct("<4s4H2LH")              # end of central directory record (22 bytes)
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")        # zip64 end of central directory locator (20)
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")       # zip64 end of central directory record (56)
+
+
+def zip_declared_entries(fh):
+    """The entry count a zip declares in its end records (zip64's when it has one), read from the
+    file's tail before ``zipfile`` loads the central directory: a forged count of millions costs
+    nothing to refuse. None when the records cannot be read here (``zipfile`` then decides)."""
     try:
         size = os.fstat(fh.fileno()).st_size
-        fh.seek(max(0, size - (65535 + 22)))
+        start = max(0, size - (65535 + _EOCD.size + _ZIP64_LOCATOR.size))
+        fh.seek(start)
         tail = fh.read()
-        fh.seek(0)
-    except OSError:
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + _EOCD.size > len(tail):
+            return None
+        total = _EOCD.unpack_from(tail, at)[4]
+        loc = at - _ZIP64_LOCATOR.size
+        if loc >= 0 and tail[loc:loc + 4] == b"PK\x06\x07":
+            record_at = _ZIP64_LOCATOR.unpack_from(tail, loc)[2]
+            if record_at + _ZIP64_EOCD.size > size:
+                return None
+            fh.seek(record_at)
+            record = fh.read(_ZIP64_EOCD.size)
+            if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
+                total = max(total, _ZIP64_EOCD.unpack(record)[7])
+            else:
+                return None
+        elif total == 0xFFFF:
+            return None
+        return total
+    except (OSError, struct.error):
         return None
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
-        return None
-    total = struct.unpack("<H", tail[at + 10:at + 12])[0]
-    return None if total == 0xFFFF else total
+    finally:
+        try:
+            fh.seek(0)
+        except OSError:
+            pass
 
 
 def _open_decompressed(raw):
@@ -260,11 +312,17 @@ def extract_tar(raw, writer):
         with tarfile.open(fileobj=reader, mode="r|", encoding="utf-8",
                           errors="surrogateescape") as tf:
             for member in tf:
-                writer.count_entry()
+                writer.count_listed()
                 parts = writer.parts(member.name)
                 if skipped_path(parts):
                     writer.skip(parts)
+                    # tarfile reads past the member's data (padded to a block): allowed, never
+                    # written, bounded by max_skipped_bytes; its header is allowed too
+                    data = member.size + (-member.size) % 512 if member.isreg() else 0
+                    writer.skip_bytes(data)
+                    reader.left += data + 1024
                     continue
+                writer.count_entry()
                 if member.issym() or member.islnk():
                     what = "symbolic" if member.issym() else "hard"
                     writer.error(f"entry {show_name(member.name)} is a {what} link (links are not "

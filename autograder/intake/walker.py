@@ -110,6 +110,20 @@ def skipped_path(parts):
     return any(is_skipped_name(p) for p in parts)
 
 
+def shareable_link(st, owner):
+    """Whether a regular file with several names (a hard link) is copied by content.
+
+    Every file is copied by its content, never as a link, so a hard link is judged by what it
+    exposes, and only in the submission that holds it: a drop folder or a ``cp -al`` snapshot links
+    students' files to each other by accident, and the student whose file someone else linked to
+    must not be rejected for it. A file anyone on the machine may read, or one owned by the owner
+    of the submission's folder, exposes nothing new; a link to a file that only someone else may
+    read (``/etc/shadow``, the grader's secret, on a system without ``protected_hardlinks``) is
+    refused.
+    """
+    return bool(st.st_mode & stat.S_IROTH) or owner is None or st.st_uid == owner
+
+
 def copy_folder(folder, writer):
     """Copy the folder ``folder`` through the bounded walker (see the module's docstring)."""
     if _FD_WALK:
@@ -118,22 +132,23 @@ def copy_folder(folder, writer):
         except OSError as exc:
             writer.error(f"cannot open the folder ({exc.strerror})")
         try:
-            _walk(fd, None, writer, [])
+            _walk(fd, None, writer, [], os.fstat(fd).st_uid)
         finally:
             os.close(fd)
     else:
-        _walk(None, os.fspath(folder), writer, [])
+        _walk(None, os.fspath(folder), writer, [], None)
 
 
-def _walk(dir_fd, dir_path, writer, rel):
+def _walk(dir_fd, dir_path, writer, rel, owner):
     """Copy one folder's entries (by descriptor ``dir_fd``, or by ``dir_path`` where descriptors
-    cannot be used), then descend; depth, entries and bytes are bounded by ``writer``."""
+    cannot be used), then descend; depth, entries and bytes are bounded by ``writer``; ``owner``:
+    the uid owning the submission's folder (see ``shareable_link``)."""
     shown = show_name("/".join(rel)) if rel else "the folder"
     entries = []
     try:
         with os.scandir(dir_fd if dir_fd is not None else dir_path) as listing:
             for entry in listing:  # counted as listed: a folder of a million entries stops early
-                writer.count_entry()
+                writer.count_listed()
                 entries.append(entry)
     except OSError as exc:
         writer.error(f"cannot list {shown}: {exc.strerror}")
@@ -147,6 +162,7 @@ def _walk(dir_fd, dir_path, writer, rel):
         if is_skipped_name(name):
             writer.skip(parts)
             continue
+        writer.count_entry()
         where = entry.name if dir_fd is not None else entry.path
         try:
             st = os.stat(where, dir_fd=dir_fd, follow_symlinks=False)
@@ -156,9 +172,10 @@ def _walk(dir_fd, dir_path, writer, rel):
             writer.mkdir(parts, original)  # checks the depth before anything below is opened
             folders.append((entry, parts, original))
         elif stat.S_ISREG(st.st_mode):
-            if st.st_nlink > 1 and os.name == "posix":
-                writer.error(f"{show_name(original)} is a hard link (links are not accepted in "
-                             "submissions)")
+            if st.st_nlink > 1 and not shareable_link(st, owner):
+                writer.error(f"{show_name(original)} is a hard link to a file that only "
+                             "its owner may read (copied by content only when anyone may read "
+                             "it or the submission's owner owns it)")
             try:
                 fh, st = open_regular(where, dir_fd)
             except NotRegularFile as exc:
@@ -172,13 +189,13 @@ def _walk(dir_fd, dir_path, writer, rel):
             writer.error(f"{show_name(original)} is {what}{why}")
     for entry, parts, original in folders:
         if dir_fd is None:
-            _walk(None, entry.path, writer, parts)
+            _walk(None, entry.path, writer, parts, owner)
             continue
         try:
             fd = os.open(entry.name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=dir_fd)
         except OSError as exc:  # ELOOP/ENOTDIR: swapped for a link or a file since it was listed
             writer.error(f"cannot open {show_name(original)} ({exc.strerror})")
         try:
-            _walk(fd, None, writer, parts)
+            _walk(fd, None, writer, parts, owner)
         finally:
             os.close(fd)

@@ -1,4 +1,5 @@
-"""The one base class every layer and model shares."""
+"""The one base class every layer and model shares, and the argument checks layers share."""
+import numbers
 
 
 class Module:
@@ -64,3 +65,13 @@ def check_shape(layer, what, array, expected):
         want = "(" + ", ".join(map(str, expected)) + ("," if len(expected) == 1 else "") + ")"
         got = "no shape" if shape is None else str(tuple(shape))
         raise ValueError(f"{layer!r}: expected {what} of shape {want}, got {got}")
+
+
+def check_size(layer, name, value, minimum=1):
+    """Return ``value`` (a constructor argument such as ``kernel_size``) as an int, or raise
+    ``ValueError`` naming the layer's class and the argument unless it is an integer >= ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{type(layer).__name__}: {name} must be an integer >= {minimum}, "
+                         f"got {value!r}")
+    return int(value)

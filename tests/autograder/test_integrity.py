@@ -63,7 +63,8 @@ def statuses(results):
 # -- points only for work done --------------------------------------------------------------------
 def test_zeros_score_nothing_and_are_told_why(graded):
     results, _ = graded("zeros")
-    assert results["score"] == 0, [(t["name"], t["score"]) for t in results["tests"] if t["score"]]
+    assert results["score"] == 0, [(t["name"], t.get("score")) for t in results["tests"]
+                                   if t.get("score")]
     status = statuses(results)
     # the gradient checks pass on their own (zeros agree with zeros) and are withheld, with why
     assert status["test_linear.py::test_gradient_check"] == "withheld"
@@ -81,7 +82,8 @@ def test_zeros_score_nothing_and_are_told_why(graded):
 
 def test_zeros_score_nothing_on_hidden_cases(graded):
     results, _ = graded("zeros", 0)
-    assert results["score"] == 0, [(t["name"], t["score"]) for t in results["tests"] if t["score"]]
+    assert results["score"] == 0, [(t["name"], t.get("score")) for t in results["tests"]
+                                   if t.get("score")]
 
 
 def test_a_table_of_the_public_cases_earns_only_what_the_starter_earns(graded):
@@ -113,7 +115,7 @@ def test_batchnorm_state_the_grader_sets_answers_no_check(graded, secret):
     from autograder.instructor.hidden import hidden_cases
 
     results, folder = graded("bn_recorder", secret)
-    scores = {t["number"]: t["score"] for t in results["tests"]}
+    scores = {t["number"]: t.get("score", 0) for t in results["tests"]}
     tasks = {t["number"] for t in results["tests"]}
     assert {"5.1", "5.2"} <= tasks and all(
         score == 0 for number, score in scores.items() if number in ("5.1", "5.2")), scores
@@ -137,8 +139,8 @@ def test_the_reference_scores_full_marks_and_gates_run_under_k(graded):
     results, _ = graded("reference", 0)
     assert results["score"] == 100
     hidden = [t for t in results["tests"] if t["visibility"] != "visible"]
-    assert hidden and sum(t["score"] for t in hidden) == pytest.approx(100 - sum(
-        t["score"] for t in results["tests"] if t["visibility"] == "visible"))
+    assert hidden and sum(t.get("score", 0) for t in hidden) == pytest.approx(100 - sum(
+        t.get("score", 0) for t in results["tests"] if t["visibility"] == "visible"))
     # -k task1_2 leaves test_forward (task 1.1, the gate) out of the report, not out of the run
     only, _ = graded("reference", None, "-k", "task1_2")
     assert [t["number"] for t in only["tests"]] == ["1.2"] and only["score"] == 10
@@ -180,8 +182,8 @@ def test_the_visible_text_gives_the_visible_rows_only(graded):
         results, _ = graded(kind, 0)
         visible = [t for t in results["tests"] if t["visibility"] == "visible"]
         shown = re.findall(r"(\d+(?:\.\d+)?) / (\d+(?:\.\d+)?)", results["output"])
-        assert shown == [(f"{sum(t['score'] for t in visible):g}",
-                          f"{sum(t['max_score'] for t in visible):g}")], results["output"]
+        assert shown == [(f"{sum(t.get('score', 0) for t in visible):g}",
+                          f"{sum(t.get('max_score', 0) for t in visible):g}")], results["output"]
 
 
 def test_grader_problems_of_the_hidden_phase_go_with_the_hidden_rows():

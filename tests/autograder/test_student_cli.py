@@ -219,6 +219,16 @@ def test_k_matching_nothing_is_an_error_naming_what_exists(tmp_path):
     assert "Total" not in run.stdout and not (tmp_path / "results.json").exists()
 
 
+def test_k_with_the_task_number_the_table_shows(tmp_path):
+    """The table says "1.2": -k task1.2 selects that task, as -k task1_2 does."""
+    dotted = run_grader(REPO, tmp_path / "a.json", ["-k", "task1.2"])
+    assert dotted.returncode == 0, dotted.describe()
+    assert [t["number"] for t in dotted.results["tests"]] == ["1.2"]
+    underscored = run_grader(REPO, tmp_path / "b.json", ["-k", "task1_2"])
+    assert [t["number"] for t in underscored.results["tests"]] == ["1.2"]
+    assert dotted.results["score"] == underscored.results["score"] > 0
+
+
 def submit(folder, *args):
     return subprocess.run([sys.executable, "-m", "autograder", "submit", "--folder", str(folder),
                            "--out", str(folder / "handin.zip"), *args], cwd=REPO,

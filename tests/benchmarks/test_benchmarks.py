@@ -7,6 +7,7 @@ import pytest
 
 # scripts, not a package
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import conv
 import linear
 import mlp_epoch
 
@@ -68,3 +69,22 @@ def test_mlp_epoch_reads_real_mnist_files(tmp_path):
     assert y.shape == (20,) and X_test.shape == (10, 784) and y_test.shape == (10,)
     row = mlp_epoch.case(X, y, X_test, y_test, batch=8, repeat=1, dtype=np.float32)
     assert 0 <= row["mytorch_acc"] <= 1
+
+
+def test_conv_case_reports_every_column():
+    row = conv.case(2, 3, n=2, size=6, k=3, rounds=1, frameworks=("mytorch", "floor"))
+    assert (row["c_in"], row["c_out"], row["batch"], row["size"]) == (2, 3, 2, 6)
+    assert row["forward_torch_ms"] is None and row["step_vs_torch"] is None
+    for what in ("forward", "step"):
+        assert row[f"{what}_ms"] > 0 and row[f"{what}_floor_ms"] > 0
+        assert row[f"{what}_vs_floor"] == pytest.approx(row[f"{what}_ms"] /
+                                                        row[f"{what}_floor_ms"])
+
+
+def test_conv_compares_with_torch_on_the_same_numbers():
+    """With torch present the case first checks that both give the same Z and gradients."""
+    pytest.importorskip("torch", reason="PyTorch (optional) is the other side of this comparison")
+    row = conv.case(1, 2, n=2, size=5, k=3, rounds=1)
+    assert row["forward_torch_ms"] > 0 and row["step_torch_ms"] > 0
+    assert row["step_vs_torch"] == pytest.approx(row["step_ms"] / row["step_torch_ms"])
+

@@ -3,6 +3,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,25 @@ def test_trains_end_to_end_and_writes_metrics(data_dir, tmp_path):
         assert "matplotlib is not installed" in proc.stdout
 
 
+def test_trains_the_cnn_and_reports_the_time(data_dir, tmp_path):
+    out = tmp_path / "cnn"
+    proc = run(["--data-dir", str(data_dir), "--no-download", "--model", "cnn", "--epochs", "2",
+                "--batch-size", "10", "--lr", "0.05", "--seed", "1", "--out", str(out)],
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "model: CNN Conv2d(1,8,3)-ReLU-MaxPool2d(2)-Conv2d(8,16,3)-ReLU-MaxPool2d(2)-" \
+           "Flatten-Linear(400,10)" in proc.stdout
+    assert re.search(r"epoch 2/2 .* \(\d+\.\d s\)", proc.stdout)
+    assert re.search(r"after 2 epoch\(s\), \d+\.\d s in total", proc.stdout)
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["config"]["model"] == "cnn" and "dims" not in record["config"]
+    epochs = record["epochs"]
+    assert epochs[1]["train_loss"] < epochs[0]["train_loss"]  # it learns
+    # the bars are easy to tell apart (seeds 0-5 all give 1.0 here); chance is 0.1
+    assert epochs[1]["test_acc"] >= 0.8
+    assert record["final"]["total_seconds"] >= sum(e["seconds"] for e in epochs) - 0.01
+
+
 def test_same_seed_same_result(data_dir, tmp_path):
     results = []
     for i in range(2):
@@ -125,12 +145,14 @@ def test_help_and_bad_arguments(tmp_path):
     proc = run(["--help"], cwd=tmp_path)
     assert proc.returncode == 0
     for option in ["--data-dir", "--epochs", "--batch-size", "--lr", "--momentum", "--hidden",
-                   "--seed", "--out", "--no-download", "--limit"]:
+                   "--seed", "--out", "--no-download", "--limit", "--model"]:
         assert option in proc.stdout
     proc = run(["--hidden", "128,x"], cwd=tmp_path)
     assert proc.returncode == 2 and "--hidden" in proc.stderr and "Traceback" not in proc.stderr
     proc = run(["--momentum", "1.5"], cwd=tmp_path)
     assert proc.returncode == 2 and "momentum" in proc.stderr
+    proc = run(["--model", "rnn"], cwd=tmp_path)
+    assert proc.returncode == 2 and "--model" in proc.stderr and "'cnn'" in proc.stderr
 
 
 # --------------------------------------------------------------------------- BLAS threads

@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.grading.assignment import find
+from autograder.grading.assignment import course, find
 from autograder.grading.rubric import load_rubric
 
 HW1 = find("hw1")
+COURSE = course()
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDOUT = ROOT / "handout"
 WRITEUP = HW1.writeup
 README = HANDOUT / "README.md"
-FIGURES = HW1.root / "figures"
 MAX_PNG_BYTES = 200 * 1024
 
 HEADING = re.compile(r"^#{1,6}\s+Task\s+(?P<id>\S+)\s+—\s+(?P<title>.+?)\s+"
@@ -64,13 +64,30 @@ def section(text, title):
     return match.group(1)
 
 
+# Every assignment's writeup agrees with its rubric, shows figures its script draws, and leaks
+# nothing; the worked examples and the student README's task table are checked one by one below.
+@pytest.fixture(scope="module", params=COURSE, ids=lambda a: a.name)
+def assignment(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def tasks():
+def tasks(assignment):
+    return load_rubric(assignment.rubric_path)
+
+
+@pytest.fixture(scope="module")
+def writeup(assignment):
+    return assignment.writeup.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def hw1_tasks():
     return load_rubric(HW1.rubric_path)
 
 
 @pytest.fixture(scope="module")
-def writeup():
+def hw1_writeup():
     return WRITEUP.read_text(encoding="utf-8")
 
 
@@ -122,17 +139,33 @@ def test_summary_table_matches_rubric(tasks, writeup):
         f"| {t.id} | {t.title} | {t.points:g} |" for t in tasks]
 
 
-@pytest.mark.parametrize("document", ["writeup", "readme"])
-def test_no_unknown_task_ids(tasks, document, request):
-    text = request.getfixturevalue(document)
+def test_the_course_has_unique_task_ids():
+    """Task ids are unique across the course: -k, results.json and grades.csv name one task."""
+    ids = [t.id for a in COURSE for t in load_rubric(a.rubric_path)]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+def test_no_unknown_task_ids(tasks, writeup):
+    mentioned = mentioned_ids(writeup)
     ids = {t.id for t in tasks}
+    assert mentioned <= ids, f"the writeup mentions tasks not in the rubric: {mentioned - ids}"
+
+
+def test_the_readme_mentions_no_unknown_task_id(hw1_tasks, readme):
+    ids = {t.id for t in hw1_tasks}
+    mentioned = mentioned_ids(readme)
+    assert mentioned <= ids, f"the README mentions tasks not in the rubric: {mentioned - ids}"
+
+
+def mentioned_ids(text):
+    """Every task id ``text`` names: 'Task 1.2', '-k task1_2', a summary-table row."""
     mentioned = set(TASK_MENTION.findall(text))
     mentioned |= {f"{a}.{b}" for a, b in TASK_KEYWORD.findall(text)}
-    mentioned |= {m["id"] for m in map(TABLE_ROW.match, text.splitlines()) if m}
-    assert mentioned <= ids, f"{document} mentions tasks not in the rubric: {mentioned - ids}"
+    return mentioned | {m["id"] for m in map(TABLE_ROW.match, text.splitlines()) if m}
 
 
-def test_readme_task_table_matches_rubric(tasks, readme):
+def test_readme_task_table_matches_rubric(hw1_tasks, readme):
+    tasks = hw1_tasks
     rows = {}
     for line in readme.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -157,7 +190,8 @@ def run_block(code, monkeypatch):
     return namespace, out.getvalue()
 
 
-def test_linear_example_holds_the_reference_numbers(writeup, monkeypatch):
+def test_linear_example_holds_the_reference_numbers(hw1_writeup, monkeypatch):
+    writeup = hw1_writeup
     code = tagged_block(writeup, "worked-example: linear")
     namespace, out = run_block(code, monkeypatch)  # its own asserts check the reference's Linear
     assert "your Linear reproduces the worked example" in out
@@ -177,9 +211,26 @@ def test_linear_example_holds_the_reference_numbers(writeup, monkeypatch):
             f"{name}: writeup {shown}, ref {value}"
 
 
-def test_linear_example_shape_comments(writeup):
+def test_conv1d_example_holds_the_reference_numbers(monkeypatch):
+    """HW2's worked Conv1d example (stride 2, padding 1) runs and its arrays are the reference's."""
+    code = tagged_block(find("hw2").writeup.read_text(encoding="utf-8"), "worked-example: conv1d")
+    namespace, out = run_block(code, monkeypatch)
+    assert "your Conv1d reproduces the worked example" in out
+
+    import mytorch.nn
+
+    layer = mytorch.nn.Conv1d(1, 1, 2, stride=2, padding=1)
+    layer.W, layer.b = namespace["W"].copy(), namespace["b"].copy()
+    expected = {"Z": layer.forward(namespace["A"]), "dLdA": layer.backward(namespace["dLdZ"]),
+                "dLdW": layer.dLdW, "dLdb": layer.dLdb}
+    for name, value in expected.items():
+        assert namespace[name].shape == value.shape, name
+        assert np.allclose(namespace[name], value, rtol=0, atol=1e-12), name
+
+
+def test_linear_example_shape_comments(hw1_writeup):
     """``X = np.array(...)  # (N, C_in) = (2, 3)``: the numbers after '=' are X's shape."""
-    code = tagged_block(writeup, "worked-example: linear")
+    code = tagged_block(hw1_writeup, "worked-example: linear")
     tree = ast.parse(code)
     lines = code.splitlines()
     arrays = {}
@@ -195,12 +246,12 @@ def test_linear_example_shape_comments(writeup):
     assert {"A", "W", "b", "dLdZ", "Z", "dLdA", "dLdW", "dLdb"} <= set(arrays)
 
 
-def test_failing_example_output_is_what_the_grader_prints(writeup):
+def test_failing_example_output_is_what_the_grader_prints(hw1_writeup):
     """The lines §7 shows are the grader's own, for the example they name."""
     from autograder.checking.checks import FailingExample, Mismatch
     from autograder.grading.outcomes import describe_failure
 
-    shown = tagged_block(writeup, "output: failing-example")
+    shown = tagged_block(hw1_writeup, "output: failing-example")
     failure = Mismatch("dLdb", "disagrees with the central-difference gradient of your forward")
     failure.mytorch_failing_example = FailingExample(
         "test_gradient_check", {"shape": (3, 1), "c_out": 1, "seed": 0})
@@ -209,36 +260,36 @@ def test_failing_example_output_is_what_the_grader_prints(writeup):
     assert shown.splitlines() == ["   " + line for line in feedback.splitlines()[1:]]
 
 
-def test_gradient_check_recipe_runs(writeup, monkeypatch):
-    code = tagged_block(writeup, "example: reproduce-gradient-check")
+def test_gradient_check_recipe_runs(hw1_writeup, monkeypatch):
+    code = tagged_block(hw1_writeup, "example: reproduce-gradient-check")
     _, out = run_block(code, monkeypatch)
     assert out.startswith("ok"), out
 
 
 # ------------------------------------------------------------------------------ figures
 
-def test_referenced_figures_exist_and_are_small(writeup):
+def test_referenced_figures_exist_and_are_small(assignment, writeup):
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", writeup)
     assert images, "the writeup shows no figure"
     for rel in images:
-        path = HW1.root / rel
+        path = assignment.root / rel
         assert path.is_file(), f"{rel} is referenced by the writeup but missing"
         assert path.suffix == ".png"
         assert 0 < path.stat().st_size < MAX_PNG_BYTES, f"{rel}: {path.stat().st_size} bytes"
 
 
-def test_relative_links_resolve(writeup, readme):
+def test_relative_links_resolve(assignment, writeup, readme):
     # the handout puts the student guide and the writeup side by side: a link may point into either
     for text in (writeup, readme):
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
-            assert (HANDOUT / target).exists() or (HW1.root / target).exists(), \
+            assert (HANDOUT / target).exists() or (assignment.root / target).exists(), \
                 f"broken link {target}"
 
 
-def test_make_figures_draws_every_figure(tmp_path, writeup):
+def test_make_figures_draws_every_figure(tmp_path, assignment, writeup):
     pytest.importorskip("matplotlib", reason="matplotlib (optional) draws the figures")
-    result = subprocess.run([sys.executable, str(FIGURES / "make_figures.py"), "--out",
-                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, str(assignment.root / "figures" / "make_figures.py"),
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     drawn = {p.name for p in tmp_path.glob("*.png")}
     shown = {Path(rel).name for rel in re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", writeup)}
@@ -248,7 +299,7 @@ def test_make_figures_draws_every_figure(tmp_path, writeup):
         assert data.startswith(b"\x89PNG") and len(data) < MAX_PNG_BYTES, name
 
 
-def test_make_figures_without_matplotlib_exits_cleanly(tmp_path):
+def test_make_figures_without_matplotlib_exits_cleanly(tmp_path, assignment):
     """Blocking the import of matplotlib: a note and status 0, nothing written."""
     blocker = tmp_path / "block"
     blocker.mkdir()
@@ -262,7 +313,8 @@ def test_make_figures_without_matplotlib_exits_cleanly(tmp_path):
     out = tmp_path / "out"
     env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(blocker)
-    result = subprocess.run([sys.executable, str(FIGURES / "make_figures.py"), "--out", str(out)],
+    result = subprocess.run([sys.executable, str(assignment.root / "figures" / "make_figures.py"),
+                             "--out", str(out)],
                             capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert "matplotlib is not installed" in result.stdout
@@ -271,8 +323,8 @@ def test_make_figures_without_matplotlib_exits_cleanly(tmp_path):
 
 # ------------------------------------------------------------------------------ no leaks
 
-def test_documents_leak_no_solution_line(tmp_path):
+def test_documents_leak_no_solution_line(tmp_path, assignment):
     handout = pytest.importorskip("autograder.instructor.handout", reason="the handout builder")
-    for doc in (WRITEUP, README):
+    for doc in (assignment.writeup, README):
         shutil.copyfile(doc, tmp_path / doc.name)
     assert handout.find_solution_leaks(tmp_path) == []

@@ -1,15 +1,16 @@
 """Helpers shared by the project's tests of mytorch (``from tests.mytorch.helpers import ...``).
 
 * ``assert_gradient``: central-difference check of an analytic gradient
-  (``autograder.checking.gradcheck``).
+  (``autograder.checking.gradcheck``); ``conv_geometries``: valid convolution sizes to draw.
 * ``rel_error`` / ``assert_matches_torch``: float64 comparisons against PyTorch, which also record
   the largest relative error seen in the session (``TORCH_ERRORS``; printed by
-  ``tests/mytorch/conftest.py`` at the end of the run).
+  ``tests/mytorch/conftest.py`` at the end of the run); ``tensor`` / ``to_numpy`` convert.
 """
 import contextlib
 import warnings
 
 import numpy as np
+from hypothesis import strategies as st
 
 from autograder.checking.gradcheck import compare_gradients, numeric_vjp
 
@@ -36,6 +37,15 @@ def assert_gradient(analytic, f, x, upstream, name, **context):
     result = compare_gradients(analytic, numeric_vjp(f, x, upstream))
     assert result.ok, f"{name}: {result.message} ({where})"
     return result
+
+
+@st.composite
+def conv_geometries(draw, dims):
+    """(kernel, stride, padding, spatial sizes) such that every padded side holds a kernel."""
+    k, stride, padding = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(0, 2))
+    # a side of k + extra after padding: extra >= 0 keeps it at least one kernel wide
+    spatial = tuple(max(1, k + draw(st.integers(0, 4)) - 2 * padding) for _ in range(dims))
+    return k, stride, padding, spatial
 
 
 @contextlib.contextmanager
@@ -88,6 +98,14 @@ def elementwise_rel_error(actual, expected, scale=0.0, floor=1e-6):
     size = max(float(np.abs(e).max()), float(scale))
     denominator = np.maximum(np.abs(e), max(floor * size, np.finfo(np.float64).tiny))
     return float((diff / denominator).max())
+
+
+def tensor(x, requires_grad=False):
+    """A float64 torch tensor holding ``x`` (torch is imported here: it is optional)."""
+    import torch
+
+    return torch.tensor(np.asarray(x, dtype=np.float64), dtype=torch.float64,
+                        requires_grad=requires_grad)
 
 
 def to_numpy(tensor):

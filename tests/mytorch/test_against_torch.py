@@ -34,8 +34,7 @@ from mytorch.nn import (
     Softmax,
     Tanh,
 )
-from mytorch.optim import SGD
-from tests.mytorch.helpers import assert_matches_torch
+from tests.mytorch.helpers import assert_matches_torch, tensor
 
 torch = pytest.importorskip(
     "torch", reason="PyTorch is not installed; the cross-checks against torch need "
@@ -43,77 +42,13 @@ torch = pytest.importorskip(
 F = torch.nn.functional
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: torch's intra-op thread pool only adds latency (on a busy 2-core
-    machine, 60 ms instead of 0.25 ms for a BatchNorm forward + backward). Results do not depend
-    on it. Restored afterwards, for other modules of the session."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.mytorch.torch_copies import (  # noqa: E402 - needs torch
+    assert_parameters_match,
+    assert_trains_like_torch,
+    torch_copy,
+)
 
-
-def tensor(x, requires_grad=False):
-    return torch.tensor(np.asarray(x, dtype=np.float64), dtype=torch.float64,
-                        requires_grad=requires_grad)
-
-
-def torch_copy(model):
-    """A torch.nn.Sequential computing the same function as a mytorch model, same parameters."""
-    modules = []
-    for layer in model.layers:
-        if isinstance(layer, Linear):
-            m = torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.b is not None,
-                                dtype=torch.float64)
-            with torch.no_grad():
-                m.weight.copy_(torch.from_numpy(layer.W))
-                if layer.b is not None:
-                    m.bias.copy_(torch.from_numpy(layer.b.ravel()))
-        elif isinstance(layer, BatchNorm1d):
-            m = torch.nn.BatchNorm1d(layer.num_features, eps=layer.eps, momentum=1 - layer.alpha,
-                                     dtype=torch.float64)
-            with torch.no_grad():
-                m.weight.copy_(torch.from_numpy(layer.BW.ravel()))
-                m.bias.copy_(torch.from_numpy(layer.Bb.ravel()))
-                m.running_mean.copy_(torch.from_numpy(layer.running_M.ravel()))
-                m.running_var.copy_(torch.from_numpy(layer.running_V.ravel()))
-        else:
-            m = {ReLU: torch.nn.ReLU, Tanh: torch.nn.Tanh, Sigmoid: torch.nn.Sigmoid,
-                 Identity: torch.nn.Identity}[type(layer)]()
-        modules.append(m)
-    return torch.nn.Sequential(*modules)
-
-
-def torch_params(ref):
-    """torch parameters in mytorch's order and shapes: (weight, bias (C, 1)) per layer."""
-    out = []
-    for m in ref:
-        if isinstance(m, torch.nn.Linear):
-            out.append((m.weight, None))
-            if m.bias is not None:
-                out.append((m.bias, (-1, 1)))
-        elif isinstance(m, torch.nn.BatchNorm1d):
-            out += [(m.weight, (1, -1)), (m.bias, (1, -1))]
-    return out
-
-
-def assert_parameters_match(model, ref, what, grads=True):
-    """Parameters (and gradients) of a mytorch model against its torch copy.
-
-    Gradients are compared relative to the largest gradient of the model: the bias of a Linear
-    followed by BatchNorm has a gradient that is 0 in exact arithmetic (a sum of O(1) terms that
-    cancel), so its own size is no scale to measure rounding against.
-    """
-    pairs = list(zip(model.parameters(), torch_params(ref)))
-    assert len(pairs) == len(model.parameters()) == len(torch_params(ref))
-    scale = max(float(np.abs(g).max()) for (_, g), _ in pairs) if grads else 0.0
-    for i, ((p, g), (tp, shape)) in enumerate(pairs):
-        t_value = tp.detach() if shape is None else tp.detach().reshape(shape)
-        assert_matches_torch(p, t_value, f"{what} parameter {i}")
-        if grads:
-            t_grad = tp.grad if shape is None else tp.grad.reshape(shape)
-            assert_matches_torch(g, t_grad, f"{what} gradient {i}", scale=scale)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------- Linear
@@ -239,21 +174,9 @@ def test_cross_entropy_with_class_probabilities():
 def test_sgd_trains_like_torch(momentum):
     rng = np.random.default_rng(4)
     model = MLP([3, 6, 5, 4], activation="tanh", rng=rng)
-    ref = torch_copy(model)
-    opt = SGD(model, lr=0.2, momentum=momentum)
-    t_opt = torch.optim.SGD(ref.parameters(), lr=0.2, momentum=momentum)
-    loss, t_loss = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
-    for step in range(8):
-        X, y = values(rng, (6, 3)), labels(rng, 6, 4)
-        L = loss.forward(model.forward(X), y)
-        model.backward(loss.backward())
-        opt.step()
-        t_opt.zero_grad()
-        Lt = t_loss(ref(tensor(X)), torch.from_numpy(y))
-        Lt.backward()
-        t_opt.step()
-        assert_matches_torch(L, Lt, f"SGD loss (momentum={momentum})")
-        assert_parameters_match(model, ref, f"SGD momentum={momentum} step {step}")
+    batches = ((values(rng, (6, 3)), labels(rng, 6, 4)) for _ in range(8))
+    assert_trains_like_torch(model, batches, lr=0.2, momentum=momentum,
+                             what=f"SGD momentum={momentum}")
 
 
 # ----------------------------------------------------------------------------- BatchNorm1d

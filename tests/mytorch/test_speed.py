@@ -1,8 +1,9 @@
-"""mytorch.speed: skipping the data's gradient changes no parameter gradient; float32 casting."""
+"""mytorch.speed: skipping the data's gradient changes no parameter gradient; float32 casting;
+both for MLPs and CNNs."""
 import numpy as np
 import pytest
 
-from mytorch.models import MLP
+from mytorch.models import CNN, MLP
 from mytorch.nn import BatchNorm1d, CrossEntropyLoss, Linear, ReLU
 from mytorch.speed import cast, skip_input_gradient
 
@@ -55,3 +56,21 @@ def test_cast_of_one_layer_and_of_layers_without_parameters():
     layer = cast(Linear(3, 2, bias=False, rng=0), np.float32)
     assert layer.W.dtype == layer.dLdW.dtype == np.float32 and layer.b is None
     assert cast(ReLU(), np.float32).forward(np.ones((1, 2), np.float32)).dtype == np.float32
+
+
+def test_skip_and_cast_reach_the_convolutions_of_a_cnn():
+    rng = np.random.default_rng(4)
+    X, y = rng.uniform(0, 1, (3, 1, 10, 10)), rng.integers(0, 10, 3)
+    full, skipping = CNN(image_size=10, channels=(2,), rng=5), CNN(image_size=10, channels=(2,),
+                                                                     rng=5)
+    dLdX, full_grads = one_step(full, X, y)
+    skipped, skipping_grads = one_step(skip_input_gradient(skipping), X, y)
+    assert dLdX.shape == X.shape and skipped is None
+    for g_skip, g_full in zip(skipping_grads, full_grads, strict=True):
+        np.testing.assert_array_equal(g_skip, g_full)
+    narrow = cast(CNN(image_size=10, channels=(2,), rng=5), np.float32)
+    _, grads = one_step(narrow, X.astype(np.float32), y)
+    assert all(p.dtype == g.dtype == np.float32 for p, g in narrow.parameters())
+    assert all(g.dtype == np.float32 for g in grads)
+    np.testing.assert_allclose(narrow.forward(X.astype(np.float32)), full.forward(X), rtol=1e-4,
+                               atol=1e-5)

@@ -212,6 +212,26 @@ for fd in range(3, 256):  # every descriptor the grader's channel could be on
         pass
 '''
 
+ABSURD_SHAPE = '''
+import struct, sys
+_wire = sys.modules["wire"]
+_encode = _wire.encode
+
+
+def _absurd(value, to_ref=None):
+    _wire.encode = _encode
+    frame = _encode(value, to_ref)
+    header_len, payload_len = struct.unpack("<IQ", frame[4:16])
+    header = frame[16:16 + header_len]
+    header = header.replace(b'"shape":[', b'"shape":[0,' + str(2**70).encode() + b',', 1)
+    # (no bytes, an absurd shape)
+    rest = frame[16 + header_len:]
+    return frame[:4] + struct.pack("<IQ", len(header), payload_len) + header + rest
+
+
+_wire.encode = _absurd
+'''
+
 # =============================================================================== denial of service
 
 # Each sleeper keeps its pid file open: in the worker's PID namespace its pid means nothing
@@ -341,6 +361,14 @@ HOSTILE = [
                        "test_activation.py::test_sigmoid_gradient_check"),
                "2.4": (("test_activation.py::test_gelu", "A"),
                        "test_activation.py::test_gelu_gradient_check")}),
+    Variant(
+        "absurd_replies", "MSELoss.forward returns 10**400 (no float holds it); Sigmoid.forward's "
+        "reply is rewritten (student code reaches the worker's own modules) to declare an array of "
+        "shape [0, 2**70]",
+        (before(LOSS, MSE_FWD, "return 10**400"),
+         before(ACT, SIGMOID_FWD, ABSURD_SHAPE)),
+        fails={"2.1": ALL, "3.1": ALL}, hints={"2.1": "array shape [0, about 2**70,",
+                                               "3.1": "integer of 401 digits"}),
     # ------------------------------------------------------------------ the wire
     Variant(
         "forged_frames_in_method", "Tanh.forward writes two forged replies on every pipe among its "

@@ -15,9 +15,14 @@ grader's disk). This module closes those, in the worker, before any student code
   namespaces. Each parent only waits, holding no channel to the grader, and exits as its child
   did.
 * ``drop_capabilities``: empty capability sets, bounding set and ambient set; ``no_new_privs``.
-* ``block_unix_sockets``: a seccomp filter refusing ``socket(AF_UNIX, ...)`` (a unix socket on
-  the host, found by its path, is reachable from any network namespace, and Landlock does not
-  check ``connect``) and ``io_uring`` (which could create sockets without that system call).
+* ``block_unix_sockets``: a seccomp filter that leaves the worker no unix socket at all, since a
+  unix socket on the host, found by its path, is reachable from any network namespace, and
+  Landlock does not check ``connect``, ``bind`` or ``sendto``/``sendmsg`` with an address: it
+  refuses every way to get one, ``socket(AF_UNIX, ...)``, ``socketpair(AF_UNIX, ...)``,
+  ``io_uring`` (which could create one without those system calls) and ``pidfd_getfd`` (a copy of
+  another process's). Every call that addresses a host socket needs a unix socket of the worker's
+  own (the kernel refuses a unix address on any other family), and the worker starts with none:
+  its only descriptors are pipes.
 
 Each function returns None when applied, else the reason it was not; the worker reports both
 (``layers`` in its greeting). Only standard-library ``ctypes`` is used; runs beside ``worker.py``.
@@ -39,10 +44,12 @@ _CAP_VERSION_3 = 0x20080522
 _SECCOMP_MODE_FILTER = 2
 NOBODY = 65534  # who root becomes inside the user namespace
 
-# (audit architecture, socket, io_uring_setup/enter/register) per machine; x86-64's x32 system
-# calls (numbers with bit 30 set) are refused too
-_SYSCALLS = {"x86_64": (0xC000003E, 41, (425, 426, 427)),
-             "aarch64": (0xC00000B7, 198, (425, 426, 427))}
+# (audit architecture, (socket, socketpair), system calls refused whatever their arguments) per
+# machine: io_uring_setup/enter/register (they could make a socket without ``socket``) and
+# pidfd_getfd (it copies a descriptor, a unix socket say, out of another process); x86-64's x32
+# system calls (numbers with bit 30 set) are refused too
+_SYSCALLS = {"x86_64": (0xC000003E, (41, 53), (425, 426, 427, 438)),
+             "aarch64": (0xC00000B7, (198, 199), (425, 426, 427, 438))}
 
 
 def _libc():
@@ -201,11 +208,12 @@ def seccomp_offered():
 
 
 def block_unix_sockets():
-    """Seccomp: ``socket(AF_UNIX, ...)`` and io_uring fail with EACCES (needs no_new_privs)."""
+    """Seccomp: ``socket``/``socketpair`` of AF_UNIX, io_uring and pidfd_getfd fail with EACCES
+    (needs no_new_privs)."""
     machine = platform.machine().lower()
     if not sys.platform.startswith("linux") or machine not in _SYSCALLS:
         return f"no socket filter for {sys.platform} {machine}"
-    arch, socket_nr, uring = _SYSCALLS[machine]
+    arch, makers, refused = _SYSCALLS[machine]
     ld_w_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
     allow, deny = 0x7FFF0000, 0x00050000 | 13  # SECCOMP_RET_ERRNO | EACCES
 
@@ -216,12 +224,13 @@ def block_unix_sockets():
                op(jeq, arch, 1, 0), op(ret, deny),  # another ABI (int 0x80): refused
                op(ld_w_abs, 0),                      # seccomp_data.nr
                op(jge, 0x40000000, 0, 1), op(ret, deny)]
-    for nr in uring:
+    for nr in refused:
         program += [op(jeq, nr, 0, 1), op(ret, deny)]
-    program += [op(jeq, socket_nr, 0, 3),
-                op(ld_w_abs, 16),                    # args[0] (low half): the address family
-                op(jeq, 1, 0, 1), op(ret, deny),     # AF_UNIX
-                op(ret, allow)]
+    for nr in makers:  # socket and socketpair: refused for AF_UNIX
+        program += [op(jeq, nr, 0, 4),                   # another call: the next check
+                    op(ld_w_abs, 16),                    # args[0] (low half): the address family
+                    op(jeq, 1, 0, 1), op(ret, deny),     # AF_UNIX
+                    op(ret, allow)]
     program.append(op(ret, allow))
     filters = ctypes.create_string_buffer(b"".join(program))
     fprog = struct.pack("<HxxxxxxQ", len(program), ctypes.addressof(filters))

@@ -29,6 +29,7 @@ MAX_PAYLOAD_BYTES = 4 * 2**20
 MAX_DEPTH = 32
 MAX_NODES = 100_000
 MAX_METHODS = 1000
+MAX_INT = 2**64  # larger integers are no number the suite sends or expects (10**400 is no float)
 ALLOWED_DTYPES = frozenset(
     np.dtype(t).newbyteorder("<").str
     for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -147,12 +148,24 @@ def read_frame(stream):
     return _read_exact(stream, header_len), _read_exact(stream, payload_len)
 
 
-def split_frame(buffer):
-    """Take one whole frame off the front of ``buffer`` (a bytearray); None if it is incomplete."""
+def frame_size(buffer):
+    """The length of the frame at the front of ``buffer``; None until its prefix has arrived.
+    A bad marker or a declared size beyond the limits raises ``WireError`` at once."""
     if len(buffer) < _PREFIX.size:
         return None
     header_len, payload_len = _check_prefix(bytes(buffer[:_PREFIX.size]))
-    end = _PREFIX.size + header_len + payload_len
+    return _PREFIX.size + header_len + payload_len
+
+
+MAX_FRAME_BYTES = _PREFIX.size + MAX_HEADER_BYTES + MAX_PAYLOAD_BYTES
+
+
+def split_frame(buffer):
+    """Take one whole frame off the front of ``buffer`` (a bytearray); None if it is incomplete."""
+    end = frame_size(buffer)
+    if end is None:
+        return None
+    header_len = _PREFIX.unpack(bytes(buffer[:_PREFIX.size]))[1]
     if len(buffer) < end:
         return None
     frame = bytes(buffer[_PREFIX.size:_PREFIX.size + header_len]), \
@@ -196,6 +209,9 @@ def decode(header, payload, make_ref=Ref):
         if depth > MAX_DEPTH or count[0] > MAX_NODES:
             raise WireError("value too deeply nested or too large")
         t = type(n)  # json.loads makes exactly these types
+        if t is int and not -MAX_INT <= n <= MAX_INT:  # 10**400: no float or int64 holds it
+            raise WireError(f"integer of {len(str(abs(n)))} digits is out of range (at most "
+                            "2**64 in size)")
         if t is str or t is int or t is float or t is bool or n is None:
             return n
         if t is list:
@@ -248,12 +264,20 @@ def _array(n, payload):
     if not (type(offset) is int and type(nbytes) is int and 0 <= offset
             and offset + nbytes <= len(payload)):
         raise WireError("array bytes out of range")
+    if any(s > MAX_PAYLOAD_BYTES for s in shape):  # e.g. [0, 2**70]: no bytes, an absurd shape
+        raise WireError(f"array shape {_shown(shape)} has a dimension beyond "
+                        f"{MAX_PAYLOAD_BYTES:,}")
     dt = np.dtype(dtype)
     if math.prod(shape) * dt.itemsize != nbytes:
         raise WireError(f"array of shape {tuple(shape)} and dtype {dt} cannot span {nbytes} bytes")
     arr = np.frombuffer(payload, dtype=dt, count=math.prod(shape), offset=offset)
     arr = arr.reshape(shape).astype(dt.newbyteorder("="), copy=True)
     return TaggedArray.wrap(arr, n.get("pytype")) if n.get("pytype") else arr
+
+
+def _shown(shape):
+    return "[" + ", ".join(str(s) if s < 10**6 else f"about 2**{s.bit_length() - 1}"
+                           for s in shape) + "]"
 
 
 class TaggedArray:

@@ -348,6 +348,10 @@ def isolate(config):
     record("caps-dropped", caps)
     record("no-new-privs", nnp)
     record("seccomp", isolation.block_unix_sockets(), "no unix sockets, no io_uring")
+    # Not a layer applied here, but one a grader may require of every worker: student code runs
+    # as a user other than root (the grader dropped to it, or never was root).
+    record("unprivileged", None if host_uid else
+           "runs as root" if host_uid == 0 else "no users on this platform", f"uid {host_uid}")
     weak = sorted(n for n, why in missing.items() if offers.get(n) and why != "not requested")
     return {"active": active, "missing": missing, "weak": weak, "host_uid": host_uid}, lacking
 

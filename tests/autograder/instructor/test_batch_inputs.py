@@ -5,6 +5,7 @@ The end-to-end batches grade with ``-k linear`` (tasks 1.1 and 1.2, 15 points) t
 """
 import csv
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,7 +14,10 @@ import time
 
 import pytest
 
-from autograder.instructor.discovery import DiscoveryError, discover
+from autograder.channel.cleanup import remove_tree
+from autograder.grading.assignment import find
+from autograder.grading.rubric import load_rubric
+from autograder.instructor.discovery import discover
 from autograder.intake.archive import SubmissionArchiveError, extract_submission
 from tests.autograder.instructor.helpers import REPO, copy_reference, run_grader, zip_folder
 
@@ -96,22 +100,89 @@ def test_a_folder_of_one_student_folder_is_a_class_of_one(tmp_path):
     assert any("class of one" in w and "alice" in w for w in warnings)
 
 
-def test_ambiguous_ids_are_an_error_naming_both_sources(tmp_path):
+def test_ambiguous_ids_are_one_row_naming_both_sources(tmp_path):
     export = tmp_path / "export"
     copy_reference(export / "alice")
     (export / "alice.tar").write_bytes(b"\x1f\x8b not really")
-    with pytest.raises(DiscoveryError) as info:
-        discover([export], tmp_path / "out")
-    assert "alice.tar" in str(info.value) and str(export / "alice") in str(info.value)
-    out = tmp_path / "out"
-    proc = run_grader("grade", export, "--out", out, env=ENV)
-    assert proc.returncode == 2 and "alice.tar" in proc.stderr and not out.exists()
+    students, warnings = discover([export], tmp_path / "out")
+    assert [s.id for s in students] == ["alice"]
+    assert students[0].ambiguous == (export / "alice", export / "alice.tar")
+    assert any("alice.tar" in w and str(export / "alice") in w for w in warnings)
     # ids differing only in case would share a folder on macOS and Windows
     other = tmp_path / "other"
     copy_reference(other / "Bob")
     copy_reference(other / "bob")
-    with pytest.raises(DiscoveryError, match="Bob.*bob|bob.*Bob"):
-        discover([other], tmp_path / "out")
+    students, _ = discover([other], tmp_path / "out")
+    assert len(students) == 1 and {p.name for p in students[0].ambiguous} == {"Bob", "bob"}
+
+
+def test_the_files_instructors_really_get(tmp_path):
+    """One export as Canvas hands it over, with what goes wrong in a real class: a Canvas name
+    with its user id, a syntax error, one misnamed file (two entries, one id), a Gradescope-style
+    folder holding handin.zip. Everyone else is graded; the LMS exports sit beside grades.csv;
+    a re-run skips every unchanged student, the one in a folder holding handin.zip included."""
+    export = tmp_path / "export"
+    ref = copy_reference(tmp_path / "src" / "ref")
+    export.mkdir()
+    handin_zip(ref, export / "ivan_123456_7891011_handin.zip")
+    broken = copy_reference(tmp_path / "src" / "broken")
+    linear = broken / "mytorch" / "nn" / "linear.py"
+    linear.write_text(linear.read_text().replace("def forward(self, A):", "def forward(self, A)",
+                                                 1))
+    handin_zip(broken, export / "petrov_222_333_handin.zip")
+    handin_zip(ref, export / "zoe_444_555_handin.zip")
+    handin_zip(ref, export / "zoe_444_556_handin-1.zip")   # a resubmission: two files, one id
+    (export / "submission_9").mkdir()
+    handin_zip(ref, export / "submission_9" / "handin.zip")
+    out = tmp_path / "out"
+    proc = grade(export, "--out", out)
+    assert "not graded: 2 submissions would all be graded as student 'zoe'" in proc.stderr
+    rows = read_csv(out / "grades.csv")
+    assert sorted(rows) == ["ivan", "petrov", "submission_9", "zoe"]
+    ivan, petrov, zoe = rows["ivan"], rows["petrov"], rows["zoe"]
+    assert ivan["lms_id"] == "123456" and ivan["total"] == "15" and ivan["status"] == "graded"
+    assert all(r["assignment"] == "hw1" for r in rows.values())
+    assert petrov["status"] == "graded: does not import"
+    assert "mytorch/nn/linear.py, line" in petrov["message"], petrov
+    assert petrov["total"] == "0"  # as the untouched starter's, but told apart
+    assert zoe["status"] == "needs the instructor" and "zoe_444_556_handin-1.zip" in \
+        zoe["message"] and "zoe_444_555_handin.zip" in zoe["message"]
+    assert rows["submission_9"]["total"] == "15"
+    # the documented columns are the file's
+    with open(out / "grades.csv", encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+    tasks = [t.id for t in load_rubric(find("hw1").rubric_path) if t.visibility == "visible"]
+    assert header == documented_grades_columns(tasks)
+    # report.html shows the status and its reason
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "graded: does not import" in report and "needs the instructor" in report
+    assert "zoe_444_556_handin-1.zip" in report
+    # LMS exports: Canvas's ID and a points row; no score for the id that needs the instructor
+    with open(out / "canvas-grades.csv", newline="", encoding="utf-8") as fh:
+        canvas = list(csv.reader(fh))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "hw1"]
+    assert canvas[1] == ["Points Possible", "", "", "", "", ivan["max_score"]]
+    by_id = {r[0]: r for r in canvas[2:]}
+    assert by_id["ivan"][1] == "123456" and by_id["ivan"][5] == "15"
+    assert by_id["petrov"][1] == "222" and by_id["zoe"][5] == ""
+    with open(out / "gradescope-grades.csv", newline="", encoding="utf-8") as fh:
+        gs = {r["Name"]: r for r in csv.DictReader(fh)}
+    assert gs["ivan"]["Total Score"] == "15" and gs["ivan"]["Max Points"] == ivan["max_score"]
+    assert gs["zoe"]["Total Score"] == ""
+    # a re-run: nothing changed, nothing regraded (the folder holding handin.zip included)
+    proc = grade(export, "--out", out)
+    assert "3 unchanged since the last run" in proc.stderr, proc.stderr
+    assert read_csv(out / "grades.csv") == rows
+
+
+def documented_grades_columns(task_ids):
+    """The columns docs/instructors.md lists for grades.csv, with the tasks' columns filled in."""
+    doc = (REPO / "docs" / "instructors.md").read_text(encoding="utf-8")
+    line = next(x for x in doc.splitlines() if x.startswith("  | `grades.csv` |"))
+    columns = []
+    for name in re.findall(r"`([^`]+)`", line.split("|")[2]):
+        columns += task_ids if name == "<task ids>" else [name]
+    return columns
 
 
 def test_names_that_clash_with_the_batch_outputs(tmp_path):
@@ -147,7 +218,7 @@ def test_fifo_deep_nesting_sparse_file_and_socket_cannot_stop_a_batch(tmp_path, 
             fd = new
     finally:
         os.close(fd)
-    request.addfinalizer(lambda: remove_deep(deep))
+    request.addfinalizer(lambda: remove_tree(deep))  # too deep for pytest's own clean-up
     sparse = copy_reference(export / "sparse")
     with open(sparse / "mytorch" / "weights.bin", "wb") as fh:
         fh.truncate(100 * 2**30)                 # 100 GB apparent, no disk used
@@ -178,18 +249,6 @@ def test_fifo_deep_nesting_sparse_file_and_socket_cannot_stop_a_batch(tmp_path, 
     assert "lonely.zip" in proc.stderr and "FIFO" in proc.stderr
     print(f"hostile filesystem batch (5 students, 1 graded): {seconds:.1f} s")
     assert seconds < 120
-
-
-def remove_deep(folder):
-    """Remove a chain of folders nested too deep for shutil.rmtree (and pytest's clean-up): one
-    level at a time, moving the rest up, so no path ever gets long."""
-    while (folder / "d").is_dir():
-        if (folder / "d" / "d").is_dir():
-            os.rename(folder / "d" / "d", folder / "up")
-            os.rmdir(folder / "d")
-            os.rename(folder / "up", folder / "d")
-        else:
-            os.rmdir(folder / "d")
 
 
 # -- interrupts and pipes ---------------------------------------------------------------------

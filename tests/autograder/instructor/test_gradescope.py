@@ -10,7 +10,12 @@ import zipfile
 
 import pytest
 
-from autograder.instructor.gradescope import SECRET_NAME, build_autograder_zip
+from autograder.instructor.gradescope import (
+    NOT_GRADED,
+    SECRET_NAME,
+    build_autograder_zip,
+    student_view,
+)
 from tests.autograder.instructor.helpers import REPO, copy_reference, run_grader
 
 pytestmark = pytest.mark.slow  # the grader end to end: see pyproject's markers
@@ -71,14 +76,20 @@ def layout(tmp_path, zip_path):
 
 
 def run_autograder(root, extra_env=None, timeout=900):
-    env = dict(os.environ, GRADESCOPE_ROOT=str(root), GRADER_PYTHON=sys.executable,
-               GRADER_USER="nobody")
+    """Run the bundle as Gradescope's harness does: its own copy ``root/run_autograder`` (made at
+    the image build), in ``root``; nothing on PYTHONPATH, so the script must find the grader in
+    ``root/source`` itself. As root, student code keeps root inside its namespaces here
+    (``GRADER_USER=none``): the unprivileged user is test_gradescope_harness.py's subject."""
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(GRADESCOPE_ROOT=str(root), GRADER_PYTHON=sys.executable, GRADER_USER="none")
     env.update(extra_env or {})
-    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env,
+    proc = subprocess.run(["bash", str(root / "run_autograder")], env=env,
                           capture_output=True, text=True, timeout=timeout, cwd=str(root))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
-    assert isinstance(results["score"], (int, float))
+    assert isinstance(results.get("score"), (int, float)) or \
+        results["extra_data"]["grader_problem"], results
     return results, proc
 
 
@@ -92,7 +103,7 @@ def test_reference_scores_full_marks_with_hidden_tests(tmp_path):
     (root / "results").mkdir()
     (root / "results" / "results.json").write_text('{"score": 1000}')  # forged: replaced
     results, proc = run_autograder(root)
-    max_score = sum(t["max_score"] for t in results["tests"])
+    max_score = sum(t.get("max_score", 0) for t in results["tests"])
     assert results["score"] == max_score == 100, results["output"]
     assert all(t["status"] == "passed" for t in results["tests"])
     assert any("hidden" in t["name"] for t in results["tests"])  # the secret enabled them
@@ -135,10 +146,24 @@ def test_empty_submission_and_broken_grader_still_write_results(tmp_path):
     (root / "submission" / "notes.txt").write_text("I could not finish")
     results, _ = run_autograder(root)
     assert results["score"] == 0 and "no mytorch/" in results["output"]
-    # the grader cannot even start (no such interpreter): the shell script's fallback
+    # the grader cannot even start (no such interpreter): the shell script's fallback, which
+    # gives no score (never a zero) and tells the staff, not the student, why
     copy_reference(root / "submission")
-    results, _ = run_autograder(root, {"GRADER_PYTHON": str(tmp_path / "no-python")})
-    assert results["score"] == 0 and "autograder failed" in results["output"]
+    results, proc = run_autograder(root, {"GRADER_PYTHON": str(tmp_path / "no-python")})
+    assert "score" not in results and results["output"] == NOT_GRADED
+    assert "GRADER PROBLEM (no score was given)" in proc.stdout
+    assert "no-python" in proc.stdout and "no-python" not in json.dumps(student_view(results))
+
+
+@needs_bash
+def test_the_copy_of_run_autograder_finds_its_source_not_its_own_folder(tmp_path):
+    """Gradescope runs /autograder/run_autograder, a copy beside source/, not inside it."""
+    build_autograder_zip(tmp_path / "ag.zip")
+    root = layout(tmp_path, tmp_path / "ag.zip")
+    copy_reference(root / "submission")
+    results, proc = run_autograder(root, {"GRADER_CHECK_ARGS": "-k test_forward"})
+    assert results["score"] > 0, (results, proc.stdout)
+    assert not (root / "autograder").exists()  # nothing was looked for beside the copy
 
 
 def python_refusing_user_namespaces(tmp_path):
@@ -158,19 +183,38 @@ def python_refusing_user_namespaces(tmp_path):
 
 @needs_bash
 @pytest.mark.parametrize("allowed", [False, True])
-def test_a_weak_sandbox_is_an_error_unless_the_bundle_allows_it(tmp_path, allowed):
+def test_a_weak_sandbox_is_a_machine_problem_unless_the_bundle_allows_it(tmp_path, allowed):
+    """Root without a user namespace (GRADER_USER=none, user namespaces refused): student code
+    would run as root. No score (not a zero) unless the bundle allows it; either way the reason
+    is in the autograder's output, never in what students read."""
     python = python_refusing_user_namespaces(tmp_path)
     if python is None:
         pytest.skip("cannot build a namespace that refuses user namespaces on this machine")
     build_autograder_zip(tmp_path / "ag.zip", allow_weak_sandbox=allowed)
     root = layout(tmp_path, tmp_path / "ag.zip")
     copy_reference(root / "submission")
-    results, _ = run_autograder(root, {"GRADER_PYTHON": str(python),
-                                       "GRADER_CHECK_ARGS": "-k test_forward"})
+    results, proc = run_autograder(root, {"GRADER_PYTHON": str(python),
+                                          "GRADER_CHECK_ARGS": "-k test_forward"})
+    assert "user-ns" not in json.dumps(student_view(results))
     if allowed:
-        assert results["score"] > 0 and "weak sandbox allowed: user-ns is missing" in \
-            results["output"], results["output"]
+        assert results["score"] > 0 and "weak sandbox allowed" in proc.stdout
+        assert "user-ns is missing" in proc.stdout, proc.stdout
     else:
-        assert results["score"] == 0 and not results["tests"]
-        assert "cannot isolate student code" in results["output"]
-        assert "user-ns is missing" in results["output"], results["output"]
+        assert "score" not in results and results["output"] == NOT_GRADED
+        assert "would run as root" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("namespaces", ["optional", "required"])
+def test_the_namespace_policy_is_chosen_and_printed_at_build_time(tmp_path, namespaces):
+    """What each policy does where namespaces are refused is graded for real in
+    test_gradescope_harness.py (under a Docker-like seccomp filter); here: the choice is baked
+    into the bundle and told, loudly, to whoever builds it."""
+    build = run_grader("gradescope", "--out", tmp_path / "ag.zip", "--namespaces", namespaces)
+    assert build.returncode == 0, build.stderr
+    assert "SANDBOX POLICY" in build.stdout and "refuses namespaces" in build.stdout
+    assert ("gives NO score" in build.stdout) == (namespaces == "required"), build.stdout
+    assert ("as user student (never root)" in build.stdout) == (namespaces == "optional")
+    assert f'GRADER_NAMESPACES="${{GRADER_NAMESPACES:-{namespaces}}}"' in \
+        zf_text(tmp_path / "ag.zip", "run_autograder")
+    bad = run_grader("gradescope", "--out", tmp_path / "x.zip", "--namespaces", "maybe")
+    assert bad.returncode == 2 and "--namespaces" in bad.stderr

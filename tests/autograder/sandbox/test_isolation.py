@@ -82,6 +82,16 @@ def unix(path):
     return "connected"
 
 
+def unix_datagram(path):
+    """The way round a filter of socket() alone: a socketpair, then sendto the host's path."""
+    try:
+        one, _ = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        one.sendto(b"leak", path)
+    except OSError as exc:
+        return type(exc).__name__
+    return "sent"
+
+
 def make_nodes():
     out = {}
     for name, make in (("fifo", lambda: os.mkfifo("fifo")),
@@ -208,7 +218,7 @@ def wait_until(predicate, seconds=10):
 def test_the_greeting_lists_every_layer(worker):
     report = worker().worker.info["sandbox"]
     layers = {"user-ns", "pid-ns", "net-ns", "ipc-ns", "own-proc", "rlimits", "landlock",
-              "caps-dropped", "no-new-privs", "seccomp"}
+              "caps-dropped", "no-new-privs", "seccomp", "unprivileged"}
     assert set(report["active"]) | set(report["missing"]) == layers
     assert not set(report["active"]) & set(report["missing"])
     assert all(isinstance(why, str) and why for why in report["missing"].values())
@@ -341,26 +351,57 @@ def test_host_unix_sockets_are_out_of_reach(worker, tmp_path):
         server.close()
 
 
-def test_the_socket_filter_refuses_unix_sockets_and_only_those():
+def test_the_socket_filter_refuses_every_way_to_a_unix_socket_and_only_those():
     # the filter on its own, in a child of this test: before it a unix socket can be made
     code = textwrap.dedent('''
-        import socket, sys
+        import ctypes, os, socket, sys
         sys.path.insert(0, sys.argv[1])
         import isolation
         socket.socket(socket.AF_UNIX).close()
+        for sock in socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM):
+            sock.close()
         caps, nnp = isolation.drop_capabilities()
         assert nnp is None, nnp
         assert isolation.block_unix_sockets() is None
         socket.socket(socket.AF_INET).close()
-        socket.socketpair()
-        try:
-            socket.socket(socket.AF_UNIX)
-        except PermissionError:
-            print("refused")
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+        refused = []
+        for make in (lambda: socket.socket(socket.AF_UNIX),
+                     lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM),
+                     lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM),
+                     lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM),
+                     lambda: socket.socketpair()):
+            try:
+                make()
+            except PermissionError:
+                refused.append(True)
+        libc = ctypes.CDLL(None, use_errno=True)
+        pidfd = libc.syscall(434, os.getppid(), 0)  # pidfd_open: allowed
+        if libc.syscall(438, pidfd, 0, 0) == -1 and ctypes.get_errno() == 13:  # pidfd_getfd
+            refused.append(True)
+        print("refused", len(refused))
     ''')
     proc = subprocess.run([sys.executable, "-c", code, str(SANDBOX)],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and proc.stdout.strip() == "refused", proc.stderr
+    assert proc.returncode == 0 and proc.stdout.strip() == "refused 6", (proc.stdout, proc.stderr)
+
+
+def test_a_host_datagram_socket_is_out_of_reach_by_socketpair_and_sendto(worker, tmp_path):
+    path = tmp_path / "host-dgram.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(0.5)
+    os.chmod(tmp_path, 0o755)
+    os.chmod(path, 0o777)
+    try:
+        for limits in (FULL, NOTHING):  # the filter holds without the other layers too
+            sub = worker(limits)
+            requires(sub, "seccomp")
+            assert attack(sub, "unix_datagram", str(path)) == "PermissionError"
+            with pytest.raises(socket.timeout):
+                server.recv(100)
+    finally:
+        server.close()
 
 
 # --------------------------------------------------------------------------- files and identity

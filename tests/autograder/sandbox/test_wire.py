@@ -531,8 +531,23 @@ def test_a_stack_of_one_dimension_is_refused():
 
 def test_a_stack_of_countless_empty_rows_is_refused():
     """Zero bytes can claim 10**9 rows; each would become an object on the trusted side."""
-    with pytest.raises(WireError, match="too large"):
+    with pytest.raises(WireError, match="has a dimension beyond"):
         decode_tree({"$stack": array_node(0, 0, shape=(10**9, 0))})
+    with pytest.raises(WireError, match="too large"):
+        decode_tree({"$stack": array_node(0, 0, shape=(10**6, 0))})
+
+
+@pytest.mark.parametrize("shape", [(0, 2**70), (2**64, 0), (0, 10**400)])
+def test_an_absurd_shape_of_no_bytes_is_refused(shape):
+    with pytest.raises(WireError, match="has a dimension beyond"):
+        decode_tree(array_node(0, 0, shape=shape))
+
+
+@pytest.mark.parametrize("number", [10**400, -(2**64) - 1])
+def test_an_integer_beyond_2_to_the_64_is_refused(number):
+    with pytest.raises(WireError, match="out of range"):
+        decode_tree([1, {"$tuple": [number]}])
+    assert decode_tree([2**64, -(2**64)]) == [2**64, -(2**64)]
 
 
 def test_values_beyond_the_frame_limit_are_refused_before_copying():

@@ -1,0 +1,1 @@
+"""HW2: CNNs by hand."""
