@@ -63,5 +63,5 @@ def test_nothing_of_the_hidden_phase_is_visible_before_publication(graded):
     # the console above the table (what `check` prints first: the submission's problems)
     head = run.stdout.split("\nTask ", 1)[0]
     assert not {t for t in hidden_tokens() if t in head}
-    # the visible rows still tell the visible phase's story
-    assert run.results["output"].startswith("Visible tests: ")
+    # the top line tells the visible phase's story (what is graded now, what after the deadline)
+    assert run.results["output"].startswith("Graded now: ")
