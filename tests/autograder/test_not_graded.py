@@ -57,7 +57,7 @@ def test_the_maximum_stays_reachable_and_nothing_is_given_for_nothing():
 
 def test_a_self_consistency_check_behind_gates_not_graded_is_not_graded_either():
     state = results.GradeState()
-    gate = _result("suite/test_mlp.py::test_loops_five_linear[case0]", 2, "not graded",
+    gate = _result("suite/test_mlp.py::test_loops_five_dense[case0]", 2, "not graded",
                    not_graded=True)
     check = _result("suite/test_mlp.py::test_loops_random_inputs", 1, "passed")
     wrong_gate = _result("suite/test_x.py::test_forward[case0]", 2, "failed")
@@ -65,7 +65,7 @@ def test_a_self_consistency_check_behind_gates_not_graded_is_not_graded_either()
     for r in (gate, check, wrong_gate, gated):
         state.results[r.nodeid] = r
     Settlement(state, {"test_mlp.py::test_loops_random_inputs":
-                       {"": [("test_mlp.py::test_loops_five_linear", "")]},
+                       {"": [("test_mlp.py::test_loops_five_dense", "")]},
                        "test_x.py::test_gradient_check": {"": [("test_x.py::test_forward", "")]}},
                lambda key: False).settle()
     assert check.status == "not graded" and check.not_graded

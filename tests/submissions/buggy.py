@@ -201,8 +201,8 @@ BUGS = [
         # Task 6.1's own code, graded once, in 6.1: MLP1's and MLP4's layer lists are right
         fails={"6.1": tuple(("test_mlp.py::" + test, "backward: gradient of the input A0",
                              "backward: every Linear's dLdW and dLdb")
-                            for test in ("test_loops_one_linear", "test_loops_two_linear",
-                                         "test_loops_five_linear"))
+                            for test in ("test_loops_one_dense", "test_loops_two_dense",
+                                         "test_loops_five_dense"))
                + ("test_mlp.py::test_loops_random_inputs",)},
         hints={"6.1": "wrong order"}, tasks=("4.1", "6.1", "6.2", "6.3")),
     Variant(

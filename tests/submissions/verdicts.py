@@ -10,8 +10,8 @@
 from tests.submissions.buggy import ACT, BN, BN_TASKS, LINEAR, LOSS, MLP, SGD, Variant, edit
 
 LINEAR_TASKS = ("1.1", "1.2", "4.1", "6.1", "6.2", "6.3")
-LOOPS = ("test_mlp.py::test_loops_one_linear", "test_mlp.py::test_loops_two_linear",
-         "test_mlp.py::test_loops_five_linear", "test_mlp.py::test_loops_random_inputs")
+LOOPS = ("test_mlp.py::test_loops_one_dense", "test_mlp.py::test_loops_two_dense",
+         "test_mlp.py::test_loops_five_dense", "test_mlp.py::test_loops_random_inputs")
 
 VERDICT_CASES = [
     Variant(

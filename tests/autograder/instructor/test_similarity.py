@@ -101,7 +101,10 @@ def test_a_disguised_copy_matches_region_by_region(measured):
     _, result, _ = measured
     for student in ("cai", "dee"):
         m = score_of(result, student, student + "_copy")
-        sizeable = [k for k in m.regions if len(m.a.code[k].tokens) > 20]
+        # (this class writes no model constructors: those regions hold the starter's stubs, which
+        # similarity does not count)
+        sizeable = [k for k in m.regions if len(m.a.code[k].tokens) > 20
+                    and not k.endswith(".__init__")]
         assert len(sizeable) > 8
         assert all(m.regions[k] > 0.5 for k in sizeable), m.regions
 

@@ -253,20 +253,20 @@ def check_wiring(sub, case, dims, quantities, withhold=True):
 
 # ------------------------------------------------------------------------ Task 6.1: the loops
 @pytest.mark.cases("mlp0")
-def test_loops_one_linear(sub, case, quantities):
+def test_loops_one_dense(sub, case, quantities):
     """Your loops over Linear(2, 3) -> ReLU (your own layers), against the layers one by one."""
     check_wiring(sub, case, DIMS["MLP0"], quantities)
 
 
 @pytest.mark.cases("mlp1")
-def test_loops_two_linear(sub, case, quantities):
+def test_loops_two_dense(sub, case, quantities):
     """Your loops over Linear(2, 3) -> ReLU -> Linear(3, 2) -> ReLU, against the layers one by
     one: both Linear layers' gradients, the first one reached only through a right chain."""
     check_wiring(sub, case, DIMS["MLP1"], quantities)
 
 
 @pytest.mark.cases("mlp4")
-def test_loops_five_linear(sub, case, quantities):
+def test_loops_five_dense(sub, case, quantities):
     """Your loops over five Linear layers (2 -> 4 -> 8 -> 8 -> 4 -> 2) with ReLUs."""
     check_wiring(sub, case, DIMS["MLP4"], quantities)
 
