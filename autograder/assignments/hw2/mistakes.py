@@ -180,8 +180,10 @@ def _windows(A, kernel, stride):
     return out
 
 
-def _scatter(shares, shape, stride):
-    """Each window's (K, K) gradient added back where the window came from (stride ``stride``)."""
+def _scatter(shares, shape, stride, overwrite=False):
+    """Each window's (K, K) gradient added back where the window came from (stride ``stride``);
+    ``overwrite``: with = where += belongs (the last window to touch an entry with a nonzero
+    share wins)."""
     dA = np.zeros(shape)
     kernel = shares.shape[-1]
     for i in range(shares.shape[2]):
@@ -189,7 +191,11 @@ def _scatter(shares, shape, stride):
             rows = slice(i * stride, i * stride + kernel)
             cols = slice(j * stride, j * stride + kernel)
             piece = dA[:, :, rows, cols]
-            piece += shares[:, :, i, j, :piece.shape[2], :piece.shape[3]]
+            share = shares[:, :, i, j, :piece.shape[2], :piece.shape[3]]
+            if overwrite:
+                dA[:, :, rows, cols] = np.where(share != 0, share, piece)
+            else:
+                piece += share
     return dA
 
 
@@ -260,25 +266,11 @@ def pool(kind, A, kernel, stride, dLdZ=None):
     overwritten = "where windows overlap, an entry gets the SUM of the gradients of every window " \
         "holding it (+=, not =)"
     dLdA.append(D(f"{layer}.dLdA.overwritten", overwritten,
-                  value=_overwrite(shares * up, A.shape, stride)))
+                  value=_scatter(shares * up, A.shape, stride, overwrite=True)))
     dLdA.append(D(f"{layer}.dLdA.overwritten", overwritten,
                   value=_overwrite_by_offset(shares * up, A.shape, stride)))
     out["dLdA"] = dLdA
     return out
-
-
-def _overwrite(shares, shape, stride):
-    """``_scatter`` with = where += belongs: the last window to touch an entry wins."""
-    dA = np.zeros(shape)
-    kernel = shares.shape[-1]
-    for i in range(shares.shape[2]):
-        for j in range(shares.shape[3]):
-            rows = slice(i * stride, i * stride + kernel)
-            cols = slice(j * stride, j * stride + kernel)
-            region = dA[:, :, rows, cols]
-            keep = shares[:, :, i, j, :region.shape[2], :region.shape[3]]
-            dA[:, :, rows, cols] = np.where(keep != 0, keep, region)
-    return dA
 
 
 def _overwrite_by_offset(shares, shape, stride):
